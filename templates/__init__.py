@@ -1,0 +1,1 @@
+"""Jinja2 templates of fhirgen (data files; this module only makes them locatable)."""
