@@ -1,0 +1,206 @@
+"""The ``fhirgen`` command line (click). Every failure is one clear line and a documented exit code.
+
+Exit codes: 0 success; 1 a check failed (``check`` found stale files); 2 unusable arguments or
+input (missing paths, unreadable definitions, a file that is not a FHIR resource).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .config import ConfigError, ProjectConfig, load_config
+
+EXIT_FAILED = 1
+EXIT_UNUSABLE = 2
+
+
+def _fail(message: str, code: int = EXIT_UNUSABLE) -> NoReturn:
+    click.echo(f"fhirgen: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _config() -> ProjectConfig:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _generation(
+    config: ProjectConfig,
+    definitions: Path | None,
+    targets: tuple[str, ...],
+    all_types: bool,
+    tests: bool,
+) -> Any:
+    from .fhirxml import XmlReadError
+    from .ir import IRError
+    from .loader import DefinitionError
+    from .naming import NamingError
+    from .pipeline import run_generation
+    from .render import RenderError
+
+    try:
+        return run_generation(
+            [definitions or config.definitions],
+            targets or config.targets,
+            all_types=all_types,
+            import_name=config.import_name,
+            project_root=config.root,
+            tests=tests,
+        )
+    except (DefinitionError, IRError, NamingError, RenderError, XmlReadError) as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fhirgen")
+def main() -> None:
+    """Generate Python models and validators from FHIR StructureDefinitions."""
+
+
+@main.command("generate")
+@click.option("--definitions", type=click.Path(path_type=Path), help="Definitions folder, package folder or .tgz (default: definitions/).")
+@click.option("--output", type=click.Path(path_type=Path), help="Folder of the generated package (default: generated/).")
+@click.option("--tests-output", type=click.Path(path_type=Path), help="Folder of the generated tests (default: tests/generated/).")
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Type to generate with everything it needs (repeatable; default from [tool.fhirgen]).")
+@click.option("--all", "all_types", is_flag=True, help="Generate every resource and datatype of the definitions.")
+def generate_command(
+    definitions: Path | None,
+    output: Path | None,
+    tests_output: Path | None,
+    targets: tuple[str, ...],
+    all_types: bool,
+) -> None:
+    """Regenerate models and generated tests from the definitions."""
+    from .writer import write_files
+
+    config = _config()
+    if definitions is not None and not definitions.exists():
+        _fail(f"{definitions}: no such file or folder")
+    output = output or config.output
+    # Generated tests import the configured package; they are written for it only.
+    with_tests = tests_output is not None or output.resolve() == config.output.resolve()
+    started = time.perf_counter()
+    generation = _generation(config, definitions, targets, all_types, with_tests)
+    roots = {"models": output, "tests": tests_output or config.tests_output}
+    report = write_files(generation.files, roots)
+    elapsed = time.perf_counter() - started
+    for path in report.written:
+        click.echo(f"  wrote    {config.relative(path)}")
+    for path in report.removed:
+        click.echo(f"  removed  {config.relative(path)}")
+    types = len(generation.model.types)
+    click.echo(
+        f"fhirgen: {types} types -> {len(generation.files)} files "
+        f"({len(report.written)} written, {len(report.unchanged)} unchanged, "
+        f"{len(report.removed)} removed) in {elapsed:.1f}s"
+    )
+
+
+@main.command("check")
+@click.option("--definitions", type=click.Path(path_type=Path), help="Definitions to generate from (default: definitions/).")
+def check_command(definitions: Path | None) -> None:
+    """Exit 1 and name the files when generated/ or the generated tests are stale."""
+    from .writer import stale_files
+
+    config = _config()
+    generation = _generation(config, definitions, (), False, True)
+    roots = {"models": config.output, "tests": config.tests_output}
+    stale = stale_files(generation.files, roots)
+    if stale:
+        for path, why in stale:
+            click.echo(f"  {why:13} {config.relative(path)}", err=True)
+        click.echo(
+            f"fhirgen: {len(stale)} generated file(s) are stale: run `fhirgen generate` and commit",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
+    click.echo(f"fhirgen: {len(generation.files)} generated files are up to date")
+
+
+def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
+    for raw in paths:
+        if raw == "-":
+            yield "<stdin>", sys.stdin.buffer.read()
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.json") if p.is_file())
+            if not found:
+                _fail(f"{raw}: no .json files in this folder")
+            for file in found:
+                yield str(file), file.read_bytes()
+        elif path.is_file():
+            yield raw, path.read_bytes()
+        else:
+            _fail(f"{raw}: no such file or folder")
+
+
+@main.command("convert")
+@click.option("--to", "to_format", type=click.Choice(["json"]), default="json", show_default=True, help="Output format (XML comes with XML support).")
+@click.option("--models", "models_name", default=None, help="Import name of the generated package (default from [tool.fhirgen]).")
+@click.option("--indent", type=int, default=2, show_default=True, help="Indentation; 0 writes one line per resource.")
+@click.argument("paths", nargs=-1, required=True)
+def convert_command(to_format: str, models_name: str | None, indent: int, paths: tuple[str, ...]) -> None:
+    """Parse resources through the generated models and print them as FHIR JSON."""
+    from .runtime.jsonio import FhirJsonError
+    from .runtime.model import ModelError, UnknownResource
+
+    registry = _registry(models_name or _config().import_name)
+    for name, data in _input_files(paths):
+        try:
+            model = registry.from_json(data)
+        except (FhirJsonError, ModelError, RecursionError) as exc:
+            _fail(f"{name}: {exc}")
+        if isinstance(model, UnknownResource):
+            _fail(f"{name}: no generated model for resourceType {model.tree.get('resourceType')!r}")
+        click.echo(model.to_json(indent=indent or None))
+
+
+def _registry(import_name: str) -> Any:
+    try:
+        module = importlib.import_module(import_name)
+    except ImportError as exc:
+        _fail(f"cannot import the generated models {import_name!r}: {exc}")
+    registry = getattr(module, "RESOURCES", None)
+    if registry is None:
+        _fail(f"{import_name!r} is not a package generated by fhirgen")
+    return registry
+
+
+@main.command("fetch")
+@click.argument("sources", nargs=-1)
+@click.option("--definitions", type=click.Path(path_type=Path), help="Folder to refresh (default: definitions/).")
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Type whose closure to take (repeatable; default from [tool.fhirgen]).")
+def fetch_command(sources: tuple[str, ...], definitions: Path | None, targets: tuple[str, ...]) -> None:
+    """Refresh definitions/ from FHIR packages: NAME@VERSION (through npm) or FILE.tgz.
+
+    Without SOURCES, the packages recorded in the manifest are fetched again.
+    """
+    from . import fetch as fetching
+
+    config = _config()
+    folder = definitions or config.definitions
+    try:
+        specs = list(sources) or fetching.sources_from_manifest(folder)
+        with tempfile.TemporaryDirectory(prefix="fhirgen-fetch-") as work:
+            resolved = fetching.resolve_sources(specs, Path(work))
+            report = fetching.fetch(resolved, folder, targets or config.targets)
+    except fetching.FetchError as exc:
+        _fail(str(exc))
+    for line in report.summary_lines():
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

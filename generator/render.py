@@ -1,0 +1,134 @@
+"""Render the views through the Jinja2 templates and format the result: ``{path: text}``.
+
+:func:`generate` is pure: the same model and config give the same mapping, byte for byte. Paths are
+relative to two roots the caller chooses: ``models/...`` (the generated package) and ``tests/...``
+(the generated tests). Python output is formatted by the pinned ruff, run the same way every time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from . import naming
+from .ir import Model
+from .views import PackageView, build_views, py_literal
+
+__all__ = ["GenerateConfig", "RenderError", "generate", "format_python"]
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class RenderError(Exception):
+    """Rendering or formatting failed (a template error, or generated code that does not parse)."""
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What to generate: the import name the package will have (for generated tests)."""
+
+    import_name: str = "fhirgen.models"
+    examples: tuple[tuple[str, str], ...] = ()  # (path relative to the project, resourceType)
+    tests: bool = True
+
+
+def _templates_dir() -> Path:
+    try:
+        import fhirgen.templates as package
+
+        return Path(package.__file__).resolve().parent
+    except ImportError:  # pragma: no cover - running from a source tree without install
+        return TEMPLATES
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = py_literal
+    return env
+
+
+def _render(env: jinja2.Environment, template: str, **values: object) -> str:
+    try:
+        return env.get_template(template).render(**values)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{template}: {exc}") from exc
+
+
+def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[str, str]:
+    """Every generated file of *model*, formatted: ``{"models/x.py": text, "tests/y.py": text}``."""
+    package = build_views(model, config.examples)
+    env = environment()
+    files: dict[str, str] = {}
+    for module in package.modules:
+        header = package.header
+        files[f"models/{module.filename}"] = _render(
+            env, "module.py.jinja", module=module, header=header
+        )
+    files["models/_registry.py"] = _render(env, "registry.py.jinja", package=package, header=package.header)
+    files["models/valuesets.py"] = _render(env, "valuesets.py.jinja", package=package, header=package.header)
+    files["models/__init__.py"] = _render(
+        env, "package_init.py.jinja", package=package, header=package.header
+    )
+    if config.tests and package.examples:
+        files["tests/test_examples.py"] = _render(
+            env,
+            "test_examples.py.jinja",
+            package=package,
+            header=package.header,
+            import_name=config.import_name,
+            example_classes=sorted({cls for _id, _path, cls in package.examples}),
+        )
+        files["tests/__init__.py"] = ""
+    return format_python(files)
+
+
+def _ruff() -> str:
+    from ruff.__main__ import find_ruff_bin
+
+    return str(find_ruff_bin())
+
+
+def format_python(files: dict[str, str]) -> dict[str, str]:
+    """Format every ``.py`` text with the pinned ruff (isolated: no user configuration)."""
+    with tempfile.TemporaryDirectory(prefix="fhirgen-format-") as tmp:
+        root = Path(tmp)
+        for rel, text in files.items():
+            if rel.endswith(".py"):
+                path = root / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+        ruff = _ruff()
+        commands = (
+            # import order and __all__ order by isort's rules, then the layout
+            [ruff, "check", "--isolated", "--select", "I,RUF022", "--fix", "--quiet", "."],
+            [ruff, "format", "--isolated", "--line-length", "100", "--quiet", "."],
+        )
+        for command in commands:
+            result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                detail = (result.stderr or result.stdout).strip()[:2000]
+                raise RenderError(f"generated code does not format: {detail}")
+        return {
+            rel: (root / rel).read_text(encoding="utf-8") if rel.endswith(".py") else text
+            for rel, text in sorted(files.items())
+        }
+
+
+def check_package_name(import_name: str) -> str:
+    for part in import_name.split("."):
+        naming.check_identifier(part.replace("_", "a"), "package name")
+    return import_name
+
+
+_ = PackageView  # re-exported type for callers that annotate

@@ -1,0 +1,94 @@
+"""FHIR JSON text <-> trees (plain dicts/lists), keeping what FHIR needs that ``json`` loses.
+
+* Decimals are read as :class:`decimal.Decimal` from their written text, so ``1.50`` stays ``1.50``
+  on the way out (FHIR decimals carry their precision).
+* :func:`dumps` writes ``Decimal`` as the JSON number it is, and everything else as ``json`` would,
+  with ``ensure_ascii=False`` (FHIR JSON is UTF-8).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["FhirJsonError", "dumps", "loads"]
+
+
+class FhirJsonError(ValueError):
+    """Text that is not JSON, or not a JSON object at the root."""
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """Parse JSON text or UTF-8 bytes; decimals become :class:`Decimal`."""
+    try:
+        if isinstance(data, (bytes, bytearray)):
+            data = bytes(data).decode("utf-8-sig")
+        return json.loads(data, parse_float=Decimal)
+    except UnicodeDecodeError as exc:
+        raise FhirJsonError(f"not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise FhirJsonError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise FhirJsonError("JSON nested too deeply") from exc
+
+
+_encode_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _decimal_text(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a FHIR decimal")
+    return str(value)
+
+
+def _write(value: Any, out: list[str], indent: str | None, level: int) -> None:
+    if isinstance(value, str):
+        out.append(_encode_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, Decimal):
+        out.append(_decimal_text(value))
+    elif isinstance(value, (int, float)):
+        out.append(json.dumps(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = "\n" + indent * (level + 1) if indent is not None else ""
+        out.append("{")
+        for position, (key, item) in enumerate(value.items()):
+            if position:
+                out.append(",")
+            out.append(inner)
+            out.append(_encode_string(key))
+            out.append(": " if indent is not None else ":")
+            _write(item, out, indent, level + 1)
+        out.append("\n" + indent * level if indent is not None else "")
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = "\n" + indent * (level + 1) if indent is not None else ""
+        out.append("[")
+        for position, item in enumerate(value):
+            if position:
+                out.append(",")
+            out.append(inner)
+            _write(item, out, indent, level + 1)
+        out.append("\n" + indent * level if indent is not None else "")
+        out.append("]")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as FHIR JSON")
+
+
+def dumps(tree: Any, indent: int | None = None) -> str:
+    """Write a tree as JSON text (compact, or indented by *indent* spaces)."""
+    out: list[str] = []
+    _write(tree, out, " " * indent if indent is not None else None, 0)
+    return "".join(out)
