@@ -42,7 +42,6 @@ def _generation(
     all_types: bool,
     tests: bool,
 ) -> Any:
-    from .fhirxml import XmlReadError
     from .ir import IRError
     from .loader import DefinitionError
     from .naming import NamingError
@@ -58,7 +57,7 @@ def _generation(
             project_root=config.root,
             tests=tests,
         )
-    except (DefinitionError, IRError, NamingError, RenderError, XmlReadError) as exc:
+    except (DefinitionError, IRError, NamingError, RenderError) as exc:
         _fail(str(exc))
 
 

@@ -236,6 +236,16 @@ class FhirModel:
         """FHIR JSON text."""
         return jsonio.dumps(self.to_tree(), indent=indent)
 
+    def __repr__(self) -> str:
+        shown = []
+        for field in self._fields:
+            for attr in (field.attr, field.ext_attr):
+                if attr is not None:
+                    value = getattr(self, attr)
+                    if value is not None and value != []:
+                        shown.append(f"{attr}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     # ---------------------------------------------------------------------- fhir.resources
     def to_fhir_resources(self) -> Any:
         """The equivalent fhir.resources model (needs ``pip install fhirgen[fhir-resources]``)."""
