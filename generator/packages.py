@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["PackageError", "PackageFile", "PackageInfo", "read_package_info", "iter_package_files"]
+__all__ = [
+    "PackageError",
+    "PackageFile",
+    "PackageInfo",
+    "iter_package_files",
+    "read_package_info",
+    "scan_package_files",
+]
 
 #: Largest single member we read from a package (the biggest R5 core file is ~25 MB).
 MAX_MEMBER_BYTES = 200 * 1024 * 1024
@@ -119,3 +126,30 @@ def read_package_info(path: Path) -> PackageInfo:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise PackageError(f"{path}: package.json is not a valid package manifest ({exc})") from exc
+
+
+def scan_package_files(path: Path, suffix: str = ".json") -> Iterator[PackageFile]:
+    """Like :func:`iter_package_files`, but in archive order, reading a ``.tgz`` once as a stream.
+
+    Much faster on large archives (no backward seeks in the gzip stream), for callers that
+    select some files and sort them themselves. Folders are read as by :func:`iter_package_files`.
+    """
+    path = Path(path)
+    if not _is_package_tgz(path):
+        yield from iter_package_files(path, suffix)
+        return
+    try:
+        with tarfile.open(path, "r|gz") as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                if len(parts) != 2 or parts[0] != "package" or not member.isfile():
+                    continue
+                if not parts[1].endswith(suffix) or parts[1] == "package.json":
+                    continue
+                if member.size > MAX_MEMBER_BYTES:
+                    raise PackageError(f"{path}: {member.name} is too large")
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    yield PackageFile(parts[1], handle.read())
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise PackageError(f"{path}: not a readable package archive ({exc})") from exc
