@@ -728,6 +728,21 @@ class FetchReport:
     messages: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
+    def summary_lines(self) -> list[str]:
+        """A short human-readable account, for the command line."""
+        lines = [f"package {r.name}@{r.version} ({r.role}, {r.obtained})" for r in self.packages]
+        lines.append(f"targets: {', '.join(self.targets)}")
+        lines += [f"  {count:4d} {kind}" for kind, count in self.counts.items()]
+        lines.append(
+            f"{self.taken} files taken: {self.written} written, {self.unchanged} unchanged, "
+            f"{self.removed} removed"
+        )
+        if self.unavailable:
+            lines.append(f"{len(self.unavailable)} not in any package (see the manifest):")
+            lines += [f"  {item.resource_type} {item.url}" for item in self.unavailable]
+        lines += [f"note: {message}" for message in self.messages]
+        return lines
+
 
 def fetch(
     sources: Sequence[ResolvedSource | os.PathLike[str] | str],
@@ -792,7 +807,8 @@ def _counts(taken: Iterable[_Taken]) -> dict[str, int]:
         content = entry.resource.content
         kind = entry.resource.resource_type
         if kind == "StructureDefinition":
-            kind = f"StructureDefinition ({content.get('kind')}, {content.get('derivation')})"
+            details = [str(content[k]) for k in ("kind", "derivation") if content.get(k)]
+            kind = f"StructureDefinition ({', '.join(details)})"
         elif entry.package.record.role == "examples":
             kind = f"example {kind}"
         counts[kind] += 1

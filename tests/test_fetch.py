@@ -472,6 +472,11 @@ def test_files_are_byte_copies_and_rerun_is_byte_identical(store, tmp_path):
     second = fetch(all_three(store), definitions, ["Widget"])
     assert snapshot(definitions) == before
     assert (second.written, second.removed, second.unchanged) == (0, 0, first.written)
+    summary = second.summary_lines()
+    assert (
+        f"{first.written} files taken: 0 written, {first.written} unchanged, 0 removed" in summary
+    )
+    assert "  StructureDefinition http://hl7.org/fhir/StructureDefinition/missing-ext" in summary
     originals = package_bytes(core_resources())
     assert (
         before["ex.fhir.core/StructureDefinition-Widget.json"]
