@@ -68,25 +68,8 @@ def iter_package_files(path: Path, suffix: str = ".json") -> Iterator[PackageFil
     """
     path = Path(path)
     if _is_package_tgz(path):
-        try:
-            with tarfile.open(path, "r:gz") as tar:
-                members = []
-                for member in tar.getmembers():
-                    parts = PurePosixPath(member.name).parts
-                    if len(parts) != 2 or parts[0] != "package" or not member.isfile():
-                        continue
-                    if not parts[1].endswith(suffix) or parts[1] == "package.json":
-                        continue
-                    if member.size > MAX_MEMBER_BYTES:
-                        raise PackageError(f"{path}: {member.name} is too large")
-                    members.append((parts[1], member))
-                for name, member in sorted(members, key=lambda item: item[0]):
-                    handle = tar.extractfile(member)
-                    if handle is None:  # pragma: no cover - isfile() was checked
-                        continue
-                    yield PackageFile(name, handle.read())
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise PackageError(f"{path}: not a readable package archive ({exc})") from exc
+        # One streaming pass (no backward seeks in the gzip stream), then name order.
+        yield from sorted(scan_package_files(path, suffix), key=lambda item: item.name)
         return
     if path.is_dir():
         root = _package_root(path)
