@@ -1,7 +1,8 @@
 """FHIR JSON text <-> trees (plain dicts/lists), keeping what FHIR needs that ``json`` loses.
 
-* Decimals are read as :class:`decimal.Decimal` from their written text, so ``1.50`` stays ``1.50``
-  on the way out (FHIR decimals carry their precision).
+* Decimals are read as :class:`FhirDecimal` (a :class:`decimal.Decimal` that keeps its written
+  text), so ``1.50`` stays ``1.50`` and ``2e3`` stays ``2e3`` on the way out (FHIR decimals carry
+  their precision).
 * :func:`dumps` writes ``Decimal`` as the JSON number it is, and everything else as ``json`` would,
   with ``ensure_ascii=False`` (FHIR JSON is UTF-8).
 """
@@ -12,7 +13,19 @@ import json
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FhirJsonError", "dumps", "loads"]
+__all__ = ["FhirDecimal", "FhirJsonError", "dumps", "loads"]
+
+
+class FhirDecimal(Decimal):
+    """A :class:`Decimal` that remembers the text it was read from (``2e3`` is written back as
+    ``2e3``, not ``2E+3``). Arithmetic gives plain ``Decimal`` values, written by ``str``."""
+
+    text: str
+
+    def __new__(cls, text: str) -> FhirDecimal:
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
 
 
 class FhirJsonError(ValueError):
@@ -24,7 +37,7 @@ def loads(data: str | bytes | bytearray) -> Any:
     try:
         if isinstance(data, (bytes, bytearray)):
             data = bytes(data).decode("utf-8-sig")
-        return json.loads(data, parse_float=Decimal)
+        return json.loads(data, parse_float=FhirDecimal)
     except UnicodeDecodeError as exc:
         raise FhirJsonError(f"not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
@@ -39,7 +52,8 @@ _encode_string = json.JSONEncoder(ensure_ascii=False).encode
 def _decimal_text(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError(f"{value} is not a FHIR decimal")
-    return str(value)
+    text = getattr(value, "text", None)
+    return text if isinstance(text, str) else str(value)
 
 
 def _write(value: Any, out: list[str], indent: str | None, level: int) -> None:
