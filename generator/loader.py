@@ -9,8 +9,10 @@ Sources may be mixed and repeated:
 * a single ``.json`` or ``.xml`` resource file.
 
 XML resources are read with the project's FHIR XML reader (``fhirgen.fhirxml``) into the same JSON
-shape, so the rest of the pipeline never sees the difference. The index is a plain mapping; it does
-not interpret StructureDefinitions (that is ``fhirgen.ir``'s job).
+shape, so the rest of the pipeline never sees the difference. Reading FHIR XML needs to know the
+types (which elements repeat, which are primitives, numbers, attributes), so XML files are read
+after every JSON file, with a schema built from the JSON StructureDefinitions loaded so far. The
+index is a plain mapping; it does not interpret StructureDefinitions (that is ``fhirgen.ir``'s job).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .packages import PackageError, PackageInfo, iter_package_files, read_package_info
+
+if TYPE_CHECKING:  # pragma: no cover - typing only (fhirxml -> ir -> loader: imported lazily)
+    from .fhirxml import XmlSchema
 
 __all__ = ["DefinitionError", "DefinitionIndex", "load_index"]
 
@@ -65,12 +70,18 @@ class DefinitionIndex:
         return self.get(f"http://hl7.org/fhir/StructureDefinition/{type_name}")
 
 
-def _parse(name: str, data: bytes) -> dict[str, Any] | None:
+def _parse(name: str, data: bytes, schema: XmlSchema | None = None) -> dict[str, Any] | None:
+    """The resource in one file, or ``None`` for a JSON file that holds no resource.
+
+    An ``.xml`` file needs *schema* (built from the JSON definitions loaded before it).
+    """
     if name.endswith(".xml"):
         from .fhirxml import XmlReadError, read_resource_xml
 
+        if schema is None:
+            raise DefinitionError(f"{name}: XML definitions need the JSON StructureDefinitions")
         try:
-            return read_resource_xml(data)
+            return read_resource_xml(data, schema)
         except XmlReadError as exc:
             raise DefinitionError(f"{name}: {exc}") from exc
     try:
@@ -118,12 +129,39 @@ def _manifest_packages(path: Path) -> list[PackageInfo]:
         raise DefinitionError(f"{path}: not a valid definitions manifest ({exc})") from exc
 
 
+def _add(
+    name: str,
+    resource: dict[str, Any] | None,
+    resources: dict[str, dict[str, Any]],
+    origins: dict[str, str],
+    examples: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """Index one resource: conformance resources by URL, everything else as an example."""
+    if resource is None:
+        return
+    url = resource.get("url")
+    if resource["resourceType"] in CONFORMANCE_TYPES and isinstance(url, str):
+        previous = resources.get(url)
+        if previous is not None and previous != resource:
+            raise DefinitionError(f"{name}: {url} is already defined differently by {origins[url]}")
+        resources[url] = resource
+        origins[url] = name
+    else:
+        examples.append((name, resource))
+
+
 def load_index(sources: Iterable[Path | str]) -> DefinitionIndex:
-    """Load every source into one index. A URL defined twice with different content is an error."""
+    """Load every source into one index. A URL defined twice with different content is an error.
+
+    JSON files of all sources come first, in source order; XML files are read afterwards, with a
+    FHIR XML schema built from the JSON StructureDefinitions (an XML resource needs the
+    StructureDefinition of its type, and of the types that one uses, among the JSON files).
+    """
     resources: dict[str, dict[str, Any]] = {}
     origins: dict[str, str] = {}
     examples: list[tuple[str, dict[str, Any]]] = []
     packages: list[PackageInfo] = []
+    xml_files: list[tuple[str, bytes]] = []
     for raw in sources:
         source = Path(raw)
         try:
@@ -137,18 +175,15 @@ def load_index(sources: Iterable[Path | str]) -> DefinitionIndex:
         except PackageError as exc:
             raise DefinitionError(str(exc)) from exc
         for name, data in files:
-            resource = _parse(name, data)
-            if resource is None:
-                continue
-            url = resource.get("url")
-            if resource["resourceType"] in CONFORMANCE_TYPES and isinstance(url, str):
-                previous = resources.get(url)
-                if previous is not None and previous != resource:
-                    raise DefinitionError(
-                        f"{name}: {url} is already defined differently by {origins[url]}"
-                    )
-                resources[url] = resource
-                origins[url] = name
+            if name.endswith(".xml"):
+                xml_files.append((name, data))
             else:
-                examples.append((name, resource))
+                _add(name, _parse(name, data), resources, origins, examples)
+    if xml_files:
+        from .fhirxml import XmlSchema
+
+        so_far = DefinitionIndex(dict(resources), dict(origins), tuple(examples), tuple(packages))
+        schema = XmlSchema.from_index(so_far)
+        for name, data in xml_files:
+            _add(name, _parse(name, data, schema), resources, origins, examples)
     return DefinitionIndex(resources, origins, tuple(examples), tuple(packages))
