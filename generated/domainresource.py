@@ -67,9 +67,10 @@ class DomainResource(Resource):
 
 
 # Fields in specification order, inherited ones first: what the runtime walks to parse and write.
+# Field(JSON name, attribute, kind, is a list, model class, primitive type, extension attribute)
 DomainResource._fields = Resource._fields + (
-    Field("text", "text", COMPLEX, False, model=Narrative),
-    Field("contained", "contained", RESOURCE, True, resources=RESOURCES),
-    Field("extension", "extension", COMPLEX, True, model=Extension),
-    Field("modifierExtension", "modifierExtension", COMPLEX, True, model=Extension),
+    Field("text", "text", COMPLEX, False, Narrative),
+    Field("contained", "contained", RESOURCE, True, None, None, None, RESOURCES),
+    Field("extension", "extension", COMPLEX, True, Extension),
+    Field("modifierExtension", "modifierExtension", COMPLEX, True, Extension),
 )

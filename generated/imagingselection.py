@@ -306,136 +306,53 @@ class ImagingSelectionInstanceImageRegion3D(BackboneElement):
 
 
 # Fields in specification order, inherited ones first: what the runtime walks to parse and write.
+# Field(JSON name, attribute, kind, is a list, model class, primitive type, extension attribute)
 ImagingSelection._fields = DomainResource._fields + (
-    Field("identifier", "identifier", COMPLEX, True, model=Identifier),
+    Field("identifier", "identifier", COMPLEX, True, Identifier),
+    Field("status", "status", PRIMITIVE, False, Element, "code", "status_ext"),
+    Field("subject", "subject", COMPLEX, False, Reference),
+    Field("issued", "issued", PRIMITIVE, False, Element, "instant", "issued_ext"),
+    Field("performer", "performer", COMPLEX, True, ImagingSelectionPerformer),
+    Field("basedOn", "basedOn", COMPLEX, True, Reference),
+    Field("category", "category", COMPLEX, True, CodeableConcept),
+    Field("code", "code", COMPLEX, False, CodeableConcept),
+    Field("studyUid", "studyUid", PRIMITIVE, False, Element, "id", "studyUid_ext"),
+    Field("derivedFrom", "derivedFrom", COMPLEX, True, Reference),
+    Field("endpoint", "endpoint", COMPLEX, True, Reference),
+    Field("seriesUid", "seriesUid", PRIMITIVE, False, Element, "id", "seriesUid_ext"),
     Field(
-        "status", "status", PRIMITIVE, False, model=Element, primitive="code", ext_attr="status_ext"
-    ),
-    Field("subject", "subject", COMPLEX, False, model=Reference),
-    Field(
-        "issued",
-        "issued",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="instant",
-        ext_attr="issued_ext",
-    ),
-    Field("performer", "performer", COMPLEX, True, model=ImagingSelectionPerformer),
-    Field("basedOn", "basedOn", COMPLEX, True, model=Reference),
-    Field("category", "category", COMPLEX, True, model=CodeableConcept),
-    Field("code", "code", COMPLEX, False, model=CodeableConcept),
-    Field(
-        "studyUid",
-        "studyUid",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="id",
-        ext_attr="studyUid_ext",
-    ),
-    Field("derivedFrom", "derivedFrom", COMPLEX, True, model=Reference),
-    Field("endpoint", "endpoint", COMPLEX, True, model=Reference),
-    Field(
-        "seriesUid",
-        "seriesUid",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="id",
-        ext_attr="seriesUid_ext",
-    ),
-    Field(
-        "seriesNumber",
-        "seriesNumber",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="unsignedInt",
-        ext_attr="seriesNumber_ext",
+        "seriesNumber", "seriesNumber", PRIMITIVE, False, Element, "unsignedInt", "seriesNumber_ext"
     ),
     Field(
         "frameOfReferenceUid",
         "frameOfReferenceUid",
         PRIMITIVE,
         False,
-        model=Element,
-        primitive="id",
-        ext_attr="frameOfReferenceUid_ext",
+        Element,
+        "id",
+        "frameOfReferenceUid_ext",
     ),
-    Field("bodySite", "bodySite", COMPLEX, False, model=CodeableReference),
-    Field("focus", "focus", COMPLEX, True, model=Reference),
-    Field("instance", "instance", COMPLEX, True, model=ImagingSelectionInstance),
+    Field("bodySite", "bodySite", COMPLEX, False, CodeableReference),
+    Field("focus", "focus", COMPLEX, True, Reference),
+    Field("instance", "instance", COMPLEX, True, ImagingSelectionInstance),
 )
 ImagingSelectionPerformer._fields = BackboneElement._fields + (
-    Field("function", "function", COMPLEX, False, model=CodeableConcept),
-    Field("actor", "actor", COMPLEX, False, model=Reference),
+    Field("function", "function", COMPLEX, False, CodeableConcept),
+    Field("actor", "actor", COMPLEX, False, Reference),
 )
 ImagingSelectionInstance._fields = BackboneElement._fields + (
-    Field("uid", "uid", PRIMITIVE, False, model=Element, primitive="id", ext_attr="uid_ext"),
-    Field(
-        "number",
-        "number",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="unsignedInt",
-        ext_attr="number_ext",
-    ),
-    Field("sopClass", "sopClass", COMPLEX, False, model=Coding),
-    Field(
-        "subset",
-        "subset",
-        PRIMITIVE,
-        True,
-        model=Element,
-        primitive="string",
-        ext_attr="subset_ext",
-    ),
-    Field(
-        "imageRegion2D", "imageRegion2D", COMPLEX, True, model=ImagingSelectionInstanceImageRegion2D
-    ),
-    Field(
-        "imageRegion3D", "imageRegion3D", COMPLEX, True, model=ImagingSelectionInstanceImageRegion3D
-    ),
+    Field("uid", "uid", PRIMITIVE, False, Element, "id", "uid_ext"),
+    Field("number", "number", PRIMITIVE, False, Element, "unsignedInt", "number_ext"),
+    Field("sopClass", "sopClass", COMPLEX, False, Coding),
+    Field("subset", "subset", PRIMITIVE, True, Element, "string", "subset_ext"),
+    Field("imageRegion2D", "imageRegion2D", COMPLEX, True, ImagingSelectionInstanceImageRegion2D),
+    Field("imageRegion3D", "imageRegion3D", COMPLEX, True, ImagingSelectionInstanceImageRegion3D),
 )
 ImagingSelectionInstanceImageRegion2D._fields = BackboneElement._fields + (
-    Field(
-        "regionType",
-        "regionType",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="code",
-        ext_attr="regionType_ext",
-    ),
-    Field(
-        "coordinate",
-        "coordinate",
-        PRIMITIVE,
-        True,
-        model=Element,
-        primitive="decimal",
-        ext_attr="coordinate_ext",
-    ),
+    Field("regionType", "regionType", PRIMITIVE, False, Element, "code", "regionType_ext"),
+    Field("coordinate", "coordinate", PRIMITIVE, True, Element, "decimal", "coordinate_ext"),
 )
 ImagingSelectionInstanceImageRegion3D._fields = BackboneElement._fields + (
-    Field(
-        "regionType",
-        "regionType",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="code",
-        ext_attr="regionType_ext",
-    ),
-    Field(
-        "coordinate",
-        "coordinate",
-        PRIMITIVE,
-        True,
-        model=Element,
-        primitive="decimal",
-        ext_attr="coordinate_ext",
-    ),
+    Field("regionType", "regionType", PRIMITIVE, False, Element, "code", "regionType_ext"),
+    Field("coordinate", "coordinate", PRIMITIVE, True, Element, "decimal", "coordinate_ext"),
 )

@@ -58,25 +58,10 @@ class Resource(Base):
 
 
 # Fields in specification order, inherited ones first: what the runtime walks to parse and write.
+# Field(JSON name, attribute, kind, is a list, model class, primitive type, extension attribute)
 Resource._fields = Base._fields + (
-    Field("id", "id", PRIMITIVE, False, model=Element, primitive="id", ext_attr="id_ext"),
-    Field("meta", "meta", COMPLEX, False, model=Meta),
-    Field(
-        "implicitRules",
-        "implicitRules",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="uri",
-        ext_attr="implicitRules_ext",
-    ),
-    Field(
-        "language",
-        "language",
-        PRIMITIVE,
-        False,
-        model=Element,
-        primitive="code",
-        ext_attr="language_ext",
-    ),
+    Field("id", "id", PRIMITIVE, False, Element, "id", "id_ext"),
+    Field("meta", "meta", COMPLEX, False, Meta),
+    Field("implicitRules", "implicitRules", PRIMITIVE, False, Element, "uri", "implicitRules_ext"),
+    Field("language", "language", PRIMITIVE, False, Element, "code", "language_ext"),
 )

@@ -193,21 +193,17 @@ def _element_doc(element: Element, type_ref: TypeRef | None) -> str:
 def _field_expression(
     json_name: str, attr: str, element: Element, target: TypeDef, ctx: _Context
 ) -> str:
+    """``Field(json name, attribute, kind, is list, model, primitive, ext attribute[, resources])``."""
     is_list = "True" if element.is_array else "False"
     if target.is_primitive:
-        model = "Element"
+        ext = None if element.is_xml_attribute else naming.extension_attribute(json_name)
         return (
-            f"Field({json_name!r}, {attr!r}, PRIMITIVE, {is_list}, model={model}, "
-            f"primitive={target.name!r}"
-            + ("" if element.is_xml_attribute else f", ext_attr={naming.extension_attribute(json_name)!r}")
-            + ")"
+            f"Field({json_name!r}, {attr!r}, PRIMITIVE, {is_list}, Element, {target.name!r}, "
+            f"{ext!r})"
         )
     if _is_resource_root(target, ctx.model):
-        return f"Field({json_name!r}, {attr!r}, RESOURCE, {is_list}, resources=RESOURCES)"
-    return (
-        f"Field({json_name!r}, {attr!r}, COMPLEX, {is_list}, "
-        f"model={naming.class_name(target.name)})"
-    )
+        return f"Field({json_name!r}, {attr!r}, RESOURCE, {is_list}, None, None, None, RESOURCES)"
+    return f"Field({json_name!r}, {attr!r}, COMPLEX, {is_list}, {naming.class_name(target.name)})"
 
 
 def _class_view(type_def: TypeDef, ctx: _Context) -> ClassView:
@@ -413,8 +409,7 @@ def build_views(model: Model, examples: tuple[tuple[str, str], ...] = ()) -> Pac
             (c.resource_type, module, c.name) for c in classes if c.resource_type is not None
         )
     example_views = tuple(
-        (naming.check_identifier(_test_id(path), "example id") if _test_id(path) else "example",
-         path, naming.class_name(resource_type))
+        (_test_id(path), path, naming.class_name(resource_type))
         for path, resource_type in examples
         if resource_type in {r[0] for r in resources}
     )
@@ -431,5 +426,5 @@ def build_views(model: Model, examples: tuple[tuple[str, str], ...] = ()) -> Pac
 
 
 def _test_id(path: str) -> str:
-    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return "".join(ch for ch in stem.title() if ch.isalnum())
+    """A readable pytest id for an example file (rendered as a literal, never as a name)."""
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
