@@ -80,6 +80,7 @@ def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[st
     files["models/__init__.py"] = _render(
         env, "package_init.py.jinja", package=package, header=package.header
     )
+    files.update(_validator_files(env, model, package, config))  # issue 3: validators
     if config.tests and package.examples:
         files["tests/test_examples.py"] = _render(
             env,
@@ -91,6 +92,35 @@ def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[st
         )
         files["tests/__init__.py"] = ""
     return format_python(files)
+
+
+# --- validators and rule tests (issue 3) --------------------------------------------------
+
+
+def _validator_files(
+    env: jinja2.Environment, model: Model, package: PackageView, config: GenerateConfig
+) -> dict[str, str]:
+    from .validator_views import build_validator_views, rule_case_literal, rule_cases
+
+    view = build_validator_views(model, package.header)
+    files = {
+        "models/validators.py": _render(
+            env, "validators.py.jinja", header=package.header, fhir_version=view.fhir_version,
+            functions=view.functions, resources=view.resources, constants=view.constants,
+            value_sets=view.value_sets, primitives=view.primitives,
+        )
+    }
+    examples = [path for path, resource_type in config.examples if resource_type in model.targets]
+    if config.tests and examples:
+        files["tests/test_rules.py"] = _render(
+            env, "test_rules.py.jinja", header=package.header, import_name=config.import_name,
+            targets=model.targets, examples=examples,
+            cases=[rule_case_literal(case) for case in rule_cases(model)],
+        )
+    return files
+
+
+# --- end of validators -------------------------------------------------------------------
 
 
 def _ruff() -> str:

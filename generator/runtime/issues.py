@@ -1,0 +1,117 @@
+"""Validation issues and the FHIR ``OperationOutcome`` they become.
+
+An :class:`Issue` is one problem found in a resource: severity (``fatal | error | warning |
+information``), FHIR IssueType code (``structure``, ``required``, ``value``, ``code-invalid``,
+``invalid``, ``processing``, ``informational`` ...), the rule that found it (``cardinality``,
+``json-shape``, ``unknown-property``, ``primitive``, ``binding``, ``reference-target``, ``ele-1``
+...), a message, and its location as a FHIRPath expression in the HL7 reference validator's style
+(``ImagingSelection.instance[0].imageRegion2D[0].regionType``), plus the source line and column
+when the input had them.
+
+:func:`operation_outcome` writes issues the way the HL7 reference validator does: the location in
+``issue.expression``, the message in ``issue.details.text``, line and column in the extensions
+``http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line`` and ``-col``
+(``valueInteger``), the rule id in ``-message-id`` (``valueCode``), the file in ``http://hl7.org/fhir/StructureDefinition/operationoutcome-file``.
+An outcome with no issue carries one information issue, "No issues detected during validation",
+as the reference validator's does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = [
+    "ALL_CLEAR",
+    "Issue",
+    "IssueList",
+    "LINE_EXT",
+    "COL_EXT",
+    "FILE_EXT",
+    "MESSAGE_ID_EXT",
+    "SEVERITIES",
+    "count",
+    "operation_outcome",
+]
+
+LINE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
+COL_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
+FILE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-file"
+#: The reference validator names the message behind an issue with this extension; we name the rule.
+MESSAGE_ID_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+ALL_CLEAR = "No issues detected during validation"
+
+#: Severities from most to least severe.
+SEVERITIES = ("fatal", "error", "warning", "information")
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    severity: str  # fatal | error | warning | information
+    code: str  # FHIR IssueType: structure, required, value, code-invalid, invalid, ...
+    rule: str  # cardinality, json-shape, unknown-property, primitive, binding, ele-1, ...
+    message: str
+    expression: str  # FHIRPath, e.g. "ImagingSelection.instance[0].uid"
+    line: int | None = None  # 1-based, when the input format has positions
+    col: int | None = None
+    key: str | None = None  # JSON property under `expression` the issue is about (positions)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity in ("fatal", "error")
+
+    def at(self, line: int | None, col: int | None) -> Issue:
+        return replace(self, line=line, col=col)
+
+    def __str__(self) -> str:
+        where = f" (line {self.line}, col {self.col})" if self.line is not None else ""
+        return f"{self.severity.upper()} {self.expression}{where}: {self.message} [{self.rule}]"
+
+
+class IssueList(list[Issue]):
+    """The list generated validators append to, with the context a walk needs.
+
+    ``contained`` maps the ids of the current resource's contained resources to their types, so
+    ``#id`` references can be checked (set by :func:`fhirgen.runtime.validate.resource_root`).
+    """
+
+    __slots__ = ("contained",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contained: dict[str, str] | None = None
+
+
+def count(issues: list[Issue], *severities: str) -> int:
+    return sum(1 for issue in issues if issue.severity in severities)
+
+
+def _issue_json(issue: Issue) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    extensions = []
+    if issue.line is not None:
+        extensions.append({"url": LINE_EXT, "valueInteger": issue.line})
+    if issue.col is not None:
+        extensions.append({"url": COL_EXT, "valueInteger": issue.col})
+    extensions.append({"url": MESSAGE_ID_EXT, "valueCode": issue.rule})
+    result["extension"] = extensions
+    result["severity"] = issue.severity
+    result["code"] = issue.code
+    result["details"] = {"text": issue.message}
+    if issue.expression:
+        result["expression"] = [issue.expression]
+    return result
+
+
+def operation_outcome(issues: list[Issue], file: str | None = None) -> dict[str, Any]:
+    """A FHIR OperationOutcome (JSON tree) of *issues*, in the HL7 reference validator's style."""
+    outcome: dict[str, Any] = {"resourceType": "OperationOutcome"}
+    if file is not None:
+        outcome["extension"] = [{"url": FILE_EXT, "valueString": file}]
+    if issues:
+        outcome["issue"] = [_issue_json(issue) for issue in issues]
+    else:
+        outcome["issue"] = [
+            {"severity": "information", "code": "informational", "details": {"text": ALL_CLEAR}}
+        ]
+    return outcome

@@ -1,0 +1,269 @@
+"""Checkers of FHIR primitive values: JSON kind, the regex of the primitive's StructureDefinition,
+and the rules the regex alone does not state.
+
+Generated validators build one :class:`Primitive` per primitive type at import, passing the regex
+from the type's StructureDefinition (``ElementDefinition.type.extension[regex]`` of ``X.value``,
+carried by the IR as ``PrimitiveInfo.regex``): no regex is typed by hand here. The regex must match
+the whole value (FHIR regexes are implicitly anchored).
+
+The one repair: the R5 (5.0.0) decimal regex ends ``[eE][+-]?[0-9]{1,9}})?`` - a stray ``}`` that
+would demand a literal ``}`` after any exponent, so ``1e5`` could never be valid although FHIR
+JSON allows exponents. :func:`repair_regex` removes that one typo (and only it); a test pins it.
+
+Beyond the regex (FHIR R5 "Datatypes" and "JSON representation" pages):
+
+* JSON kind: decimal, integer, unsignedInt, positiveInt are JSON numbers (``true`` is not a
+  number), boolean is ``true``/``false``, every other primitive (integer64 too) a JSON string;
+* integer -2147483648..2147483647, unsignedInt 0..2147483647, positiveInt 1..2147483647, integer64
+  within 64 bits, and integers written without a fraction (``1.0`` is not an integer);
+* date, dateTime, instant: real calendar dates (no month 13, no 31 April, 29 February only in leap
+  years); a dateTime with a time needs a time zone, an instant always has one (its regex says so);
+* id at most 64 characters; code without leading, trailing or double whitespace (its regex);
+  uri/url/canonical without whitespace;
+* string and markdown at most 1 MB (1,048,576 characters) and free of control characters other
+  than tab, carriage return and line feed; all-whitespace strings are a warning (as HL7's validator);
+* base64Binary: its regex, whitespace reported with its own message (RFC 4648);
+* xhtml: well-formed XML whose root is an XHTML ``div`` (the full narrative rules come with the
+  invariants, txt-1/txt-2).
+
+:meth:`Primitive.check` returns ``None`` for a good value, else ``(severity, message)``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["Primitive", "json_kind_of", "repair_regex"]
+
+INT32_MIN = -2147483648
+INT32_MAX = 2147483647
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+MAX_STRING = 1024 * 1024
+
+NUMBER_TYPES = frozenset({"decimal", "integer", "unsignedInt", "positiveInt"})
+INTEGER_RANGES = {
+    "integer": (INT32_MIN, INT32_MAX),
+    "unsignedInt": (0, INT32_MAX),
+    "positiveInt": (1, INT32_MAX),
+    "integer64": (INT64_MIN, INT64_MAX),
+}
+STRING_TYPES = frozenset({"string", "markdown"})
+URI_TYPES = frozenset({"uri", "url", "canonical", "oid", "uuid"})
+DATE_TYPES = frozenset({"date", "dateTime", "instant"})
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_WHITESPACE = re.compile(r"\s")
+_DATE_PART = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_DECIMAL_TYPO = "[0-9]{1,9}})?"
+XHTML_NS = "{http://www.w3.org/1999/xhtml}"
+
+Message = tuple[str, str]  # (severity, text)
+
+
+def repair_regex(type_name: str, regex: str) -> str:
+    """The regex as published, with the one known typo of R5's decimal regex removed."""
+    if type_name == "decimal" and regex.endswith(_DECIMAL_TYPO):
+        return regex[: -len(_DECIMAL_TYPO)] + "[0-9]{1,9})?"
+    return regex
+
+
+def json_kind_of(value: Any) -> str:
+    """``number``, ``boolean``, ``string``, ``null``, ``array``, ``object`` (JSON's own kinds)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float, Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class Primitive:
+    """The checker of one primitive type: ``check(value)`` is None or ``(severity, message)``.
+
+    *element* is the generated validator of the ``_name`` objects (``validate_Element``).
+    """
+
+    __slots__ = ("name", "kind", "pattern", "regex", "element", "_extra")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        regex: str | None,
+        element: Callable[..., None] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind  # "number" | "boolean" | "string"
+        self.regex = repair_regex(name, regex) if regex else None
+        self.pattern = re.compile(self.regex, re.DOTALL) if self.regex else None
+        self.element = element
+        self._extra = _EXTRA.get(name)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+    def check(self, value: Any) -> Message | None:
+        kind = json_kind_of(value)
+        if kind != self.kind:
+            article = "an" if self.kind[0] in "aeiou" else "a"
+            return "error", (
+                f"Error parsing JSON: the primitive value must be {article} {self.kind} "
+                f"(FHIR {self.name}), not {kind_name(kind)}"
+            )
+        if kind == "boolean":
+            return None
+        if kind == "number":
+            text = _number_text(value)
+            if self.name != "decimal" and not isinstance(value, int):
+                return "error", f"The value '{text}' is not a valid integer ({self.name})"
+        else:
+            text = value
+            if text == "":
+                return "error", "value cannot be empty"
+        if self._extra is not None:
+            found = self._extra(self, text)
+            if found is not None:
+                return found
+        if self.pattern is not None and not self.pattern.fullmatch(text):
+            return "error", f"The value '{_short(text)}' is not a valid {self.name}"
+        return None
+
+
+def kind_name(kind: str) -> str:
+    return {"null": "null", "array": "an array", "object": "an object"}.get(kind, f"a {kind}")
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    return str(value)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _integer(prim: Primitive, text: str) -> Message | None:
+    low, high = INTEGER_RANGES[prim.name]
+    if prim.pattern is not None and not prim.pattern.fullmatch(text):
+        return "error", f"The value '{_short(text)}' is not a valid {prim.name}"
+    number = int(text)
+    if number < low:
+        return "error", f"value is less than permitted minimum value of {low} ({prim.name})"
+    if number > high:
+        return "error", f"value is greater than permitted maximum value of {high} ({prim.name})"
+    return None
+
+
+def _string(prim: Primitive, text: str) -> Message | None:
+    if len(text) > MAX_STRING:
+        return "error", f"value is longer than permitted maximum length of {MAX_STRING} characters"
+    if _CONTROL.search(text):
+        return "error", "value contains a control character (only tab, CR and LF are allowed)"
+    if not text.strip():
+        return "warning", "value should not be all whitespace"
+    return None
+
+
+def _uri(prim: Primitive, text: str) -> Message | None:
+    if _WHITESPACE.search(text):
+        return "error", f"URI values cannot have whitespace ('{_short(text)}')"
+    if prim.name == "oid" and not text.startswith("urn:oid:"):
+        return "error", "OIDs must start with urn:oid:"
+    if prim.name == "uuid" and not text.startswith("urn:uuid:"):
+        return "error", "UUIDs must start with urn:uuid:"
+    return None
+
+
+def _id(prim: Primitive, text: str) -> Message | None:
+    if len(text) > 64:
+        return "error", f"id value '{_short(text)}' is not valid (longer than 64 characters)"
+    if prim.pattern is not None and not prim.pattern.fullmatch(text):
+        return "error", f"id value '{_short(text)}' is not valid"
+    return None
+
+
+def _code(prim: Primitive, text: str) -> Message | None:
+    if text != text.strip():
+        return "error", f"The code '{_short(text)}' has leading or trailing whitespace"
+    if "  " in text or _WHITESPACE.search(text.replace(" ", "")):
+        return "error", f"The code '{_short(text)}' has whitespace other than single spaces"
+    return None
+
+
+def _date(prim: Primitive, text: str) -> Message | None:
+    if prim.pattern is not None and not prim.pattern.fullmatch(text):
+        return "error", f"The value '{_short(text)}' is not a valid {prim.name}"
+    match = _DATE_PART.match(text)
+    if match and match.group(3):
+        year, month, day = (int(g) for g in match.groups())
+        if day > calendar.monthrange(year, month)[1]:
+            return "error", f"The value '{text}' is not a valid {prim.name}: no such date"
+    if prim.name == "dateTime" and "T" in text:
+        tail = text.split("T", 1)[1]
+        if not (tail.endswith("Z") or "+" in tail or "-" in tail):
+            return "error", (
+                f"The value '{text}' is not a valid dateTime: "
+                "if a time is given, a time zone must be given too"
+            )
+    return None
+
+
+def _base64(prim: Primitive, text: str) -> Message | None:
+    if _WHITESPACE.search(text):
+        return "error", (
+            "Base64 encoded values are not allowed to contain any whitespace (per RFC 4648)"
+        )
+    return None
+
+
+def _decimal(prim: Primitive, text: str) -> Message | None:
+    if prim.pattern is not None and not prim.pattern.fullmatch(text.replace("E+", "E")):
+        return "error", f"The value '{_short(text)}' is not a valid decimal"
+    return None
+
+
+def _xhtml(prim: Primitive, text: str) -> Message | None:
+    from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, dtd_validation=False, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(text.encode("utf-8"), parser)
+    except etree.XMLSyntaxError as exc:
+        return "error", f"The XHTML is not well-formed XML: {exc}"
+    if root.tag != XHTML_NS + "div":
+        return "error", "The narrative must be an XHTML div (namespace http://www.w3.org/1999/xhtml)"
+    return None
+
+
+_EXTRA: dict[str, Callable[[Primitive, str], Message | None]] = {
+    "integer": _integer,
+    "unsignedInt": _integer,
+    "positiveInt": _integer,
+    "integer64": _integer,
+    "string": _string,
+    "markdown": _string,
+    "uri": _uri,
+    "url": _uri,
+    "canonical": _uri,
+    "oid": _uri,
+    "uuid": _uri,
+    "id": _id,
+    "code": _code,
+    "date": _date,
+    "dateTime": _date,
+    "instant": _date,
+    "base64Binary": _base64,
+    "decimal": _decimal,
+    "xhtml": _xhtml,
+}

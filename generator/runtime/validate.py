@@ -1,0 +1,650 @@
+"""The helpers generated validators call, one call per element, and the validation entry point.
+
+A generated validator (``fhirgen.models.validators``) is straight-line: for each element of a type
+it calls :func:`primitive`, :func:`complex_` or :func:`resource` with the element's facts
+(JSON name, checker or nested validator, min, max, JSON shape, binding, reference targets), after
+:func:`check_keys` has looked at the object's property names. These helpers read the parsed JSON
+tree exactly as received and append :class:`~fhirgen.runtime.issues.Issue` objects to an
+:class:`~fhirgen.runtime.issues.IssueList`; nothing stops at the first problem.
+
+Locations are FHIRPath expressions in the HL7 reference validator's style
+(``ImagingSelection.instance[0].uid``; a choice element as ``value.ofType(Quantity)``); a child's
+location string is built only when the child is present. Line and column are added after the walk,
+only when there are issues and the input was text (:mod:`json_source_map`, on the same text).
+Issues about a missing element or an unknown property sit on the parent (as the HL7 validator puts
+them) and name the property in ``Issue.key``, which places line/column.
+
+:func:`run` is the entry point: text, bytes or an already parsed tree in, :class:`Result` out.
+JSON text is parsed here (not with :func:`fhirgen.runtime.jsonio.loads`) because validation needs
+what ``json`` drops: duplicate property names (recorded by an ``object_pairs_hook`` and reported
+with their location) and the written text of decimals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .issues import Issue, IssueList, count, operation_outcome
+from .primitives import Primitive, json_kind_of, kind_name
+
+__all__ = [
+    "Result",
+    "ValidationError",
+    "Validator",
+    "ValueSet",
+    "check_keys",
+    "choice",
+    "complex_",
+    "parse_json",
+    "primitive",
+    "resource",
+    "run",
+]
+
+Validator = Callable[[dict[str, Any], str, IssueList], None]
+MISSING: Any = object()
+ELEMENT_KEYS = frozenset({"id", "extension"})
+
+_REST_REFERENCE = re.compile(
+    r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?\Z"
+)
+_BCP47 = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
+ALL_LANGUAGES = "http://hl7.org/fhir/ValueSet/all-languages"
+
+
+class ValidationError(ValueError):
+    """Input that failed validation; ``result`` carries the issues and the OperationOutcome."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        first = next((i for i in result.issues if i.is_error), None)
+        super().__init__(f"{result.error_count} error(s); first: {first}")
+
+
+# ------------------------------------------------------------------------------------ issues
+
+
+def _issue(out: IssueList, severity: str, code: str, rule: str, message: str, where: str,
+           key: str | None = None) -> None:
+    out.append(Issue(severity, code, rule, message, where, key=key))
+
+
+def _shape(out: IssueList, message: str, where: str, key: str | None = None) -> None:
+    _issue(out, "error", "structure", "json-shape", message, where, key)
+
+
+def _cardinality(out: IssueList, path: str, name: str, found: int, minimum: int,
+                 maximum: int | None) -> None:
+    if found < minimum:
+        _issue(out, "error", "required", "cardinality",
+               f"{path}.{name}: minimum required = {minimum}, but only found {found}", path, name)
+    elif maximum is not None and found > maximum:
+        _issue(out, "error", "structure", "cardinality",
+               f"{path}.{name}: maximum allowed = {maximum}, but found {found}", path, name)
+
+
+# ---------------------------------------------------------------------------------- bindings
+
+
+class ValueSet:
+    """The codes of a value set as shipped in the definitions; ``expanded`` False if we have none.
+
+    *concepts* are ``(system, code)`` pairs; ``None`` when the value set cannot be expanded
+    offline (DICOM pages, all-languages): codes are then not checked and an information issue
+    says so.
+    """
+
+    __slots__ = ("url", "codes", "pairs", "expanded")
+
+    def __init__(self, url: str, concepts: Iterable[tuple[str | None, str]] | None) -> None:
+        self.url = url
+        self.expanded = concepts is not None
+        pairs = frozenset(concepts or ())
+        self.pairs = pairs
+        self.codes = frozenset(code for _system, code in pairs)
+
+    def __repr__(self) -> str:
+        return f"ValueSet({self.url!r})"
+
+    def has_coding(self, coding: Mapping[str, Any]) -> bool:
+        code = coding.get("code")
+        system = coding.get("system")
+        if system is None:
+            return code in self.codes
+        return (system, code) in self.pairs
+
+
+def _not_expanded(vs: ValueSet, where: str, out: IssueList) -> None:
+    _issue(out, "information", "informational", "binding",
+           f"The value set {vs.url} cannot be expanded offline, so the code was not checked", where)
+
+
+def _code_binding(value: Any, where: str, out: IssueList, required: ValueSet | None,
+                  extensible: ValueSet | None) -> None:
+    vs = required or extensible
+    if vs is None or not isinstance(value, str):
+        return
+    if not vs.expanded:
+        if vs.url == ALL_LANGUAGES and not _BCP47.match(value):
+            _issue(out, "error", "code-invalid", "binding",
+                   f"The value '{value}' is not a valid BCP-47 language tag", where)
+        _not_expanded(vs, where, out)
+    elif value not in vs.codes:
+        if required is not None:
+            _issue(out, "error", "code-invalid", "binding",
+                   f"The value provided ('{value}') is not in the value set '{vs.url}', "
+                   "and a code is required from this value set", where)
+        else:
+            _issue(out, "warning", "code-invalid", "binding",
+                   f"The value provided ('{value}') is not in the value set '{vs.url}', "
+                   "and a code should come from this value set unless it has no suitable code",
+                   where)
+
+
+def _codings_binding(codings: list[Any], where: str, out: IssueList, required: ValueSet | None,
+                     extensible: ValueSet | None, concept: bool) -> None:
+    vs = required or extensible
+    if vs is None:
+        return
+    if not vs.expanded:
+        _not_expanded(vs, where, out)
+        return
+    good = [c for c in codings if isinstance(c, dict)]
+    if not good:
+        if required is not None and concept:
+            _issue(out, "error", "code-invalid", "binding",
+                   f"No code provided, and a code is required from the value set '{vs.url}'",
+                   where)
+        return
+    if any(vs.has_coding(c) for c in good):
+        return
+    shown = ", ".join(f"{c.get('system', '')}#{c.get('code', '')}" for c in good)
+    if required is not None:
+        _issue(out, "error", "code-invalid", "binding",
+               f"None of the codes provided ({shown}) are in the value set '{vs.url}', "
+               "and a code from this value set is required", where)
+    else:
+        _issue(out, "warning", "code-invalid", "binding",
+               f"None of the codes provided ({shown}) are in the value set '{vs.url}', "
+               "and a code should come from this value set unless it has no suitable code", where)
+
+
+def _complex_binding(item: dict[str, Any], where: str, out: IssueList,
+                     required: ValueSet | None, extensible: ValueSet | None) -> None:
+    if "concept" in item or "reference" in item and isinstance(item.get("reference"), dict):
+        concept = item.get("concept")  # CodeableReference: the binding is on its concept
+        if isinstance(concept, dict):
+            _complex_binding(concept, where + ".concept", out, required, extensible)
+        return
+    if "coding" in item or "text" in item:  # CodeableConcept
+        codings = item.get("coding")
+        _codings_binding(codings if isinstance(codings, list) else [], where, out, required,
+                         extensible, True)
+    else:  # Coding (or Quantity: its code and system)
+        _codings_binding([item], where, out, required, extensible, False)
+
+
+# -------------------------------------------------------------------------------- references
+
+
+def _check_reference(item: dict[str, Any], where: str, targets: frozenset[str],
+                     out: IssueList) -> None:
+    inner = item.get("reference")
+    if isinstance(inner, dict):  # CodeableReference.reference
+        where, item, inner = where + ".reference", inner, inner.get("reference")
+    if not isinstance(inner, str) or not inner:
+        return
+    if inner.startswith("#"):
+        if inner == "#":
+            return
+        found = (out.contained or {}).get(inner[1:])
+        if found is None:
+            _issue(out, "error", "not-found", "reference-target",
+                   f"Unable to resolve resource with reference '{inner}': no contained resource "
+                   "has that id", where + ".reference")
+            return
+        target = found
+    else:
+        match = _REST_REFERENCE.search(inner)
+        if match is None:
+            return
+        target = match.group(1)
+    if "Resource" in targets or target in targets:
+        return
+    _issue(out, "error", "structure", "reference-target",
+           f"The type '{target}' implied by the reference '{inner}' is not a valid target for "
+           f"this element (must be one of {', '.join(sorted(targets))})", where + ".reference")
+
+
+# --------------------------------------------------------------------------------- elements
+
+
+def check_keys(node: dict[str, Any], keys: frozenset[str], path: str, out: IssueList) -> None:
+    """Property names of one object: unknown ones (incl. wrong choice suffixes), empty, ele-1."""
+    if not node:
+        _shape(out, "Element must have some content (empty objects are not allowed)", path)
+        return
+    for key in node:
+        if key not in keys:
+            _issue(out, "error", "structure", "unknown-property",
+                   f"Unrecognized property '{key}'", path, key)
+    if "resourceType" not in keys and all(key == "id" for key in node):
+        _issue(out, "error", "invariant", "ele-1",
+               "Constraint failed: ele-1: 'All FHIR elements must have a @value or children'",
+               path)
+
+
+def _items(value: Any, array: bool, where: str, out: IssueList, what: str
+           ) -> list[tuple[str, Any]] | None:
+    """(location, item) pairs of a present property, after its JSON shape checks."""
+    if array:
+        if not isinstance(value, list):
+            _shape(out, f"This property must be an array, not {kind_name(json_kind_of(value))}",
+                   where)
+            return [(where, value)]
+        if not value:
+            _shape(out, "Array cannot be empty - the property should not be present if it has "
+                   "no values", where)
+            return None
+        return [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+    if isinstance(value, list):
+        _shape(out, f"This property must be {what}, not an array", where)
+        return None
+    return [(where, value)]
+
+
+def primitive(node: dict[str, Any], name: str, path: str, out: IssueList, prim: Primitive,
+              minimum: int, maximum: int | None, array: bool, *, label: str | None = None,
+              required: ValueSet | None = None, extensible: ValueSet | None = None,
+              ext: bool = True) -> None:
+    """A primitive element: its value(s) and its ``_name`` twin, cardinality, binding."""
+    value = node.get(name, MISSING)
+    twin = node.get("_" + name, MISSING) if ext else MISSING
+    if value is MISSING and twin is MISSING:
+        if minimum:
+            _cardinality(out, path, label or name, 0, minimum, maximum)
+        return
+    where = f"{path}.{label or name}"
+    if not array:
+        if isinstance(value, list) or isinstance(twin, list):
+            _shape(out, "This property must be a single value, not an array", where)
+            return
+        if value is None or twin is None:
+            _shape(out, "Null values are not allowed here (null is only a placeholder in arrays "
+                   "of primitives)", where)
+        if value is not MISSING and value is not None:
+            _value(value, where, prim, out, required, extensible)
+        if twin is not MISSING and twin is not None:
+            _twin(twin, where, prim, out)
+        return
+    values = _array_of(value, where, out)
+    twins = _array_of(twin, where, out, "_")
+    if values is None or twins is None:
+        return
+    if values and twins and len(values) != len(twins):
+        _shape(out, f"The _{name} array ({len(twins)} items) does not line up with the {name} "
+               f"array ({len(values)} items)", where)
+    found = max(len(values), len(twins))
+    _cardinality(out, path, label or name, found, minimum, maximum)
+    for i in range(found):
+        item = values[i] if i < len(values) else None
+        extra = twins[i] if i < len(twins) else None
+        at = f"{where}[{i}]"
+        if item is None and extra is None:
+            _shape(out, "Null values are only allowed as placeholders where the matching "
+                   f"_{name} item has content", at)
+            continue
+        if item is not None:
+            _value(item, at, prim, out, required, extensible)
+        if extra is not None:
+            _twin(extra, at, prim, out)
+
+
+def _array_of(value: Any, where: str, out: IssueList, prefix: str = "") -> list[Any] | None:
+    if value is MISSING:
+        return []
+    if not isinstance(value, list):
+        _shape(out, f"The {prefix}value must be an array, not {kind_name(json_kind_of(value))}",
+               where)
+        return None
+    if not value:
+        _shape(out, "Array cannot be empty - the property should not be present if it has "
+               "no values", where)
+        return None
+    return value
+
+
+def _value(value: Any, where: str, prim: Primitive, out: IssueList,
+           required: ValueSet | None, extensible: ValueSet | None) -> None:
+    if json_kind_of(value) != prim.kind:
+        article = "an" if prim.kind[0] in "aeiou" else "a"
+        _shape(out, f"Error parsing JSON: the primitive value must be {article} {prim.kind} "
+               f"(FHIR {prim.name}), not {kind_name(json_kind_of(value))}", where)
+        return
+    found = prim.check(value)
+    if found is not None:
+        severity, message = found
+        _issue(out, severity, "value" if severity == "error" else "invalid", "primitive", message,
+               where)
+        return
+    if required is not None or extensible is not None:
+        _code_binding(value, where, out, required, extensible)
+
+
+def _twin(value: Any, where: str, prim: Primitive, out: IssueList) -> None:
+    if not isinstance(value, dict):
+        _shape(out, f"The extension object of a primitive must be an object, not "
+               f"{kind_name(json_kind_of(value))}", where)
+        return
+    if prim.element is not None:
+        prim.element(value, where, out)
+
+
+def complex_(node: dict[str, Any], name: str, path: str, out: IssueList, validator: Validator,
+             minimum: int, maximum: int | None, array: bool, *, label: str | None = None,
+             required: ValueSet | None = None, extensible: ValueSet | None = None,
+             targets: frozenset[str] | None = None) -> None:
+    """A complex or backbone element: shape, cardinality, the type's validator, binding, targets."""
+    value = node.get(name, MISSING)
+    if value is MISSING:
+        if minimum:
+            _cardinality(out, path, label or name, 0, minimum, maximum)
+        return
+    where = f"{path}.{label or name}"
+    items = _items(value, array, where, out, "a single object")
+    if items is None:
+        return
+    if array:
+        _cardinality(out, path, label or name, len(items), minimum, maximum)
+    for at, item in items:
+        if not isinstance(item, dict):
+            _shape(out, f"This property must be an object, not {kind_name(json_kind_of(item))}",
+                   at)
+            continue
+        validator(item, at, out)
+        if required is not None or extensible is not None:
+            _complex_binding(item, at, out, required, extensible)
+        if targets is not None:
+            _check_reference(item, at, targets, out)
+
+
+def choice(node: dict[str, Any], names: tuple[str, ...], path: str, out: IssueList, name: str,
+           minimum: int) -> None:
+    """A choice element ``name[x]``: at most one of its JSON names, at least one if required."""
+    present = [n for n in names if n in node or "_" + n in node]
+    if len(present) > 1:
+        _shape(out, f"Only one of {', '.join(present)} may be present ({name}[x] is one value)",
+               path, present[1])
+    elif not present and minimum:
+        _cardinality(out, path, f"{name}[x]", 0, minimum, 1)
+
+
+def resource(node: dict[str, Any], name: str, path: str, out: IssueList,
+             validators: Mapping[str, Validator], minimum: int, maximum: int | None, array: bool,
+             *, contained: bool = False) -> None:
+    """Resources inside a resource (``contained``, ``Bundle.entry.resource`` ...)."""
+    value = node.get(name, MISSING)
+    if value is MISSING:
+        if minimum:
+            _cardinality(out, path, name, 0, minimum, maximum)
+        return
+    where = f"{path}.{name}"
+    items = _items(value, array, where, out, "a single resource")
+    if items is None:
+        return
+    if array:
+        _cardinality(out, path, name, len(items), minimum, maximum)
+    for at, item in items:
+        if not isinstance(item, dict):
+            _shape(out, f"A resource must be an object, not {kind_name(json_kind_of(item))}", at)
+            continue
+        if contained:
+            _one_resource(item, at, out, validators)
+        else:
+            resource_root(item, at, out, validators)
+
+
+def _one_resource(item: dict[str, Any], where: str, out: IssueList,
+                  validators: Mapping[str, Validator]) -> None:
+    resource_type = item.get("resourceType")
+    if not isinstance(resource_type, str):
+        _issue(out, "error", "structure", "json-shape",
+               "Unable to find resourceType property (a resource must name its type)", where)
+        return
+    validator = validators.get(resource_type)
+    if validator is None:
+        _issue(out, "warning", "not-supported", "unknown-resource",
+               f"No validator for resourceType '{resource_type}' in these models: its content "
+               "was not checked (generate it, or validate with models of the whole core)", where)
+        return
+    validator(item, where, out)
+
+
+def resource_root(item: dict[str, Any], where: str, out: IssueList,
+                  validators: Mapping[str, Validator]) -> None:
+    """A resource with its own contained resources (``#id`` references resolve among them)."""
+    saved = out.contained
+    out.contained = _contained_index(item)
+    try:
+        _one_resource(item, where, out, validators)
+    finally:
+        out.contained = saved
+
+
+def _contained_index(item: dict[str, Any]) -> dict[str, str]:
+    contained = item.get("contained")
+    if not isinstance(contained, list):
+        return {}
+    return {
+        c["id"]: c.get("resourceType", "")
+        for c in contained
+        if isinstance(c, dict) and isinstance(c.get("id"), str)
+    }
+
+
+# ------------------------------------------------------------------------------ entry point
+
+
+class _Decimal(Decimal):
+    """A decimal that remembers how it was written (``1.50``, ``1e5``): lexical checks need it."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> _Decimal:
+        number = Decimal.__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Parsed:
+    tree: Any
+    text: str | None
+    duplicates: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
+    error: Issue | None = None
+
+
+def parse_json(data: str | bytes | bytearray) -> Parsed:
+    """Parse JSON text for validation: duplicates recorded, decimals keep their written text."""
+    duplicates: list[tuple[dict[str, Any], list[str]]] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            repeated = [k for k, _v in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+            duplicates.append((result, sorted(set(repeated))))
+        return result
+
+    try:
+        text = bytes(data).decode("utf-8-sig") if isinstance(data, (bytes, bytearray)) else data
+    except UnicodeDecodeError as exc:
+        return Parsed(None, None, error=Issue("fatal", "structure", "json-syntax",
+                                              f"The input is not UTF-8: {exc}", ""))
+    try:
+        tree = json.loads(text, object_pairs_hook=pairs_hook, parse_float=_Decimal)
+    except json.JSONDecodeError as exc:
+        return Parsed(None, text, error=Issue(
+            "fatal", "structure", "json-syntax", f"Error parsing JSON: {exc.msg}", "",
+            line=exc.lineno, col=exc.colno))
+    except RecursionError:
+        return Parsed(None, text, error=Issue("fatal", "structure", "json-syntax",
+                                              "Error parsing JSON: nested too deeply", ""))
+    return Parsed(tree, text, duplicates)
+
+
+@dataclass
+class Result:
+    """The issues found in one resource, and its OperationOutcome."""
+
+    issues: list[Issue]
+    resource_type: str | None = None
+    file: str | None = None
+
+    @property
+    def error_count(self) -> int:
+        return count(self.issues, "fatal", "error")
+
+    @property
+    def warning_count(self) -> int:
+        return count(self.issues, "warning")
+
+    @property
+    def ok(self) -> bool:
+        """No error or fatal issue (warnings and information allowed)."""
+        return self.error_count == 0
+
+    def outcome(self) -> dict[str, Any]:
+        return operation_outcome(self.issues, self.file)
+
+
+def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str, Validator], *,
+        file: str | None = None, line_offset: int = 0) -> Result:
+    """Validate one resource (JSON text, bytes or a parsed tree) with *validators*."""
+    if isinstance(data, dict):
+        parsed = Parsed(data, None)
+    else:
+        parsed = parse_json(data)
+    if parsed.error is not None:
+        issue = parsed.error
+        if issue.line is not None:
+            issue = issue.at(issue.line + line_offset, issue.col)
+        return Result([issue], None, file)
+    tree = parsed.tree
+    out = IssueList()
+    resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
+    if not isinstance(tree, dict):
+        _issue(out, "fatal", "structure", "json-shape",
+               f"The root of a resource must be a JSON object, not {kind_name(json_kind_of(tree))}",
+               "")
+    elif not isinstance(resource_type, str):
+        _issue(out, "fatal", "structure", "json-shape",
+               "Unable to find resourceType property (a resource must name its type)", "")
+    elif resource_type not in validators and resource_type == "Bundle":
+        _bundle_entries(tree, out, validators)
+    elif resource_type not in validators:
+        _issue(out, "error", "not-supported", "unknown-resource",
+               f"Unknown resourceType '{resource_type}': no validator for it in these models",
+               resource_type)
+    else:
+        resource_root(tree, resource_type, out, validators)
+    if parsed.duplicates:
+        _duplicate_issues(tree, parsed.duplicates, out)
+    issues: list[Issue] = list(out)
+    if issues and parsed.text is not None:
+        issues = _with_positions(issues, parsed.text, line_offset)
+    return Result(issues, resource_type if isinstance(resource_type, str) else None, file)
+
+
+def _bundle_entries(tree: dict[str, Any], out: IssueList,
+                    validators: Mapping[str, Validator]) -> None:
+    """A Bundle when Bundle itself is not generated: each entry's resource, Bundle not checked."""
+    _issue(out, "warning", "not-supported", "unknown-resource",
+           "No validator for Bundle in these models: only the entries' resources were checked",
+           "Bundle")
+    entries = tree.get("entry")
+    if not isinstance(entries, list):
+        return
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            resource_root(entry["resource"], f"Bundle.entry[{i}].resource", out, validators)
+
+
+def _duplicate_issues(tree: Any, duplicates: list[tuple[dict[str, Any], list[str]]],
+                      out: IssueList) -> None:
+    wanted = {id(node): keys for node, keys in duplicates}
+    root = tree.get("resourceType") if isinstance(tree, dict) else None
+    stack: list[tuple[Any, str]] = [(tree, root if isinstance(root, str) else "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key in wanted.get(id(node), ()):
+                _issue(out, "error", "structure", "json-duplicate",
+                       f"Duplicated property name '{key}' (only the last value would be kept)",
+                       where, key)
+            stack.extend((v, f"{where}.{k}" if where else k) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
+
+
+_OF_TYPE = re.compile(r"([A-Za-z0-9_]+)\.ofType\(([A-Za-z0-9]+)\)")
+_SEGMENT = re.compile(r"([A-Za-z0-9_]+)((?:\[\d+\])*)")
+
+
+def json_pointer(expression: str) -> str:
+    """The JSON pointer of a location: ``X.instance[0].uid`` -> ``/instance/0/uid``."""
+    text = _OF_TYPE.sub(lambda m: m.group(1) + m.group(2)[:1].upper() + m.group(2)[1:], expression)
+    _root, _, rest = text.partition(".")
+    pointer = ""
+    for part in rest.split(".") if rest else ():
+        match = _SEGMENT.fullmatch(part)
+        if match is None:
+            break
+        pointer += "/" + match.group(1)
+        pointer += "".join("/" + index for index in re.findall(r"\d+", match.group(2)))
+    return pointer
+
+
+def _with_positions(issues: list[Issue], text: str, line_offset: int) -> list[Issue]:
+    try:
+        from json_source_map import calculate  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:  # pragma: no cover - a declared dependency
+        return issues
+    try:
+        entries = calculate(text)
+    except Exception:  # noqa: BLE001 - positions are a courtesy; never fail validation on them
+        return issues
+    result = []
+    for issue in issues:
+        if issue.line is not None or not issue.expression:
+            result.append(issue)
+            continue
+        pointer = json_pointer(issue.expression)
+        candidates = []
+        if issue.key is not None:
+            candidates.append((pointer + "/" + issue.key, True))
+        candidates.append((pointer, False))
+        head, _, last = pointer.rpartition("/")
+        if last and not last.isdigit():
+            candidates.append((f"{head}/_{last}", False))
+        found = None
+        for candidate, is_key in candidates:
+            entry = entries.get(candidate)
+            if entry is not None:
+                location = entry.key_start if is_key and entry.key_start else entry.value_start
+                found = location
+                break
+        if found is None:
+            result.append(issue)
+        else:
+            result.append(issue.at(found.line + 1 + line_offset, found.column + 1))
+    return result

@@ -1,0 +1,88 @@
+"""Support for the generated rule tests: find where a rule applies in an example and break it.
+
+A rule case (see ``fhirgen.validator_views.RuleCase``) names an element by its JSON keys below the
+resource (``("instance", "uid")``). :func:`find_parent` finds the first object of the examples
+that holds that element's parent (descending into arrays in order) and its FHIRPath location;
+:func:`mutate` breaks the rule there and returns the location the validator must report.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["find_parent", "mutate"]
+
+PLACEHOLDER = "x"
+
+
+def _objects(node: Any, keys: Sequence[str], where: str) -> list[tuple[dict[str, Any], str]]:
+    if not keys:
+        return [(node, where)] if isinstance(node, dict) else []
+    if not isinstance(node, dict) or keys[0] not in node:
+        return []
+    child = node[keys[0]]
+    at = f"{where}.{keys[0]}"
+    if isinstance(child, list):
+        found = []
+        for i, item in enumerate(child):
+            found.extend(_objects(item, keys[1:], f"{at}[{i}]"))
+        return found
+    return _objects(child, keys[1:], at)
+
+
+def find_parent(
+    examples: Sequence[dict[str, Any]], parent_keys: Sequence[str], name: str, present: bool
+) -> tuple[dict[str, Any], dict[str, Any], str] | None:
+    """(a copy of the example, the parent object in it, its location) or None if none has it.
+
+    With *present*, the parent must hold *name* (to remove a required element).
+    """
+    for example in examples:
+        tree = copy.deepcopy(example)
+        for parent, where in _objects(tree, parent_keys, str(tree["resourceType"])):
+            if not present or name in parent:
+                return tree, parent, where
+    return None
+
+
+def mutate(parent: dict[str, Any], where: str, name: str, action: str, array: bool,
+           primitive: bool, value: Any) -> str:
+    """Break one rule of element *name* in *parent*; return the location to expect."""
+    at = f"{where}.{name}"
+    item = f"{at}[0]" if array else at
+
+    def put(single: Any) -> None:
+        parent[name] = [single] if array else single
+
+    if action == "remove":
+        del parent[name]
+        parent.pop("_" + name, None)
+        return where
+    if action == "unknown":
+        parent[name] = PLACEHOLDER
+        return where
+    if action == "wrap":
+        parent[name] = [parent.get(name, PLACEHOLDER)]
+        return at
+    if action == "unwrap":
+        current = parent.get(name)
+        parent[name] = current[0] if isinstance(current, list) and current else PLACEHOLDER
+        return at
+    if action == "null":
+        parent[name] = None
+        return at
+    if action in ("wrong-kind", "bogus-code"):
+        put(value)
+        return item
+    if action == "empty":
+        if primitive:
+            put("")
+            return item
+        parent[name] = [] if array else {}
+        return at
+    if action == "bad-target":
+        put({"reference": value})
+        return item + ".reference"
+    raise ValueError(f"unknown action {action!r}")

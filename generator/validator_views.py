@@ -1,0 +1,334 @@
+"""From the IR to the view values of the generated validators (``validators.py``) and rule tests.
+
+Every generated validator is straight-line: one call per element, facts as constants. This module
+decides those calls (as Python source lines the template prints), the constants (key sets, value
+sets, reference targets, primitive checkers) and the rule-test cases; templates only loop and print.
+Names come from ``fhirgen.naming`` (class names, with a fixed prefix per kind of constant:
+``validate_``, ``KEYS_``, ``TARGETS_``, ``VS_``, ``P_``); text from the definitions reaches the
+output only through :func:`~fhirgen.views.py_literal` (``repr``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import naming
+from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef
+from .views import docstring, py_literal
+
+__all__ = ["RuleCase", "ValidatorPackageView", "build_validator_views", "rule_cases"]
+
+#: Resource types are the roots of resources; their elements hold whole resources.
+RESOURCE_ROOTS = frozenset({"Resource", "DomainResource"})
+CONTAINED = "DomainResource.contained"
+CONCEPT_TYPES = frozenset({"Coding", "CodeableConcept", "CodeableReference", "Quantity"})
+
+
+@dataclass(frozen=True)
+class FunctionView:
+    name: str
+    doc: str
+    keys: str  # name of the KEYS_ constant
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConstantView:
+    name: str
+    expression: str
+    annotation: str = "frozenset[str]"
+
+
+@dataclass(frozen=True)
+class ValidatorPackageView:
+    header: tuple[str, ...]
+    fhir_version: str
+    primitives: tuple[ConstantView, ...]
+    value_sets: tuple[ConstantView, ...]
+    constants: tuple[ConstantView, ...]  # KEYS_ and TARGETS_
+    functions: tuple[FunctionView, ...]
+    resources: tuple[tuple[str, str], ...]  # (resourceType, function name)
+
+
+def function_name(type_name: str) -> str:
+    return "validate_" + naming.class_name(type_name)
+
+
+def _primitive_name(type_name: str) -> str:
+    return "P_" + naming.check_identifier(type_name, "primitive type name")
+
+
+def _vs_names(model: Model) -> dict[str, str]:
+    """``VS_`` + the value set's name; on a clash, a name from its URL, then from its whole URL."""
+    taken: set[str] = set()
+    names: dict[str, str] = {}
+    for value_set in model.value_sets:
+        attempts = (
+            (value_set.name, value_set.url),
+            (None, value_set.url),
+            (None, value_set.url.replace("/", "-")),
+        )
+        for vs_name, url in attempts:
+            try:
+                name = naming.value_set_type_name(vs_name, url, taken)
+                break
+            except naming.NamingError:
+                continue
+        else:
+            raise naming.NamingError(f"value set {value_set.url}: no unique name")
+        taken.add(name)
+        names[value_set.url] = "VS_" + name
+    return names
+
+
+def _is_resource_type(type_ref: TypeRef, model: Model) -> bool:
+    if type_ref.code in RESOURCE_ROOTS:
+        return True
+    try:
+        return model.type(type_ref.code).is_resource
+    except KeyError:
+        return False
+
+
+def _value_set_expression(value_set: ValueSetDef) -> str:
+    if not value_set.expanded:
+        return f"ValueSet({py_literal(value_set.url)}, None)"
+    pairs = sorted({(c.system or "", c.code) for c in value_set.concepts if not c.abstract})
+    body = "".join(f"({py_literal(s or None)}, {py_literal(c)}), " for s, c in pairs)
+    return f"ValueSet({py_literal(value_set.url)}, ({body}))"
+
+
+def _frozenset(items: list[str] | tuple[str, ...]) -> str:
+    if not items:
+        return "frozenset()"
+    return "frozenset({" + ", ".join(py_literal(i) for i in sorted(set(items))) + "})"
+
+
+@dataclass
+class _Ctx:
+    model: Model
+    vs_names: dict[str, str]
+    constants: list[ConstantView]
+
+
+def _binding_args(element: Element, ctx: _Ctx) -> str:
+    binding = element.binding
+    if binding is None or binding.strength not in ("required", "extensible"):
+        return ""
+    if binding.value_set not in ctx.vs_names:
+        return ""
+    return f", {binding.strength}={ctx.vs_names[binding.value_set]}"
+
+
+def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[str], list[str]]:
+    """Source lines validating *element* of *owner*, and the JSON keys it allows."""
+    model = ctx.model
+    lines: list[str] = []
+    keys: list[str] = []
+    maximum = "None" if element.max is None else str(element.max)
+    array = "True" if element.is_array else "False"
+    names = element.json_names()
+    for json_name, type_ref in names:
+        naming.check_identifier(json_name, "element name")
+        label = ""
+        if element.is_choice:
+            label = f", label={py_literal(f'{element.name}.ofType({type_ref.code})')}"
+        minimum = "0" if element.is_choice else str(element.min)
+        facts = f"{py_literal(json_name)}, path, out"
+        keys.append(json_name)
+        if element.backbone:
+            validator = function_name(element.backbone)
+            lines.append(f"complex_(node, {facts}, {validator}, {minimum}, {maximum}, {array})")
+            continue
+        if _is_resource_type(type_ref, model):
+            contained = ", contained=True" if element.base_path == CONTAINED else ""
+            lines.append(
+                f"resource(node, {facts}, RESOURCE_VALIDATORS, {minimum}, {maximum}, {array}"
+                f"{contained})"
+            )
+            continue
+        target = model.type(type_ref.code)
+        binding = _binding_args(element, ctx) if type_ref.code in CONCEPT_TYPES or target.is_primitive else ""
+        if target.is_primitive:
+            ext = ""
+            if element.is_xml_attribute:
+                ext = ", ext=False"
+            else:
+                keys.append("_" + json_name)
+            lines.append(
+                f"primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, {maximum}, "
+                f"{array}{label}{binding}{ext})"
+            )
+            continue
+        targets = ""
+        if type_ref.target_profiles and type_ref.code in ("Reference", "CodeableReference"):
+            const = f"TARGETS_{naming.class_name(owner.name)}_{naming.attribute_name(json_name).rstrip('_')}"
+            ctx.constants.append(ConstantView(const, _frozenset(type_ref.target_types)))
+            targets = f", targets={const}"
+        lines.append(
+            f"complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
+            f"{array}{label}{binding}{targets})"
+        )
+    if element.is_choice:
+        lines.append(
+            f"choice(node, {py_literal(tuple(n for n, _t in names))}, path, out, "
+            f"{py_literal(element.name)}, {element.min})"
+        )
+    return lines, keys
+
+
+def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
+    lines: list[str] = []
+    keys: list[str] = ["resourceType"] if type_def.is_resource else []
+    for element in type_def.elements:
+        if not element.types and not element.backbone:
+            continue
+        element_lines, element_keys = _element_lines(type_def, element, ctx)
+        lines.extend(element_lines)
+        keys.extend(element_keys)
+    keys_name = "KEYS_" + naming.class_name(type_def.name)
+    ctx.constants.append(ConstantView(keys_name, _frozenset(keys)))
+    source = type_def.url if not type_def.is_backbone else f"{type_def.name} in {type_def.url}"
+    head = type_def.short or type_def.name
+    return FunctionView(
+        name=function_name(type_def.name),
+        doc=docstring(f"{type_def.name}: {head}\n\nFrom {source}."),
+        keys=keys_name,
+        lines=tuple(lines),
+    )
+
+
+def build_validator_views(model: Model, header: tuple[str, ...]) -> ValidatorPackageView:
+    ctx = _Ctx(model, _vs_names(model), [])
+    functions: list[FunctionView] = []
+    resources: list[tuple[str, str]] = []
+    for type_def in model.types:
+        if type_def.is_primitive:
+            continue
+        for owner in type_def.all_types():
+            functions.append(_function(owner, ctx))
+        if type_def.is_resource and not type_def.abstract:
+            resources.append((type_def.name, function_name(type_def.name)))
+    primitives = tuple(
+        ConstantView(
+            _primitive_name(t.name),
+            f"Primitive({py_literal(t.name)}, {py_literal(t.primitive.json_kind)}, "
+            f"{py_literal(t.primitive.regex)}, {function_name('Element')})",
+            "Primitive",
+        )
+        for t in model.types
+        if t.is_primitive and t.primitive is not None
+    )
+    value_sets = tuple(
+        ConstantView(ctx.vs_names[vs.url], _value_set_expression(vs), "ValueSet")
+        for vs in model.value_sets
+    )
+    return ValidatorPackageView(
+        header=header,
+        fhir_version=model.fhir_version,
+        primitives=primitives,
+        value_sets=value_sets,
+        constants=tuple(sorted(ctx.constants, key=lambda c: c.name)),
+        functions=tuple(functions),
+        resources=tuple(sorted(resources)),
+    )
+
+
+# --------------------------------------------------------------------------------- rule tests
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    """One generated rule test: mutate an example at ``keys`` and expect ``rule`` somewhere.
+
+    ``keys`` is the element's JSON path below the resource (``("instance", "uid")``); the test
+    finds the first example object holding the parent, applies ``action`` and expects an issue
+    with ``rule`` whose expression is the parent's location (``at_parent``) or the element's.
+    """
+
+    test_id: str
+    resource_type: str
+    keys: tuple[str, ...]
+    action: str  # remove | wrap | unwrap | unknown | wrong-kind | bogus-code | bad-target | empty | null
+    rule: str
+    at_parent: bool
+    array: bool = False
+    primitive: bool = False
+    value: str | int | bool | None = None
+
+
+def _safe_id(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
+def rule_cases(model: Model) -> tuple[RuleCase, ...]:
+    """Mutation cases for every element rule of the target resources and their backbones."""
+    cases: list[RuleCase] = []
+    wrong_kind = {"number": "not a number", "boolean": "true", "string": 42}
+    for target in model.targets:
+        try:
+            root = model.type(target)
+        except KeyError:
+            continue
+        if not root.is_resource:
+            continue
+        for owner in root.all_types():
+            prefix = tuple(owner.name.split(".")[1:])
+            cases.append(RuleCase(f"{_safe_id(owner.name)}__unknown", target,
+                                  prefix + ("bogusProperty",), "unknown", "unknown-property", True))
+            for element in owner.elements:
+                if not element.types and not element.backbone:
+                    continue
+                keys = prefix + (element.json_names()[0][0],)
+                base = _safe_id(element.path)
+                type_ref = element.types[0] if element.types else TypeRef("")
+                is_resource = _is_resource_type(type_ref, model) if element.types else False
+                target_def = None
+                if not element.backbone and element.types and not is_resource:
+                    target_def = model.type(type_ref.code)
+                def add(suffix: str, action: str, rule: str, value: str | int | bool | None = None,
+                        at_parent: bool = False) -> None:
+                    cases.append(RuleCase(base + suffix, target, keys, action, rule, at_parent,
+                                          element.is_array, is_primitive, value))
+
+                is_primitive = bool(target_def is not None and target_def.is_primitive)
+                if element.is_choice:
+                    wrong = element.name + "Bogus"
+                    cases.append(RuleCase(base + "__choice", target, prefix + (wrong,),
+                                          "unknown", "unknown-property", True))
+                    continue
+                if element.min >= 1:
+                    add("__missing", "remove", "cardinality", at_parent=True)
+                if element.is_array:
+                    add("__single", "unwrap", "json-shape")
+                else:
+                    add("__array", "wrap", "json-shape")
+                add("__null", "null", "json-shape")
+                if target_def is not None and target_def.primitive is not None:
+                    kind = target_def.primitive.json_kind
+                    add("__kind", "wrong-kind", "json-shape", wrong_kind[kind])
+                    if kind == "string":
+                        add("__empty", "empty", "primitive", "")
+                    binding = element.binding
+                    vs = model.value_set(binding.value_set) if binding and binding.value_set else None
+                    if binding and binding.strength == "required" and vs is not None and vs.expanded:
+                        add("__code", "bogus-code", "binding", "bogus-code-value")
+                elif not is_resource:
+                    add("__empty", "empty", "json-shape")
+                if (
+                    type_ref.code == "Reference"
+                    and type_ref.target_profiles
+                    and "Resource" not in type_ref.target_types
+                ):
+                    allowed = set(type_ref.target_types)
+                    wrong_type = next(t for t in ("Basic", "Binary", "Account") if t not in allowed)
+                    add("__target", "bad-target", "reference-target", f"{wrong_type}/example")
+    return tuple(cases)
+
+
+def rule_case_literal(case: RuleCase) -> str:
+    """The case as a tuple literal for the generated test's parameter list."""
+    return py_literal(
+        (case.test_id, case.keys, case.action, case.rule, case.at_parent, case.array,
+         case.primitive, case.value)  # type: ignore[arg-type]
+    )
