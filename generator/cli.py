@@ -91,7 +91,9 @@ def generate_command(
     with_tests = tests_output is not None or output.resolve() == config.output.resolve()
     started = time.perf_counter()
     generation = _generation(config, definitions, targets, all_types, with_tests)
-    roots = {"models": output, "tests": tests_output or config.tests_output}
+    roots = {"models": output}
+    if with_tests:
+        roots["tests"] = tests_output or config.tests_output
     report = write_files(generation.files, roots)
     elapsed = time.perf_counter() - started
     for path in report.written:
@@ -155,6 +157,9 @@ def convert_command(to_format: str, models_name: str | None, indent: int, paths:
     from .runtime.jsonio import FhirJsonError
     from .runtime.model import ModelError, UnknownResource
 
+    for raw in paths:
+        if raw != "-" and not Path(raw).exists():
+            _fail(f"{raw}: no such file or folder")
     registry = _registry(models_name or _config().import_name)
     for name, data in _input_files(paths):
         try:

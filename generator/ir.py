@@ -36,6 +36,7 @@ Names are paths and FHIR type codes only: Python names are decided later, in ``f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,9 @@ SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
 #: StructureDefinitions do not state this, so it is the one table of its kind here.
 JSON_NUMBER_PRIMITIVES = frozenset({"decimal", "integer", "unsignedInt", "positiveInt"})
 JSON_BOOLEAN_PRIMITIVES = frozenset({"boolean"})
+
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*\Z")
+_PACKAGE = re.compile(r"[A-Za-z0-9@][A-Za-z0-9._@/-]*\Z")
 
 
 class IRError(Exception):
@@ -438,6 +442,7 @@ def _children(elements: Sequence[dict[str, Any]], parent: str) -> list[dict[str,
         if e["path"].startswith(parent + ".")
         and e["path"].count(".") == depth
         and not e.get("sliceName")
+        and ":" not in str(e.get("id", ""))  # children of a slice belong to the slice
     ]
 
 
@@ -666,6 +671,13 @@ def build_model(index: DefinitionIndex, targets: Sequence[str]) -> Model:
     value_sets = tuple(_value_set(index, url) for url in sorted(bound))
     versions = sorted({t.version for t in types if t.version})
     packages = tuple(sorted({(p.name, p.version) for p in index.packages}))
+    # These texts are printed into generated headers and literals: plain tokens only.
+    for version in versions:
+        if not _VERSION.match(version):
+            raise IRError(f"StructureDefinition version {version!r} is not a plain version")
+    for name, version in packages:
+        if not _PACKAGE.match(name) or not _VERSION.match(version):
+            raise IRError(f"package {name!r}@{version!r} is not a plain package id and version")
     return Model(
         fhir_version=versions[-1] if versions else "",
         packages=packages,

@@ -56,7 +56,7 @@ def class_name(type_name: str) -> str:
     for segment in segments:
         check_identifier(segment.replace("[x]", ""), "type or element name")
     name = "".join(_capitalise(s.replace("[x]", "")) for s in segments)
-    return name
+    return name + "_" if keyword.iskeyword(name) else name
 
 
 def attribute_name(json_name: str) -> str:
@@ -89,7 +89,7 @@ def value_set_type_name(vs_name: str | None, url: str, taken: Iterable[str]) -> 
         tail = re.sub(r"[^A-Za-z0-9]+", " ", url.rsplit("/", 1)[-1]).title().replace(" ", "")
         base = tail if tail and tail[0].isalpha() else "ValueSet" + tail
     base = _capitalise(base)
-    taken_set = set(taken)
+    taken_set = set(taken) | set(keyword.kwlist)  # `None = Literal[...]` would not compile
     name = base
     if name in taken_set:
         name = base + "Code"

@@ -44,6 +44,7 @@ def docstring(text: str | None, width: int = 92) -> str:
         if p
     )
     safe = wrapped.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    safe = "".join(c if c >= " " or c == "\n" else f"\\x{ord(c):02x}" for c in safe)
     if safe.endswith('"'):
         safe = safe[:-1] + '\\"'
     return safe
@@ -104,6 +105,7 @@ class LiteralView:
     url: str
     codes: tuple[str, ...]
     codes_literal: str
+    doc: str = ""
 
 
 @dataclass(frozen=True)
@@ -328,7 +330,15 @@ def _literals(model: Model, class_names: set[str]) -> tuple[LiteralView, ...]:
         name = naming.value_set_type_name(value_set.name, value_set.url, taken)
         taken.add(name)
         codes = tuple(sorted({c.code for c in value_set.concepts if not c.abstract}))
-        result.append(LiteralView(name, value_set.url, codes, ", ".join(repr(c) for c in codes)))
+        result.append(
+            LiteralView(
+                name,
+                value_set.url,
+                codes,
+                ", ".join(repr(c) for c in codes),
+                docstring(f"Codes of {value_set.url}"),
+            )
+        )
     return tuple(result)
 
 

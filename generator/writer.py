@@ -41,11 +41,12 @@ def _existing(roots: Mapping[str, Path], keys: set[str]) -> list[Path]:
     """Generated files under the roots that *keys* do not produce (ours only, or empty inits)."""
     produced = {_target(k, roots) for k in keys}
     extra = []
-    for root_name, root in roots.items():
-        if not root.is_dir() or not any(k.startswith(root_name + "/") for k in keys):
+    for root in roots.values():
+        if not root.is_dir():
             continue
         for path in sorted(root.rglob("*.py")):
-            if path not in produced and (_ours(path) or path.name == "__init__.py"):
+            empty_init = path.name == "__init__.py" and path.stat().st_size == 0
+            if path not in produced and (_ours(path) or empty_init):
                 if "__pycache__" not in path.parts:
                     extra.append(path)
     return extra

@@ -27,9 +27,13 @@ class FhirDecimal(Decimal):
         value.text = text
         return value
 
+    def __reduce__(self) -> tuple[type[FhirDecimal], tuple[str]]:
+        # keeps the written text through pickle (process pools, Dask)
+        return (type(self), (self.text,))
+
 
 class FhirJsonError(ValueError):
-    """Text that is not JSON, or not a JSON object at the root."""
+    """Text that is not JSON (or not UTF-8, or nested too deeply)."""
 
 
 def loads(data: str | bytes | bytearray) -> Any:
@@ -37,13 +41,17 @@ def loads(data: str | bytes | bytearray) -> Any:
     try:
         if isinstance(data, (bytes, bytearray)):
             data = bytes(data).decode("utf-8-sig")
-        return json.loads(data, parse_float=FhirDecimal)
+        return json.loads(data, parse_float=FhirDecimal, parse_constant=_not_json)
     except UnicodeDecodeError as exc:
         raise FhirJsonError(f"not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise FhirJsonError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise FhirJsonError("JSON nested too deeply") from exc
+
+
+def _not_json(name: str) -> Any:
+    raise FhirJsonError(f"not valid JSON: {name} is not a JSON number")
 
 
 _encode_string = json.JSONEncoder(ensure_ascii=False).encode

@@ -17,6 +17,7 @@ Resources can also be converted to and from fhir.resources models (an optional d
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ __all__ = [
     "ResourceRegistry",
     "UnknownResource",
 ]
+
+_INTEGER64 = re.compile(r"(0|[-+]?[1-9][0-9]*)\Z")
 
 PRIMITIVE = 0
 COMPLEX = 1
@@ -91,7 +94,9 @@ class ResourceRegistry:
     def from_tree(self, tree: Any, where: str = "") -> FhirModel:
         """The model of any resource, by its ``resourceType``; unknown types are kept as is."""
         if not isinstance(tree, dict):
-            raise ModelError(f"{where or 'resource'}: expected an object, got {type(tree).__name__}")
+            raise ModelError(
+                f"{where or 'resource'}: expected an object, got {type(tree).__name__}"
+            )
         resource_type = tree.get("resourceType")
         if not isinstance(resource_type, str):
             raise ModelError(f"{where or 'resource'}: no resourceType")
@@ -111,10 +116,12 @@ def _primitive_in(value: Any, primitive: str | None, where: str) -> Any:
             raise ModelError(f"{where}: expected a number, got {type(value).__name__}")
         return value if isinstance(value, Decimal) else Decimal(str(value))
     if primitive == "integer64":
-        try:
+        # FHIR JSON writes integer64 as a string; a JSON integer is accepted, nothing else.
+        if isinstance(value, str) and _INTEGER64.match(value):
             return int(value)
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"{where}: not an integer64: {value!r}") from exc
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ModelError(f"{where}: not an integer64: {value!r}")
     if isinstance(value, (dict, list)):
         raise ModelError(f"{where}: expected a primitive value, got {type(value).__name__}")
     return value
@@ -124,6 +131,22 @@ def _primitive_out(value: Any, primitive: str | None) -> Any:
     if primitive == "integer64":
         return str(value)
     return value
+
+
+def _primitive_list_out(
+    tree: dict[str, Any], name: str, values: list[Any], exts: list[Any], primitive: str | None
+) -> None:
+    ext_trees = [None if e is None else (e.to_tree() or None) for e in exts]
+    count = max(len(values), len(ext_trees))
+    if any(v is not None for v in values):
+        tree[name] = [
+            _primitive_out(values[i], primitive)
+            if i < len(values) and values[i] is not None
+            else None
+            for i in range(count)
+        ]
+    if any(e is not None for e in ext_trees):
+        tree["_" + name] = [ext_trees[i] if i < len(ext_trees) else None for i in range(count)]
 
 
 def _complex_in(value: Any, field: Field, where: str) -> FhirModel:
@@ -203,33 +226,38 @@ class FhirModel:
 
     # --------------------------------------------------------------------------- serialising
     def to_tree(self) -> dict[str, Any]:
-        """The FHIR JSON tree of this model (``Decimal`` for decimals)."""
+        """The FHIR JSON tree of this model (``Decimal`` for decimals).
+
+        Empty objects and arrays are left out; a primitive array and its ``_name`` array are
+        written with the same length, ``null`` where one side has nothing.
+        """
         tree: dict[str, Any] = {}
         if self.resource_type is not None:
             tree["resourceType"] = self.resource_type
         for field in self._fields:
             value = getattr(self, field.attr)
             ext = getattr(self, field.ext_attr) if field.ext_attr else None
+            name = field.json_name
             if field.is_list:
                 if field.kind == PRIMITIVE:
-                    exts = ext or []
-                    if any(v is not None for v in value):
-                        tree[field.json_name] = [_primitive_out(v, field.primitive) for v in value]
-                    if any(e is not None for e in exts):
-                        tree["_" + field.json_name] = [
-                            None if e is None else e.to_tree() for e in exts
-                        ]
-                elif value:
-                    tree[field.json_name] = [item.to_tree() for item in value]
+                    _primitive_list_out(tree, name, value, ext or [], field.primitive)
+                else:
+                    items = [t for t in (item.to_tree() for item in value) if t]
+                    if items:
+                        tree[name] = items
             else:
                 if value is not None:
-                    tree[field.json_name] = (
+                    out = (
                         _primitive_out(value, field.primitive)
                         if field.kind == PRIMITIVE
                         else value.to_tree()
                     )
+                    if out != {}:
+                        tree[name] = out
                 if ext is not None:
-                    tree["_" + field.json_name] = ext.to_tree()
+                    ext_tree = ext.to_tree()
+                    if ext_tree:
+                        tree["_" + name] = ext_tree
         return tree
 
     def to_json(self, indent: int | None = None) -> str:
