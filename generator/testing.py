@@ -33,18 +33,40 @@ def _objects(node: Any, keys: Sequence[str], where: str) -> list[tuple[dict[str,
 
 
 def find_parent(
-    examples: Sequence[dict[str, Any]], parent_keys: Sequence[str], name: str, present: bool
+    examples: Sequence[dict[str, Any]], parent_keys: Sequence[str], name: str, present: bool,
+    parent_arrays: Sequence[bool] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     """(a copy of the example, the parent object in it, its location) or None if none has it.
 
-    With *present*, the parent must hold *name* (to remove a required element).
+    With *present*, the parent must hold *name* (to remove a required element). Otherwise, when
+    no example has the parent, it is added to the first example (``parent_arrays`` tells which
+    keys hold arrays), so a rule inside a backbone no example uses is still tested.
     """
     for example in examples:
         tree = copy.deepcopy(example)
         for parent, where in _objects(tree, parent_keys, str(tree["resourceType"])):
             if not present or name in parent:
                 return tree, parent, where
-    return None
+    if present or not examples or len(parent_arrays) != len(parent_keys):
+        return None
+    tree = copy.deepcopy(examples[0])
+    node: dict[str, Any] = tree
+    where = str(tree["resourceType"])
+    for key, is_array in zip(parent_keys, parent_arrays):
+        child: dict[str, Any] = {}
+        existing = node.get(key)
+        if is_array:
+            if isinstance(existing, list):
+                existing.append(child)
+                where = f"{where}.{key}[{len(existing) - 1}]"
+            else:
+                node[key] = [child]
+                where = f"{where}.{key}[0]"
+        else:
+            node[key] = child
+            where = f"{where}.{key}"
+        node = child
+    return tree, node, where
 
 
 def mutate(parent: dict[str, Any], where: str, name: str, action: str, array: bool,

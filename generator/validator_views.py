@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import naming
-from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef
+from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef, element_index
 from .views import docstring, py_literal
 
 __all__ = ["RuleCase", "ValidatorPackageView", "build_validator_views", "rule_cases"]
@@ -255,6 +255,7 @@ class RuleCase:
     array: bool = False
     primitive: bool = False
     value: str | int | bool | None = None
+    parent_arrays: tuple[bool, ...] = ()  # JSON shape of each key above the element
 
 
 def _safe_id(text: str) -> str:
@@ -264,6 +265,7 @@ def _safe_id(text: str) -> str:
 def rule_cases(model: Model) -> tuple[RuleCase, ...]:
     """Mutation cases for every element rule of the target resources and their backbones."""
     cases: list[RuleCase] = []
+    elements = element_index(model)
     wrong_kind = {"number": "not a number", "boolean": "true", "string": 42}
     for target in model.targets:
         try:
@@ -274,8 +276,12 @@ def rule_cases(model: Model) -> tuple[RuleCase, ...]:
             continue
         for owner in root.all_types():
             prefix = tuple(owner.name.split(".")[1:])
+            shape = tuple(
+                elements[".".join((target, *prefix[: i + 1]))].is_array for i in range(len(prefix))
+            )
             cases.append(RuleCase(f"{_safe_id(owner.name)}__unknown", target,
-                                  prefix + ("bogusProperty",), "unknown", "unknown-property", True))
+                                  prefix + ("bogusProperty",), "unknown", "unknown-property", True,
+                                  parent_arrays=shape))
             for element in owner.elements:
                 if not element.types and not element.backbone:
                     continue
@@ -289,13 +295,14 @@ def rule_cases(model: Model) -> tuple[RuleCase, ...]:
                 def add(suffix: str, action: str, rule: str, value: str | int | bool | None = None,
                         at_parent: bool = False) -> None:
                     cases.append(RuleCase(base + suffix, target, keys, action, rule, at_parent,
-                                          element.is_array, is_primitive, value))
+                                          element.is_array, is_primitive, value, shape))
 
                 is_primitive = bool(target_def is not None and target_def.is_primitive)
                 if element.is_choice:
                     wrong = element.name + "Bogus"
                     cases.append(RuleCase(base + "__choice", target, prefix + (wrong,),
-                                          "unknown", "unknown-property", True))
+                                          "unknown", "unknown-property", True,
+                                          parent_arrays=shape))
                     continue
                 if element.min >= 1:
                     add("__missing", "remove", "cardinality", at_parent=True)
@@ -330,5 +337,5 @@ def rule_case_literal(case: RuleCase) -> str:
     """The case as a tuple literal for the generated test's parameter list."""
     return py_literal(
         (case.test_id, case.keys, case.action, case.rule, case.at_parent, case.array,
-         case.primitive, case.value)  # type: ignore[arg-type]
+         case.primitive, case.value, case.parent_arrays)  # type: ignore[arg-type]
     )

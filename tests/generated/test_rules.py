@@ -28,7 +28,7 @@ EXAMPLES = [
 ]
 
 # (test id, JSON keys of the element, action, expected rule, issue on the parent?, array?,
-#  primitive?, value)
+#  primitive?, value, JSON shape of the keys above: array?)
 CASES = [
     (
         "ImagingSelection__unknown",
@@ -39,6 +39,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_id__array",
@@ -49,6 +50,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_id__null",
@@ -59,6 +61,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_id__kind",
@@ -69,6 +72,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_id__empty",
@@ -79,6 +83,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_meta__array",
@@ -89,6 +94,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_meta__null",
@@ -99,6 +105,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_meta__empty",
@@ -109,6 +116,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_implicitRules__array",
@@ -119,6 +127,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_implicitRules__null",
@@ -129,6 +138,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_implicitRules__kind",
@@ -139,6 +149,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_implicitRules__empty",
@@ -149,6 +160,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_language__array",
@@ -159,6 +171,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_language__null",
@@ -169,6 +182,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_language__kind",
@@ -179,6 +193,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_language__empty",
@@ -189,6 +204,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_text__array",
@@ -199,6 +215,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_text__null",
@@ -209,6 +226,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_text__empty",
@@ -219,6 +237,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_contained__single",
@@ -229,6 +248,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_contained__null",
@@ -239,6 +259,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_extension__single",
@@ -249,6 +270,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_extension__null",
@@ -259,6 +281,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_extension__empty",
@@ -269,6 +292,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_modifierExtension__single",
@@ -279,6 +303,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_modifierExtension__null",
@@ -289,6 +314,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_modifierExtension__empty",
@@ -299,6 +325,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_identifier__single",
@@ -309,6 +336,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_identifier__null",
@@ -319,6 +347,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_identifier__empty",
@@ -329,6 +358,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_status__missing",
@@ -339,6 +369,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_status__array",
@@ -349,6 +380,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_status__null",
@@ -359,6 +391,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_status__kind",
@@ -369,6 +402,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_status__empty",
@@ -379,6 +413,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_status__code",
@@ -389,6 +424,7 @@ CASES = [
         False,
         True,
         "bogus-code-value",
+        (),
     ),
     (
         "ImagingSelection_subject__array",
@@ -399,6 +435,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_subject__null",
@@ -409,6 +446,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_subject__empty",
@@ -419,6 +457,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_subject__target",
@@ -429,6 +468,7 @@ CASES = [
         False,
         False,
         "Basic/example",
+        (),
     ),
     (
         "ImagingSelection_issued__array",
@@ -439,6 +479,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_issued__null",
@@ -449,6 +490,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_issued__kind",
@@ -459,6 +501,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_issued__empty",
@@ -469,6 +512,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_performer__single",
@@ -479,6 +523,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_performer__null",
@@ -489,6 +534,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_performer__empty",
@@ -499,6 +545,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_basedOn__single",
@@ -509,6 +556,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_basedOn__null",
@@ -519,6 +567,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_basedOn__empty",
@@ -529,6 +578,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_basedOn__target",
@@ -539,6 +589,7 @@ CASES = [
         True,
         False,
         "Basic/example",
+        (),
     ),
     (
         "ImagingSelection_category__single",
@@ -549,6 +600,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_category__null",
@@ -559,6 +611,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_category__empty",
@@ -569,6 +622,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_code__missing",
@@ -579,6 +633,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_code__array",
@@ -589,6 +644,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_code__null",
@@ -599,6 +655,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_code__empty",
@@ -609,6 +666,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_studyUid__array",
@@ -619,6 +677,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_studyUid__null",
@@ -629,6 +688,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_studyUid__kind",
@@ -639,6 +699,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_studyUid__empty",
@@ -649,6 +710,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_derivedFrom__single",
@@ -659,6 +721,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_derivedFrom__null",
@@ -669,6 +732,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_derivedFrom__empty",
@@ -679,6 +743,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_derivedFrom__target",
@@ -689,6 +754,7 @@ CASES = [
         True,
         False,
         "Basic/example",
+        (),
     ),
     (
         "ImagingSelection_endpoint__single",
@@ -699,6 +765,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_endpoint__null",
@@ -709,6 +776,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_endpoint__empty",
@@ -719,6 +787,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_endpoint__target",
@@ -729,6 +798,7 @@ CASES = [
         True,
         False,
         "Basic/example",
+        (),
     ),
     (
         "ImagingSelection_seriesUid__array",
@@ -739,6 +809,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_seriesUid__null",
@@ -749,6 +820,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_seriesUid__kind",
@@ -759,6 +831,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_seriesUid__empty",
@@ -769,6 +842,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_seriesNumber__array",
@@ -779,6 +853,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_seriesNumber__null",
@@ -789,6 +864,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_seriesNumber__kind",
@@ -799,6 +875,7 @@ CASES = [
         False,
         True,
         "not a number",
+        (),
     ),
     (
         "ImagingSelection_frameOfReferenceUid__array",
@@ -809,6 +886,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_frameOfReferenceUid__null",
@@ -819,6 +897,7 @@ CASES = [
         False,
         True,
         None,
+        (),
     ),
     (
         "ImagingSelection_frameOfReferenceUid__kind",
@@ -829,6 +908,7 @@ CASES = [
         False,
         True,
         42,
+        (),
     ),
     (
         "ImagingSelection_frameOfReferenceUid__empty",
@@ -839,6 +919,7 @@ CASES = [
         False,
         True,
         "",
+        (),
     ),
     (
         "ImagingSelection_bodySite__array",
@@ -849,6 +930,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_bodySite__null",
@@ -859,6 +941,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_bodySite__empty",
@@ -869,6 +952,7 @@ CASES = [
         False,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_focus__single",
@@ -879,6 +963,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_focus__null",
@@ -889,6 +974,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_focus__empty",
@@ -899,6 +985,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_focus__target",
@@ -909,6 +996,7 @@ CASES = [
         True,
         False,
         "Basic/example",
+        (),
     ),
     (
         "ImagingSelection_instance__single",
@@ -919,6 +1007,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_instance__null",
@@ -929,6 +1018,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_instance__empty",
@@ -939,6 +1029,7 @@ CASES = [
         True,
         False,
         None,
+        (),
     ),
     (
         "ImagingSelection_performer__unknown",
@@ -952,6 +1043,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_id__array",
@@ -965,6 +1057,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_id__null",
@@ -978,6 +1071,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_id__kind",
@@ -991,6 +1085,7 @@ CASES = [
         False,
         True,
         42,
+        (True,),
     ),
     (
         "ImagingSelection_performer_id__empty",
@@ -1004,6 +1099,7 @@ CASES = [
         False,
         True,
         "",
+        (True,),
     ),
     (
         "ImagingSelection_performer_extension__single",
@@ -1017,6 +1113,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_extension__null",
@@ -1030,6 +1127,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_extension__empty",
@@ -1043,6 +1141,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_modifierExtension__single",
@@ -1056,6 +1155,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_modifierExtension__null",
@@ -1069,6 +1169,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_modifierExtension__empty",
@@ -1082,6 +1183,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_function__array",
@@ -1095,6 +1197,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_function__null",
@@ -1108,6 +1211,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_function__empty",
@@ -1121,6 +1225,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_actor__array",
@@ -1134,6 +1239,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_actor__null",
@@ -1147,6 +1253,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_actor__empty",
@@ -1160,6 +1267,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_performer_actor__target",
@@ -1173,6 +1281,7 @@ CASES = [
         False,
         False,
         "Basic/example",
+        (True,),
     ),
     (
         "ImagingSelection_instance__unknown",
@@ -1186,6 +1295,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_id__array",
@@ -1199,6 +1309,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_id__null",
@@ -1212,6 +1323,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_id__kind",
@@ -1225,6 +1337,7 @@ CASES = [
         False,
         True,
         42,
+        (True,),
     ),
     (
         "ImagingSelection_instance_id__empty",
@@ -1238,6 +1351,7 @@ CASES = [
         False,
         True,
         "",
+        (True,),
     ),
     (
         "ImagingSelection_instance_extension__single",
@@ -1251,6 +1365,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_extension__null",
@@ -1264,6 +1379,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_extension__empty",
@@ -1277,6 +1393,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_modifierExtension__single",
@@ -1290,6 +1407,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_modifierExtension__null",
@@ -1303,6 +1421,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_modifierExtension__empty",
@@ -1316,6 +1435,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_uid__missing",
@@ -1329,6 +1449,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_uid__array",
@@ -1342,6 +1463,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_uid__null",
@@ -1355,6 +1477,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_uid__kind",
@@ -1368,6 +1491,7 @@ CASES = [
         False,
         True,
         42,
+        (True,),
     ),
     (
         "ImagingSelection_instance_uid__empty",
@@ -1381,6 +1505,7 @@ CASES = [
         False,
         True,
         "",
+        (True,),
     ),
     (
         "ImagingSelection_instance_number__array",
@@ -1394,6 +1519,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_number__null",
@@ -1407,6 +1533,7 @@ CASES = [
         False,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_number__kind",
@@ -1420,6 +1547,7 @@ CASES = [
         False,
         True,
         "not a number",
+        (True,),
     ),
     (
         "ImagingSelection_instance_sopClass__array",
@@ -1433,6 +1561,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_sopClass__null",
@@ -1446,6 +1575,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_sopClass__empty",
@@ -1459,6 +1589,7 @@ CASES = [
         False,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_subset__single",
@@ -1472,6 +1603,7 @@ CASES = [
         True,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_subset__null",
@@ -1485,6 +1617,7 @@ CASES = [
         True,
         True,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_subset__kind",
@@ -1498,6 +1631,7 @@ CASES = [
         True,
         True,
         42,
+        (True,),
     ),
     (
         "ImagingSelection_instance_subset__empty",
@@ -1511,6 +1645,7 @@ CASES = [
         True,
         True,
         "",
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion2D__single",
@@ -1524,6 +1659,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion2D__null",
@@ -1537,6 +1673,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion2D__empty",
@@ -1550,6 +1687,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion3D__single",
@@ -1563,6 +1701,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion3D__null",
@@ -1576,6 +1715,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion3D__empty",
@@ -1589,6 +1729,7 @@ CASES = [
         True,
         False,
         None,
+        (True,),
     ),
     (
         "ImagingSelection_instance_imageRegion2D__unknown",
@@ -1603,6 +1744,10 @@ CASES = [
         False,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_id__array",
@@ -1617,6 +1762,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_id__null",
@@ -1631,6 +1780,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_id__kind",
@@ -1645,6 +1798,10 @@ CASES = [
         False,
         True,
         42,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_id__empty",
@@ -1659,6 +1816,10 @@ CASES = [
         False,
         True,
         "",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_extension__single",
@@ -1673,6 +1834,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_extension__null",
@@ -1687,6 +1852,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_extension__empty",
@@ -1701,6 +1870,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_modifierExtension__single",
@@ -1715,6 +1888,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_modifierExtension__null",
@@ -1729,6 +1906,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_modifierExtension__empty",
@@ -1743,6 +1924,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_regionType__missing",
@@ -1757,6 +1942,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_regionType__array",
@@ -1771,6 +1960,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_regionType__null",
@@ -1785,6 +1978,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_regionType__kind",
@@ -1799,6 +1996,10 @@ CASES = [
         False,
         True,
         42,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_regionType__empty",
@@ -1813,6 +2014,10 @@ CASES = [
         False,
         True,
         "",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_regionType__code",
@@ -1827,6 +2032,10 @@ CASES = [
         False,
         True,
         "bogus-code-value",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_coordinate__missing",
@@ -1841,6 +2050,10 @@ CASES = [
         True,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_coordinate__single",
@@ -1855,6 +2068,10 @@ CASES = [
         True,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_coordinate__null",
@@ -1869,6 +2086,10 @@ CASES = [
         True,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion2D_coordinate__kind",
@@ -1883,6 +2104,10 @@ CASES = [
         True,
         True,
         "not a number",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D__unknown",
@@ -1897,6 +2122,10 @@ CASES = [
         False,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_id__array",
@@ -1911,6 +2140,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_id__null",
@@ -1925,6 +2158,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_id__kind",
@@ -1939,6 +2176,10 @@ CASES = [
         False,
         True,
         42,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_id__empty",
@@ -1953,6 +2194,10 @@ CASES = [
         False,
         True,
         "",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_extension__single",
@@ -1967,6 +2212,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_extension__null",
@@ -1981,6 +2230,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_extension__empty",
@@ -1995,6 +2248,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_modifierExtension__single",
@@ -2009,6 +2266,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_modifierExtension__null",
@@ -2023,6 +2284,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_modifierExtension__empty",
@@ -2037,6 +2302,10 @@ CASES = [
         True,
         False,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_regionType__missing",
@@ -2051,6 +2320,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_regionType__array",
@@ -2065,6 +2338,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_regionType__null",
@@ -2079,6 +2356,10 @@ CASES = [
         False,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_regionType__kind",
@@ -2093,6 +2374,10 @@ CASES = [
         False,
         True,
         42,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_regionType__empty",
@@ -2107,6 +2392,10 @@ CASES = [
         False,
         True,
         "",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_regionType__code",
@@ -2121,6 +2410,10 @@ CASES = [
         False,
         True,
         "bogus-code-value",
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_coordinate__missing",
@@ -2135,6 +2428,10 @@ CASES = [
         True,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_coordinate__single",
@@ -2149,6 +2446,10 @@ CASES = [
         True,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_coordinate__null",
@@ -2163,6 +2464,10 @@ CASES = [
         True,
         True,
         None,
+        (
+            True,
+            True,
+        ),
     ),
     (
         "ImagingSelection_instance_imageRegion3D_coordinate__kind",
@@ -2177,6 +2482,10 @@ CASES = [
         True,
         True,
         "not a number",
+        (
+            True,
+            True,
+        ),
     ),
 ]
 
@@ -2197,8 +2506,8 @@ def test_example_has_no_errors(path: str) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
 def test_rule(case: tuple[Any, ...], examples: list[dict[str, Any]]) -> None:
-    _test_id, keys, action, rule, _at_parent, array, primitive, value = case
-    found = find_parent(examples, keys[:-1], keys[-1], present=action == "remove")
+    _test_id, keys, action, rule, _at_parent, array, primitive, value, parent_arrays = case
+    found = find_parent(examples, keys[:-1], keys[-1], action == "remove", parent_arrays)
     if found is None:
         pytest.skip(f"no official example has {'.'.join(keys[:-1]) or 'the resource'}")
     tree, parent, where = found
