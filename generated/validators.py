@@ -40,7 +40,7 @@ def validate_Address(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Address."""
     check_keys(node, KEYS_Address, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_AddressUse)
     primitive(node, "type", path, out, P_code, 0, 1, False, required=VS_AddressType)
@@ -59,7 +59,7 @@ def validate_Age(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Age."""
     check_keys(node, KEYS_Age, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "value", path, out, P_decimal, 0, 1, False)
     primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -73,7 +73,7 @@ def validate_Annotation(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Annotation."""
     check_keys(node, KEYS_Annotation, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(
         node,
@@ -108,7 +108,7 @@ def validate_Attachment(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Attachment."""
     check_keys(node, KEYS_Attachment, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "contentType", path, out, P_code, 0, 1, False, required=VS_MimeTypes)
     primitive(node, "language", path, out, P_code, 0, 1, False, required=VS_AllLanguages)
@@ -130,7 +130,7 @@ def validate_Availability(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/Availability."""
     check_keys(node, KEYS_Availability, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "availableTime", path, out, validate_AvailabilityAvailableTime, 0, None, True)
     complex_(
@@ -167,7 +167,7 @@ def validate_BackboneElement(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/BackboneElement."""
     check_keys(node, KEYS_BackboneElement, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
 
@@ -177,7 +177,7 @@ def validate_BackboneType(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/BackboneType."""
     check_keys(node, KEYS_BackboneType, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
 
@@ -194,7 +194,7 @@ def validate_CodeableConcept(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/CodeableConcept."""
     check_keys(node, KEYS_CodeableConcept, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "coding", path, out, validate_Coding, 0, None, True)
     primitive(node, "text", path, out, P_string, 0, 1, False)
@@ -205,7 +205,7 @@ def validate_CodeableReference(node: dict[str, Any], path: str, out: IssueList) 
 
     From http://hl7.org/fhir/StructureDefinition/CodeableReference."""
     check_keys(node, KEYS_CodeableReference, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "concept", path, out, validate_CodeableConcept, 0, 1, False)
     complex_(node, "reference", path, out, validate_Reference, 0, 1, False)
@@ -216,7 +216,7 @@ def validate_Coding(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Coding."""
     check_keys(node, KEYS_Coding, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "system", path, out, P_uri, 0, 1, False)
     primitive(node, "version", path, out, P_string, 0, 1, False)
@@ -230,7 +230,7 @@ def validate_ContactDetail(node: dict[str, Any], path: str, out: IssueList) -> N
 
     From http://hl7.org/fhir/StructureDefinition/ContactDetail."""
     check_keys(node, KEYS_ContactDetail, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "name", path, out, P_string, 0, 1, False)
     complex_(node, "telecom", path, out, validate_ContactPoint, 0, None, True)
@@ -241,7 +241,7 @@ def validate_ContactPoint(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/ContactPoint."""
     check_keys(node, KEYS_ContactPoint, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "system", path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
     primitive(node, "value", path, out, P_string, 0, 1, False)
@@ -255,7 +255,7 @@ def validate_Count(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Count."""
     check_keys(node, KEYS_Count, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "value", path, out, P_decimal, 0, 1, False)
     primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -269,7 +269,7 @@ def validate_DataRequirement(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     check_keys(node, KEYS_DataRequirement, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
     primitive(node, "profile", path, out, P_canonical, 0, None, True)
@@ -426,7 +426,7 @@ def validate_DataType(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/DataType."""
     check_keys(node, KEYS_DataType, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
 
 
@@ -435,7 +435,7 @@ def validate_Distance(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Distance."""
     check_keys(node, KEYS_Distance, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "value", path, out, P_decimal, 0, 1, False)
     primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -464,7 +464,7 @@ def validate_Dosage(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Dosage."""
     check_keys(node, KEYS_Dosage, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
     primitive(node, "sequence", path, out, P_integer, 0, 1, False)
@@ -547,7 +547,7 @@ def validate_Duration(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Duration."""
     check_keys(node, KEYS_Duration, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "value", path, out, P_decimal, 0, 1, False)
     primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -570,7 +570,7 @@ def validate_Expression(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Expression."""
     check_keys(node, KEYS_Expression, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "description", path, out, P_string, 0, 1, False)
     primitive(node, "name", path, out, P_code, 0, 1, False)
@@ -584,7 +584,7 @@ def validate_ExtendedContactDetail(node: dict[str, Any], path: str, out: IssueLi
 
     From http://hl7.org/fhir/StructureDefinition/ExtendedContactDetail."""
     check_keys(node, KEYS_ExtendedContactDetail, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "purpose", path, out, validate_CodeableConcept, 0, 1, False)
     complex_(node, "name", path, out, validate_HumanName, 0, None, True)
@@ -609,7 +609,7 @@ def validate_Extension(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Extension."""
     check_keys(node, KEYS_Extension, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "url", path, out, P_uri, 1, 1, False, ext=False)
     primitive(
@@ -1038,7 +1038,7 @@ def validate_HumanName(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/HumanName."""
     check_keys(node, KEYS_HumanName, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_NameUse)
     primitive(node, "text", path, out, P_string, 0, 1, False)
@@ -1054,7 +1054,7 @@ def validate_Identifier(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Identifier."""
     check_keys(node, KEYS_Identifier, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
     complex_(
@@ -1299,7 +1299,7 @@ def validate_Meta(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Meta."""
     check_keys(node, KEYS_Meta, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "versionId", path, out, P_id, 0, 1, False)
     primitive(node, "lastUpdated", path, out, P_instant, 0, 1, False)
@@ -1316,7 +1316,7 @@ def validate_Money(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Money."""
     check_keys(node, KEYS_Money, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "value", path, out, P_decimal, 0, 1, False)
     primitive(node, "currency", path, out, P_code, 0, 1, False, required=VS_Currencies)
@@ -1328,7 +1328,7 @@ def validate_Narrative(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Narrative."""
     check_keys(node, KEYS_Narrative, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "status", path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
     primitive(node, "div", path, out, P_xhtml, 1, 1, False)
@@ -1339,7 +1339,7 @@ def validate_ParameterDefinition(node: dict[str, Any], path: str, out: IssueList
 
     From http://hl7.org/fhir/StructureDefinition/ParameterDefinition."""
     check_keys(node, KEYS_ParameterDefinition, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "name", path, out, P_code, 0, 1, False)
     primitive(node, "use", path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
@@ -1355,7 +1355,7 @@ def validate_Period(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Period."""
     check_keys(node, KEYS_Period, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "start", path, out, P_dateTime, 0, 1, False)
     primitive(node, "end", path, out, P_dateTime, 0, 1, False)
@@ -1366,7 +1366,7 @@ def validate_PrimitiveType(node: dict[str, Any], path: str, out: IssueList) -> N
 
     From http://hl7.org/fhir/StructureDefinition/PrimitiveType."""
     check_keys(node, KEYS_PrimitiveType, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
 
 
@@ -1375,7 +1375,7 @@ def validate_Quantity(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Quantity."""
     check_keys(node, KEYS_Quantity, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "value", path, out, P_decimal, 0, 1, False)
     primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -1389,7 +1389,7 @@ def validate_Range(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Range."""
     check_keys(node, KEYS_Range, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "low", path, out, validate_Quantity, 0, 1, False)
     complex_(node, "high", path, out, validate_Quantity, 0, 1, False)
@@ -1400,7 +1400,7 @@ def validate_Ratio(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Ratio."""
     check_keys(node, KEYS_Ratio, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "numerator", path, out, validate_Quantity, 0, 1, False)
     complex_(node, "denominator", path, out, validate_Quantity, 0, 1, False)
@@ -1411,7 +1411,7 @@ def validate_RatioRange(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/RatioRange."""
     check_keys(node, KEYS_RatioRange, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "lowNumerator", path, out, validate_Quantity, 0, 1, False)
     complex_(node, "highNumerator", path, out, validate_Quantity, 0, 1, False)
@@ -1423,7 +1423,7 @@ def validate_Reference(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Reference."""
     check_keys(node, KEYS_Reference, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "reference", path, out, P_string, 0, 1, False)
     primitive(node, "type", path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
@@ -1436,7 +1436,7 @@ def validate_RelatedArtifact(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/RelatedArtifact."""
     check_keys(node, KEYS_RelatedArtifact, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_RelatedArtifactType)
     complex_(node, "classifier", path, out, validate_CodeableConcept, 0, None, True)
@@ -1478,7 +1478,7 @@ def validate_SampledData(node: dict[str, Any], path: str, out: IssueList) -> Non
 
     From http://hl7.org/fhir/StructureDefinition/SampledData."""
     check_keys(node, KEYS_SampledData, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "origin", path, out, validate_Quantity, 1, 1, False)
     primitive(node, "interval", path, out, P_decimal, 0, 1, False)
@@ -1497,7 +1497,7 @@ def validate_Signature(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Signature."""
     check_keys(node, KEYS_Signature, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "type", path, out, validate_Coding, 0, None, True)
     primitive(node, "when", path, out, P_instant, 0, 1, False)
@@ -1523,7 +1523,7 @@ def validate_Timing(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Timing."""
     check_keys(node, KEYS_Timing, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
     primitive(node, "event", path, out, P_dateTime, 0, None, True)
@@ -1588,7 +1588,7 @@ def validate_TriggerDefinition(node: dict[str, Any], path: str, out: IssueList) 
 
     From http://hl7.org/fhir/StructureDefinition/TriggerDefinition."""
     check_keys(node, KEYS_TriggerDefinition, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_TriggerType)
     primitive(node, "name", path, out, P_string, 0, 1, False)
@@ -1635,7 +1635,7 @@ def validate_UsageContext(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/UsageContext."""
     check_keys(node, KEYS_UsageContext, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False, ext=False)
+    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
     complex_(node, "extension", path, out, validate_Extension, 0, None, True)
     complex_(node, "code", path, out, validate_Coding, 1, 1, False, extensible=VS_UsageContextType)
     complex_(

@@ -22,6 +22,10 @@ __all__ = ["RuleCase", "ValidatorPackageView", "build_validator_views", "rule_ca
 RESOURCE_ROOTS = frozenset({"Resource", "DomainResource"})
 CONTAINED = "DomainResource.contained"
 CONCEPT_TYPES = frozenset({"Coding", "CodeableConcept", "CodeableReference", "Quantity"})
+#: Datatype snapshots in R5 type their inherited ``id`` as ``id`` (``Address.id``) while
+#: ``Element.id`` itself is a ``string``, and ids like ``Patient.name:official`` (ElementDefinition)
+#: are legitimate: the base definition, as the HL7 reference validator reads it, decides.
+ELEMENT_ID = "Element.id"
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,10 @@ def _is_resource_type(type_ref: TypeRef, model: Model) -> bool:
         return False
 
 
+def _primitive_names(model: Model) -> frozenset[str]:
+    return frozenset(t.name for t in model.types if t.is_primitive)
+
+
 def _value_set_expression(value_set: ValueSetDef) -> str:
     if not value_set.expanded:
         return f"ValueSet({py_literal(value_set.url)}, None)"
@@ -150,6 +158,8 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         target = model.type(type_ref.code)
         binding = _binding_args(element, ctx) if type_ref.code in CONCEPT_TYPES or target.is_primitive else ""
         if target.is_primitive:
+            if element.base_path == ELEMENT_ID and "string" in _primitive_names(model):
+                target = model.type("string")
             ext = ""
             if element.is_xml_attribute:
                 ext = ", ext=False"

@@ -109,7 +109,7 @@ def test_code_whitespace_rules(prims, value: str, good: bool) -> None:
 
 def test_string_rules(prims) -> None:
     assert ok(prims["string"], "line one\nline two\ttab")
-    assert not ok(prims["string"], "bell\x07")
+    assert prims["string"].check("bell\x07")[0] == "warning"
     assert not ok(prims["string"], "")
     assert not ok(prims["string"], "x" * (1024 * 1024 + 1))
     assert prims["string"].check("   ") == ("warning", "value should not be all whitespace")
@@ -292,3 +292,14 @@ def test_root_problems() -> None:
         "unknown-resource"
     ]
     assert run(b"\xff", RESOURCE_VALIDATORS).issues[0].rule == "json-syntax"
+
+
+def test_contained_resources_need_unique_ids() -> None:
+    tree = example()
+    contained = {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x"}}
+    tree["contained"] = [dict(contained, id="a"), dict(contained, id="a"), contained]
+    found = [(i.expression, i.message.split(" (")[0]) for i in issues_of(tree, "contained-id")]
+    assert found == [
+        ("ImagingSelection.contained[1]", "Duplicate ID for contained resource: a"),
+        ("ImagingSelection.contained[2]", "Resource requires an id, but none is present"),
+    ]

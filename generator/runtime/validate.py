@@ -399,14 +399,30 @@ def resource(node: dict[str, Any], name: str, path: str, out: IssueList,
         return
     if array:
         _cardinality(out, path, name, len(items), minimum, maximum)
+    ids: set[str] = set()
     for at, item in items:
         if not isinstance(item, dict):
             _shape(out, f"A resource must be an object, not {kind_name(json_kind_of(item))}", at)
             continue
         if contained:
+            _contained_id(item, at, ids, out)
             _one_resource(item, at, out, validators)
         else:
             resource_root(item, at, out, validators)
+
+
+def _contained_id(item: dict[str, Any], where: str, ids: set[str], out: IssueList) -> None:
+    """A contained resource needs an id (references reach it by ``#id``), unique in its container."""
+    found = item.get("id")
+    if not isinstance(found, str):
+        _issue(out, "error", "required", "contained-id",
+               "Resource requires an id, but none is present (contained resources need one)",
+               where)
+    elif found in ids:
+        _issue(out, "error", "duplicate", "contained-id",
+               f"Duplicate ID for contained resource: {found}", where)
+    else:
+        ids.add(found)
 
 
 def _one_resource(item: dict[str, Any], where: str, out: IssueList,
