@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhirgen.runtime.issues import IssueList
+from fhirgen.runtime.model import FhirModel
 from fhirgen.runtime.primitives import Primitive
 from fhirgen.runtime.validate import (
     Result,
@@ -26,12 +27,22 @@ from fhirgen.runtime.validate import (
     run,
 )
 
-__all__ = ["RESOURCE_VALIDATORS", "ValidationError", "validate"]
+from ._registry import RESOURCES
+
+__all__ = ["RESOURCE_VALIDATORS", "ValidationError", "parse_valid", "validate"]
 
 
 def validate(data: str | bytes | bytearray | dict[str, Any], *, file: str | None = None) -> Result:
     """Validate one resource (FHIR JSON text, bytes or a parsed dict): every issue, located."""
     return run(data, RESOURCE_VALIDATORS, file=file)
+
+
+def parse_valid(data: str | bytes | bytearray | dict[str, Any]) -> FhirModel:
+    """The model of a resource that validates; else :class:`ValidationError` with the outcome."""
+    result = run(data, RESOURCE_VALIDATORS)
+    if not result.ok:
+        raise ValidationError(result)
+    return RESOURCES.from_json(data)
 
 
 def validate_Address(node: dict[str, Any], path: str, out: IssueList) -> None:

@@ -303,3 +303,59 @@ def test_contained_resources_need_unique_ids() -> None:
         ("ImagingSelection.contained[1]", "Duplicate ID for contained resource: a"),
         ("ImagingSelection.contained[2]", "Resource requires an id, but none is present"),
     ]
+
+
+def test_required_choice_is_counted_over_its_types() -> None:
+    from fhirgen.models.validators import validate_UsageContext
+    from fhirgen.runtime.issues import IssueList
+
+    out = IssueList()
+    validate_UsageContext({"code": {"code": "x"}}, "UsageContext", out)
+    assert [(i.rule, i.expression) for i in out if i.is_error] == [("cardinality", "UsageContext")]
+    assert "value[x]" in next(i for i in out if i.is_error).message
+    out = IssueList()
+    validate_UsageContext({"code": {"code": "x"}, "valueQuantity": {"value": 1}}, "UsageContext", out)
+    assert [i for i in out if i.is_error] == []
+
+
+def test_parse_valid_builds_models_or_raises_with_the_outcome() -> None:
+    from fhirgen.models import ImagingSelection
+    from fhirgen.models.validators import ValidationError, parse_valid
+
+    assert isinstance(parse_valid(EXAMPLE.read_bytes()), ImagingSelection)
+    with pytest.raises(ValidationError) as caught:
+        parse_valid('{"resourceType": "ImagingSelection", "status": "bogus", "code": {"text": "x"}}')
+    outcome = caught.value.result.outcome()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert [i["expression"] for i in outcome["issue"]] == [["ImagingSelection.status"]]
+
+
+def test_malformed_input_never_raises() -> None:
+    """Random breakage of an example: the validator reports, it never raises."""
+    import copy
+    import random
+
+    values = [None, [], {}, "", 0, -1, True, Decimal("1.5"), [None], [{}], {"a": 1}, ["x"],
+              {"reference": "#x"}, {"coding": [{"code": ["a"], "system": {}}]}, "\x01",
+              {"id": "x"}, [[]], {"resourceType": "Patient"}, {"resourceType": 3},
+              {"extension": [{"url": 1}]}]
+    rng = random.Random(3)
+
+    def objects(node, found):
+        if isinstance(node, dict):
+            found.append(node)
+            for value in node.values():
+                objects(value, found)
+        elif isinstance(node, list):
+            for value in node:
+                objects(value, found)
+        return found
+
+    for _ in range(300):
+        tree = example()
+        for _ in range(rng.randint(1, 4)):
+            node = rng.choice(objects(tree, []))
+            key = rng.choice(list(node) + ["foo", "_status", "contained", "extension", "reference"])
+            node[key] = copy.deepcopy(rng.choice(values))
+        validate(tree)
+        validate(json.dumps(tree, default=str))

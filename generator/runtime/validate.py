@@ -114,6 +114,8 @@ class ValueSet:
     def has_coding(self, coding: Mapping[str, Any]) -> bool:
         code = coding.get("code")
         system = coding.get("system")
+        if not isinstance(code, str) or not isinstance(system, (str, type(None))):
+            return False  # a wrong JSON kind is reported by the primitive check
         if system is None:
             return code in self.codes
         return (system, code) in self.pairs
@@ -572,7 +574,11 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
                f"Unknown resourceType '{resource_type}': no validator for it in these models",
                resource_type)
     else:
-        resource_root(tree, resource_type, out, validators)
+        try:
+            resource_root(tree, resource_type, out, validators)
+        except RecursionError:
+            _issue(out, "fatal", "structure", "json-shape",
+                   "The resource is nested too deeply to be validated", resource_type)
     if parsed.duplicates:
         _duplicate_issues(tree, parsed.duplicates, out)
     issues: list[Issue] = list(out)
