@@ -62,7 +62,7 @@ class ValidationError(ValueError):
 
     def __init__(self, result: Result) -> None:
         self.result = result
-        first = next((i for i in result.issues if i.is_error), None)
+        first = next((i for i in result.issues if i.is_error), None)  # with its position
         super().__init__(f"{result.error_count} error(s); first: {first}")
 
 
@@ -520,21 +520,41 @@ def parse_json(data: str | bytes | bytearray) -> Parsed:
     return Parsed(tree, text, duplicates)
 
 
-@dataclass
 class Result:
-    """The issues found in one resource, and its OperationOutcome."""
+    """The issues found in one resource, and its OperationOutcome.
 
-    issues: list[Issue]
-    resource_type: str | None = None
-    file: str | None = None
+    Line and column are worked out on first access to :attr:`issues` (or :meth:`outcome`), not
+    during validation: ``ok`` and the counts do not need them, so a bulk run that only asks
+    ``ok`` never pays for positions.
+    """
+
+    __slots__ = ("_issues", "_text", "_line_offset", "resource_type", "file")
+
+    def __init__(self, issues: list[Issue], resource_type: str | None = None,
+                 file: str | None = None, *, text: str | None = None, line_offset: int = 0) -> None:
+        self._issues = issues
+        self._text = text if issues else None
+        self._line_offset = line_offset
+        self.resource_type = resource_type
+        self.file = file
+
+    def __repr__(self) -> str:
+        return f"Result({self.resource_type!r}, {len(self._issues)} issue(s), file={self.file!r})"
+
+    @property
+    def issues(self) -> list[Issue]:
+        if self._text is not None:
+            self._issues = _with_positions(self._issues, self._text, self._line_offset)
+            self._text = None
+        return self._issues
 
     @property
     def error_count(self) -> int:
-        return count(self.issues, "fatal", "error")
+        return count(self._issues, "fatal", "error")
 
     @property
     def warning_count(self) -> int:
-        return count(self.issues, "warning")
+        return count(self._issues, "warning")
 
     @property
     def ok(self) -> bool:
@@ -581,10 +601,8 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
                    "The resource is nested too deeply to be validated", resource_type)
     if parsed.duplicates:
         _duplicate_issues(tree, parsed.duplicates, out)
-    issues: list[Issue] = list(out)
-    if issues and parsed.text is not None:
-        issues = _with_positions(issues, parsed.text, line_offset)
-    return Result(issues, resource_type if isinstance(resource_type, str) else None, file)
+    return Result(list(out), resource_type if isinstance(resource_type, str) else None, file,
+                  text=parsed.text, line_offset=line_offset)
 
 
 def _bundle_entries(tree: dict[str, Any], out: IssueList,
