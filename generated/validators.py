@@ -45,24 +45,28 @@ def parse_valid(data: str | bytes | bytearray | dict[str, Any]) -> FhirModel:
     return RESOURCES.from_json(data)
 
 
+# One line per element: kept as written (the formatter would fold the long ones).
+# fmt: off
+
+
 def validate_Address(node: dict[str, Any], path: str, out: IssueList) -> None:
     """Address: An address expressed using postal conventions (as opposed to GPS or other location
     definition formats)
 
     From http://hl7.org/fhir/StructureDefinition/Address."""
     check_keys(node, KEYS_Address, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_AddressUse)
-    primitive(node, "type", path, out, P_code, 0, 1, False, required=VS_AddressType)
-    primitive(node, "text", path, out, P_string, 0, 1, False)
-    primitive(node, "line", path, out, P_string, 0, None, True)
-    primitive(node, "city", path, out, P_string, 0, 1, False)
-    primitive(node, "district", path, out, P_string, 0, 1, False)
-    primitive(node, "state", path, out, P_string, 0, 1, False)
-    primitive(node, "postalCode", path, out, P_string, 0, 1, False)
-    primitive(node, "country", path, out, P_string, 0, 1, False)
-    complex_(node, "period", path, out, validate_Period, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_AddressUse)
+    primitive(node, 'type', path, out, P_code, 0, 1, False, required=VS_AddressType)
+    primitive(node, 'text', path, out, P_string, 0, 1, False)
+    primitive(node, 'line', path, out, P_string, 0, None, True)
+    primitive(node, 'city', path, out, P_string, 0, 1, False)
+    primitive(node, 'district', path, out, P_string, 0, 1, False)
+    primitive(node, 'state', path, out, P_string, 0, 1, False)
+    primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
+    primitive(node, 'country', path, out, P_string, 0, 1, False)
+    complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Age(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -70,13 +74,13 @@ def validate_Age(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Age."""
     check_keys(node, KEYS_Age, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "value", path, out, P_decimal, 0, 1, False)
-    primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    primitive(node, "unit", path, out, P_string, 0, 1, False)
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "code", path, out, P_code, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'code', path, out, P_code, 0, 1, False)
 
 
 def validate_Annotation(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -84,34 +88,13 @@ def validate_Annotation(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Annotation."""
     check_keys(node, KEYS_Annotation, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(
-        node,
-        "authorReference",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        label="author.ofType(Reference)",
-        targets=TARGETS_Annotation_authorReference,
-    )
-    primitive(node, "authorString", path, out, P_string, 0, 1, False, label="author.ofType(string)")
-    choice(
-        node,
-        (
-            "authorReference",
-            "authorString",
-        ),
-        path,
-        out,
-        "author",
-        0,
-    )
-    primitive(node, "time", path, out, P_dateTime, 0, 1, False)
-    primitive(node, "text", path, out, P_markdown, 1, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'authorReference', path, out, validate_Reference, 0, 1, False, label='author.ofType(Reference)', targets=TARGETS_Annotation_authorReference)
+    primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
+    choice(node, ('authorReference', 'authorString'), path, out, 'author', 0)
+    primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
+    primitive(node, 'text', path, out, P_markdown, 1, 1, False)
 
 
 def validate_Attachment(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -119,21 +102,21 @@ def validate_Attachment(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Attachment."""
     check_keys(node, KEYS_Attachment, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "contentType", path, out, P_code, 0, 1, False, required=VS_MimeTypes)
-    primitive(node, "language", path, out, P_code, 0, 1, False, required=VS_AllLanguages)
-    primitive(node, "data", path, out, P_base64Binary, 0, 1, False)
-    primitive(node, "url", path, out, P_url, 0, 1, False)
-    primitive(node, "size", path, out, P_integer64, 0, 1, False)
-    primitive(node, "hash", path, out, P_base64Binary, 0, 1, False)
-    primitive(node, "title", path, out, P_string, 0, 1, False)
-    primitive(node, "creation", path, out, P_dateTime, 0, 1, False)
-    primitive(node, "height", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "width", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "frames", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "duration", path, out, P_decimal, 0, 1, False)
-    primitive(node, "pages", path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'contentType', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
+    primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
+    primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+    primitive(node, 'url', path, out, P_url, 0, 1, False)
+    primitive(node, 'size', path, out, P_integer64, 0, 1, False)
+    primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
+    primitive(node, 'title', path, out, P_string, 0, 1, False)
+    primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
+    primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
 
 
 def validate_Availability(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -141,12 +124,10 @@ def validate_Availability(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/Availability."""
     check_keys(node, KEYS_Availability, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "availableTime", path, out, validate_AvailabilityAvailableTime, 0, None, True)
-    complex_(
-        node, "notAvailableTime", path, out, validate_AvailabilityNotAvailableTime, 0, None, True
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'availableTime', path, out, validate_AvailabilityAvailableTime, 0, None, True)
+    complex_(node, 'notAvailableTime', path, out, validate_AvailabilityNotAvailableTime, 0, None, True)
 
 
 def validate_AvailabilityAvailableTime(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -154,12 +135,12 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: str, out: Iss
 
     From Availability.availableTime in http://hl7.org/fhir/StructureDefinition/Availability."""
     check_keys(node, KEYS_AvailabilityAvailableTime, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "daysOfWeek", path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
-    primitive(node, "allDay", path, out, P_boolean, 0, 1, False)
-    primitive(node, "availableStartTime", path, out, P_time, 0, 1, False)
-    primitive(node, "availableEndTime", path, out, P_time, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
+    primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
+    primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
+    primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
 
 
 def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -167,10 +148,10 @@ def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: str, out: 
 
     From Availability.notAvailableTime in http://hl7.org/fhir/StructureDefinition/Availability."""
     check_keys(node, KEYS_AvailabilityNotAvailableTime, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "description", path, out, P_string, 0, 1, False)
-    complex_(node, "during", path, out, validate_Period, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'description', path, out, P_string, 0, 1, False)
+    complex_(node, 'during', path, out, validate_Period, 0, 1, False)
 
 
 def validate_BackboneElement(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -178,9 +159,9 @@ def validate_BackboneElement(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/BackboneElement."""
     check_keys(node, KEYS_BackboneElement, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_BackboneType(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -188,9 +169,9 @@ def validate_BackboneType(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/BackboneType."""
     check_keys(node, KEYS_BackboneType, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Base(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -205,10 +186,10 @@ def validate_CodeableConcept(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/CodeableConcept."""
     check_keys(node, KEYS_CodeableConcept, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "coding", path, out, validate_Coding, 0, None, True)
-    primitive(node, "text", path, out, P_string, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'coding', path, out, validate_Coding, 0, None, True)
+    primitive(node, 'text', path, out, P_string, 0, 1, False)
 
 
 def validate_CodeableReference(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -216,10 +197,10 @@ def validate_CodeableReference(node: dict[str, Any], path: str, out: IssueList) 
 
     From http://hl7.org/fhir/StructureDefinition/CodeableReference."""
     check_keys(node, KEYS_CodeableReference, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "concept", path, out, validate_CodeableConcept, 0, 1, False)
-    complex_(node, "reference", path, out, validate_Reference, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'concept', path, out, validate_CodeableConcept, 0, 1, False)
+    complex_(node, 'reference', path, out, validate_Reference, 0, 1, False)
 
 
 def validate_Coding(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -227,13 +208,13 @@ def validate_Coding(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Coding."""
     check_keys(node, KEYS_Coding, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "version", path, out, P_string, 0, 1, False)
-    primitive(node, "code", path, out, P_code, 0, 1, False)
-    primitive(node, "display", path, out, P_string, 0, 1, False)
-    primitive(node, "userSelected", path, out, P_boolean, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'version', path, out, P_string, 0, 1, False)
+    primitive(node, 'code', path, out, P_code, 0, 1, False)
+    primitive(node, 'display', path, out, P_string, 0, 1, False)
+    primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
 
 
 def validate_ContactDetail(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -241,10 +222,10 @@ def validate_ContactDetail(node: dict[str, Any], path: str, out: IssueList) -> N
 
     From http://hl7.org/fhir/StructureDefinition/ContactDetail."""
     check_keys(node, KEYS_ContactDetail, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "name", path, out, P_string, 0, 1, False)
-    complex_(node, "telecom", path, out, validate_ContactPoint, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'name', path, out, P_string, 0, 1, False)
+    complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
 
 
 def validate_ContactPoint(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -252,13 +233,13 @@ def validate_ContactPoint(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/ContactPoint."""
     check_keys(node, KEYS_ContactPoint, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "system", path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
-    primitive(node, "value", path, out, P_string, 0, 1, False)
-    primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
-    primitive(node, "rank", path, out, P_positiveInt, 0, 1, False)
-    complex_(node, "period", path, out, validate_Period, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'system', path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
+    primitive(node, 'value', path, out, P_string, 0, 1, False)
+    primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
+    primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
+    complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Count(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -266,13 +247,13 @@ def validate_Count(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Count."""
     check_keys(node, KEYS_Count, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "value", path, out, P_decimal, 0, 1, False)
-    primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    primitive(node, "unit", path, out, P_string, 0, 1, False)
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "code", path, out, P_code, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'code', path, out, P_code, 0, 1, False)
 
 
 def validate_DataRequirement(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -280,51 +261,19 @@ def validate_DataRequirement(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     check_keys(node, KEYS_DataRequirement, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
-    primitive(node, "profile", path, out, P_canonical, 0, None, True)
-    complex_(
-        node,
-        "subjectCodeableConcept",
-        path,
-        out,
-        validate_CodeableConcept,
-        0,
-        1,
-        False,
-        label="subject.ofType(CodeableConcept)",
-        extensible=VS_ParticipantResourceTypes,
-    )
-    complex_(
-        node,
-        "subjectReference",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        label="subject.ofType(Reference)",
-        targets=TARGETS_DataRequirement_subjectReference,
-    )
-    choice(
-        node,
-        (
-            "subjectCodeableConcept",
-            "subjectReference",
-        ),
-        path,
-        out,
-        "subject",
-        0,
-    )
-    primitive(node, "mustSupport", path, out, P_string, 0, None, True)
-    complex_(node, "codeFilter", path, out, validate_DataRequirementCodeFilter, 0, None, True)
-    complex_(node, "dateFilter", path, out, validate_DataRequirementDateFilter, 0, None, True)
-    complex_(node, "valueFilter", path, out, validate_DataRequirementValueFilter, 0, None, True)
-    primitive(node, "limit", path, out, P_positiveInt, 0, 1, False)
-    complex_(node, "sort", path, out, validate_DataRequirementSort, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
+    primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+    complex_(node, 'subjectCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='subject.ofType(CodeableConcept)', extensible=VS_ParticipantResourceTypes)
+    complex_(node, 'subjectReference', path, out, validate_Reference, 0, 1, False, label='subject.ofType(Reference)', targets=TARGETS_DataRequirement_subjectReference)
+    choice(node, ('subjectCodeableConcept', 'subjectReference'), path, out, 'subject', 0)
+    primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
+    complex_(node, 'codeFilter', path, out, validate_DataRequirementCodeFilter, 0, None, True)
+    complex_(node, 'dateFilter', path, out, validate_DataRequirementDateFilter, 0, None, True)
+    complex_(node, 'valueFilter', path, out, validate_DataRequirementValueFilter, 0, None, True)
+    primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
+    complex_(node, 'sort', path, out, validate_DataRequirementSort, 0, None, True)
 
 
 def validate_DataRequirementCodeFilter(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -332,12 +281,12 @@ def validate_DataRequirementCodeFilter(node: dict[str, Any], path: str, out: Iss
 
     From DataRequirement.codeFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     check_keys(node, KEYS_DataRequirementCodeFilter, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "path", path, out, P_string, 0, 1, False)
-    primitive(node, "searchParam", path, out, P_string, 0, 1, False)
-    primitive(node, "valueSet", path, out, P_canonical, 0, 1, False)
-    complex_(node, "code", path, out, validate_Coding, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'path', path, out, P_string, 0, 1, False)
+    primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
+    complex_(node, 'code', path, out, validate_Coding, 0, None, True)
 
 
 def validate_DataRequirementDateFilter(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -345,39 +294,14 @@ def validate_DataRequirementDateFilter(node: dict[str, Any], path: str, out: Iss
 
     From DataRequirement.dateFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     check_keys(node, KEYS_DataRequirementDateFilter, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "path", path, out, P_string, 0, 1, False)
-    primitive(node, "searchParam", path, out, P_string, 0, 1, False)
-    primitive(
-        node, "valueDateTime", path, out, P_dateTime, 0, 1, False, label="value.ofType(dateTime)"
-    )
-    complex_(
-        node, "valuePeriod", path, out, validate_Period, 0, 1, False, label="value.ofType(Period)"
-    )
-    complex_(
-        node,
-        "valueDuration",
-        path,
-        out,
-        validate_Duration,
-        0,
-        1,
-        False,
-        label="value.ofType(Duration)",
-    )
-    choice(
-        node,
-        (
-            "valueDateTime",
-            "valuePeriod",
-            "valueDuration",
-        ),
-        path,
-        out,
-        "value",
-        0,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'path', path, out, P_string, 0, 1, False)
+    primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
+    complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
+    choice(node, ('valueDateTime', 'valuePeriod', 'valueDuration'), path, out, 'value', 0)
 
 
 def validate_DataRequirementValueFilter(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -385,40 +309,15 @@ def validate_DataRequirementValueFilter(node: dict[str, Any], path: str, out: Is
 
     From DataRequirement.valueFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     check_keys(node, KEYS_DataRequirementValueFilter, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "path", path, out, P_string, 0, 1, False)
-    primitive(node, "searchParam", path, out, P_string, 0, 1, False)
-    primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_ValueFilterComparator)
-    primitive(
-        node, "valueDateTime", path, out, P_dateTime, 0, 1, False, label="value.ofType(dateTime)"
-    )
-    complex_(
-        node, "valuePeriod", path, out, validate_Period, 0, 1, False, label="value.ofType(Period)"
-    )
-    complex_(
-        node,
-        "valueDuration",
-        path,
-        out,
-        validate_Duration,
-        0,
-        1,
-        False,
-        label="value.ofType(Duration)",
-    )
-    choice(
-        node,
-        (
-            "valueDateTime",
-            "valuePeriod",
-            "valueDuration",
-        ),
-        path,
-        out,
-        "value",
-        0,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'path', path, out, P_string, 0, 1, False)
+    primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_ValueFilterComparator)
+    primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
+    complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
+    choice(node, ('valueDateTime', 'valuePeriod', 'valueDuration'), path, out, 'value', 0)
 
 
 def validate_DataRequirementSort(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -426,10 +325,10 @@ def validate_DataRequirementSort(node: dict[str, Any], path: str, out: IssueList
 
     From DataRequirement.sort in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     check_keys(node, KEYS_DataRequirementSort, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "path", path, out, P_string, 1, 1, False)
-    primitive(node, "direction", path, out, P_code, 1, 1, False, required=VS_SortDirection)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'path', path, out, P_string, 1, 1, False)
+    primitive(node, 'direction', path, out, P_code, 1, 1, False, required=VS_SortDirection)
 
 
 def validate_DataType(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -437,8 +336,8 @@ def validate_DataType(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/DataType."""
     check_keys(node, KEYS_DataType, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Distance(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -446,13 +345,13 @@ def validate_Distance(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Distance."""
     check_keys(node, KEYS_Distance, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "value", path, out, P_decimal, 0, 1, False)
-    primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    primitive(node, "unit", path, out, P_string, 0, 1, False)
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "code", path, out, P_code, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'code', path, out, P_code, 0, 1, False)
 
 
 def validate_DomainResource(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -460,14 +359,14 @@ def validate_DomainResource(node: dict[str, Any], path: str, out: IssueList) -> 
 
     From http://hl7.org/fhir/StructureDefinition/DomainResource."""
     check_keys(node, KEYS_DomainResource, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False)
-    complex_(node, "meta", path, out, validate_Meta, 0, 1, False)
-    primitive(node, "implicitRules", path, out, P_uri, 0, 1, False)
-    primitive(node, "language", path, out, P_code, 0, 1, False, required=VS_AllLanguages)
-    complex_(node, "text", path, out, validate_Narrative, 0, 1, False)
-    resource(node, "contained", path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
+    primitive(node, 'id', path, out, P_id, 0, 1, False)
+    complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
+    primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
+    complex_(node, 'text', path, out, validate_Narrative, 0, 1, False)
+    resource(node, 'contained', path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Dosage(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -475,23 +374,23 @@ def validate_Dosage(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Dosage."""
     check_keys(node, KEYS_Dosage, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "sequence", path, out, P_integer, 0, 1, False)
-    primitive(node, "text", path, out, P_string, 0, 1, False)
-    complex_(node, "additionalInstruction", path, out, validate_CodeableConcept, 0, None, True)
-    primitive(node, "patientInstruction", path, out, P_string, 0, 1, False)
-    complex_(node, "timing", path, out, validate_Timing, 0, 1, False)
-    primitive(node, "asNeeded", path, out, P_boolean, 0, 1, False)
-    complex_(node, "asNeededFor", path, out, validate_CodeableConcept, 0, None, True)
-    complex_(node, "site", path, out, validate_CodeableConcept, 0, 1, False)
-    complex_(node, "route", path, out, validate_CodeableConcept, 0, 1, False)
-    complex_(node, "method", path, out, validate_CodeableConcept, 0, 1, False)
-    complex_(node, "doseAndRate", path, out, validate_DosageDoseAndRate, 0, None, True)
-    complex_(node, "maxDosePerPeriod", path, out, validate_Ratio, 0, None, True)
-    complex_(node, "maxDosePerAdministration", path, out, validate_Quantity, 0, 1, False)
-    complex_(node, "maxDosePerLifetime", path, out, validate_Quantity, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
+    primitive(node, 'text', path, out, P_string, 0, 1, False)
+    complex_(node, 'additionalInstruction', path, out, validate_CodeableConcept, 0, None, True)
+    primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
+    complex_(node, 'timing', path, out, validate_Timing, 0, 1, False)
+    primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
+    complex_(node, 'asNeededFor', path, out, validate_CodeableConcept, 0, None, True)
+    complex_(node, 'site', path, out, validate_CodeableConcept, 0, 1, False)
+    complex_(node, 'route', path, out, validate_CodeableConcept, 0, 1, False)
+    complex_(node, 'method', path, out, validate_CodeableConcept, 0, 1, False)
+    complex_(node, 'doseAndRate', path, out, validate_DosageDoseAndRate, 0, None, True)
+    complex_(node, 'maxDosePerPeriod', path, out, validate_Ratio, 0, None, True)
+    complex_(node, 'maxDosePerAdministration', path, out, validate_Quantity, 0, 1, False)
+    complex_(node, 'maxDosePerLifetime', path, out, validate_Quantity, 0, 1, False)
 
 
 def validate_DosageDoseAndRate(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -500,57 +399,16 @@ def validate_DosageDoseAndRate(node: dict[str, Any], path: str, out: IssueList) 
 
     From Dosage.doseAndRate in http://hl7.org/fhir/StructureDefinition/Dosage."""
     check_keys(node, KEYS_DosageDoseAndRate, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "type", path, out, validate_CodeableConcept, 0, 1, False)
-    complex_(node, "doseRange", path, out, validate_Range, 0, 1, False, label="dose.ofType(Range)")
-    complex_(
-        node,
-        "doseQuantity",
-        path,
-        out,
-        validate_Quantity,
-        0,
-        1,
-        False,
-        label="dose.ofType(Quantity)",
-    )
-    choice(
-        node,
-        (
-            "doseRange",
-            "doseQuantity",
-        ),
-        path,
-        out,
-        "dose",
-        0,
-    )
-    complex_(node, "rateRatio", path, out, validate_Ratio, 0, 1, False, label="rate.ofType(Ratio)")
-    complex_(node, "rateRange", path, out, validate_Range, 0, 1, False, label="rate.ofType(Range)")
-    complex_(
-        node,
-        "rateQuantity",
-        path,
-        out,
-        validate_Quantity,
-        0,
-        1,
-        False,
-        label="rate.ofType(Quantity)",
-    )
-    choice(
-        node,
-        (
-            "rateRatio",
-            "rateRange",
-            "rateQuantity",
-        ),
-        path,
-        out,
-        "rate",
-        0,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False)
+    complex_(node, 'doseRange', path, out, validate_Range, 0, 1, False, label='dose.ofType(Range)')
+    complex_(node, 'doseQuantity', path, out, validate_Quantity, 0, 1, False, label='dose.ofType(Quantity)')
+    choice(node, ('doseRange', 'doseQuantity'), path, out, 'dose', 0)
+    complex_(node, 'rateRatio', path, out, validate_Ratio, 0, 1, False, label='rate.ofType(Ratio)')
+    complex_(node, 'rateRange', path, out, validate_Range, 0, 1, False, label='rate.ofType(Range)')
+    complex_(node, 'rateQuantity', path, out, validate_Quantity, 0, 1, False, label='rate.ofType(Quantity)')
+    choice(node, ('rateRatio', 'rateRange', 'rateQuantity'), path, out, 'rate', 0)
 
 
 def validate_Duration(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -558,13 +416,13 @@ def validate_Duration(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Duration."""
     check_keys(node, KEYS_Duration, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "value", path, out, P_decimal, 0, 1, False)
-    primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    primitive(node, "unit", path, out, P_string, 0, 1, False)
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "code", path, out, P_code, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'code', path, out, P_code, 0, 1, False)
 
 
 def validate_Element(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -572,8 +430,8 @@ def validate_Element(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Element."""
     check_keys(node, KEYS_Element, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Expression(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -581,13 +439,13 @@ def validate_Expression(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Expression."""
     check_keys(node, KEYS_Expression, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "description", path, out, P_string, 0, 1, False)
-    primitive(node, "name", path, out, P_code, 0, 1, False)
-    primitive(node, "language", path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
-    primitive(node, "expression", path, out, P_string, 0, 1, False)
-    primitive(node, "reference", path, out, P_uri, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'description', path, out, P_string, 0, 1, False)
+    primitive(node, 'name', path, out, P_code, 0, 1, False)
+    primitive(node, 'language', path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
+    primitive(node, 'expression', path, out, P_string, 0, 1, False)
+    primitive(node, 'reference', path, out, P_uri, 0, 1, False)
 
 
 def validate_ExtendedContactDetail(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -595,24 +453,14 @@ def validate_ExtendedContactDetail(node: dict[str, Any], path: str, out: IssueLi
 
     From http://hl7.org/fhir/StructureDefinition/ExtendedContactDetail."""
     check_keys(node, KEYS_ExtendedContactDetail, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "purpose", path, out, validate_CodeableConcept, 0, 1, False)
-    complex_(node, "name", path, out, validate_HumanName, 0, None, True)
-    complex_(node, "telecom", path, out, validate_ContactPoint, 0, None, True)
-    complex_(node, "address", path, out, validate_Address, 0, 1, False)
-    complex_(
-        node,
-        "organization",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        targets=TARGETS_ExtendedContactDetail_organization,
-    )
-    complex_(node, "period", path, out, validate_Period, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'purpose', path, out, validate_CodeableConcept, 0, 1, False)
+    complex_(node, 'name', path, out, validate_HumanName, 0, None, True)
+    complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
+    complex_(node, 'address', path, out, validate_Address, 0, 1, False)
+    complex_(node, 'organization', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ExtendedContactDetail_organization)
+    complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Extension(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -620,428 +468,64 @@ def validate_Extension(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Extension."""
     check_keys(node, KEYS_Extension, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "url", path, out, P_uri, 1, 1, False, ext=False)
-    primitive(
-        node,
-        "valueBase64Binary",
-        path,
-        out,
-        P_base64Binary,
-        0,
-        1,
-        False,
-        label="value.ofType(base64Binary)",
-    )
-    primitive(
-        node, "valueBoolean", path, out, P_boolean, 0, 1, False, label="value.ofType(boolean)"
-    )
-    primitive(
-        node, "valueCanonical", path, out, P_canonical, 0, 1, False, label="value.ofType(canonical)"
-    )
-    primitive(node, "valueCode", path, out, P_code, 0, 1, False, label="value.ofType(code)")
-    primitive(node, "valueDate", path, out, P_date, 0, 1, False, label="value.ofType(date)")
-    primitive(
-        node, "valueDateTime", path, out, P_dateTime, 0, 1, False, label="value.ofType(dateTime)"
-    )
-    primitive(
-        node, "valueDecimal", path, out, P_decimal, 0, 1, False, label="value.ofType(decimal)"
-    )
-    primitive(node, "valueId", path, out, P_id, 0, 1, False, label="value.ofType(id)")
-    primitive(
-        node, "valueInstant", path, out, P_instant, 0, 1, False, label="value.ofType(instant)"
-    )
-    primitive(
-        node, "valueInteger", path, out, P_integer, 0, 1, False, label="value.ofType(integer)"
-    )
-    primitive(
-        node, "valueInteger64", path, out, P_integer64, 0, 1, False, label="value.ofType(integer64)"
-    )
-    primitive(
-        node, "valueMarkdown", path, out, P_markdown, 0, 1, False, label="value.ofType(markdown)"
-    )
-    primitive(node, "valueOid", path, out, P_oid, 0, 1, False, label="value.ofType(oid)")
-    primitive(
-        node,
-        "valuePositiveInt",
-        path,
-        out,
-        P_positiveInt,
-        0,
-        1,
-        False,
-        label="value.ofType(positiveInt)",
-    )
-    primitive(node, "valueString", path, out, P_string, 0, 1, False, label="value.ofType(string)")
-    primitive(node, "valueTime", path, out, P_time, 0, 1, False, label="value.ofType(time)")
-    primitive(
-        node,
-        "valueUnsignedInt",
-        path,
-        out,
-        P_unsignedInt,
-        0,
-        1,
-        False,
-        label="value.ofType(unsignedInt)",
-    )
-    primitive(node, "valueUri", path, out, P_uri, 0, 1, False, label="value.ofType(uri)")
-    primitive(node, "valueUrl", path, out, P_url, 0, 1, False, label="value.ofType(url)")
-    primitive(node, "valueUuid", path, out, P_uuid, 0, 1, False, label="value.ofType(uuid)")
-    complex_(
-        node,
-        "valueAddress",
-        path,
-        out,
-        validate_Address,
-        0,
-        1,
-        False,
-        label="value.ofType(Address)",
-    )
-    complex_(node, "valueAge", path, out, validate_Age, 0, 1, False, label="value.ofType(Age)")
-    complex_(
-        node,
-        "valueAnnotation",
-        path,
-        out,
-        validate_Annotation,
-        0,
-        1,
-        False,
-        label="value.ofType(Annotation)",
-    )
-    complex_(
-        node,
-        "valueAttachment",
-        path,
-        out,
-        validate_Attachment,
-        0,
-        1,
-        False,
-        label="value.ofType(Attachment)",
-    )
-    complex_(
-        node,
-        "valueCodeableConcept",
-        path,
-        out,
-        validate_CodeableConcept,
-        0,
-        1,
-        False,
-        label="value.ofType(CodeableConcept)",
-    )
-    complex_(
-        node,
-        "valueCodeableReference",
-        path,
-        out,
-        validate_CodeableReference,
-        0,
-        1,
-        False,
-        label="value.ofType(CodeableReference)",
-    )
-    complex_(
-        node, "valueCoding", path, out, validate_Coding, 0, 1, False, label="value.ofType(Coding)"
-    )
-    complex_(
-        node,
-        "valueContactPoint",
-        path,
-        out,
-        validate_ContactPoint,
-        0,
-        1,
-        False,
-        label="value.ofType(ContactPoint)",
-    )
-    complex_(
-        node, "valueCount", path, out, validate_Count, 0, 1, False, label="value.ofType(Count)"
-    )
-    complex_(
-        node,
-        "valueDistance",
-        path,
-        out,
-        validate_Distance,
-        0,
-        1,
-        False,
-        label="value.ofType(Distance)",
-    )
-    complex_(
-        node,
-        "valueDuration",
-        path,
-        out,
-        validate_Duration,
-        0,
-        1,
-        False,
-        label="value.ofType(Duration)",
-    )
-    complex_(
-        node,
-        "valueHumanName",
-        path,
-        out,
-        validate_HumanName,
-        0,
-        1,
-        False,
-        label="value.ofType(HumanName)",
-    )
-    complex_(
-        node,
-        "valueIdentifier",
-        path,
-        out,
-        validate_Identifier,
-        0,
-        1,
-        False,
-        label="value.ofType(Identifier)",
-    )
-    complex_(
-        node, "valueMoney", path, out, validate_Money, 0, 1, False, label="value.ofType(Money)"
-    )
-    complex_(
-        node, "valuePeriod", path, out, validate_Period, 0, 1, False, label="value.ofType(Period)"
-    )
-    complex_(
-        node,
-        "valueQuantity",
-        path,
-        out,
-        validate_Quantity,
-        0,
-        1,
-        False,
-        label="value.ofType(Quantity)",
-    )
-    complex_(
-        node, "valueRange", path, out, validate_Range, 0, 1, False, label="value.ofType(Range)"
-    )
-    complex_(
-        node, "valueRatio", path, out, validate_Ratio, 0, 1, False, label="value.ofType(Ratio)"
-    )
-    complex_(
-        node,
-        "valueRatioRange",
-        path,
-        out,
-        validate_RatioRange,
-        0,
-        1,
-        False,
-        label="value.ofType(RatioRange)",
-    )
-    complex_(
-        node,
-        "valueReference",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        label="value.ofType(Reference)",
-    )
-    complex_(
-        node,
-        "valueSampledData",
-        path,
-        out,
-        validate_SampledData,
-        0,
-        1,
-        False,
-        label="value.ofType(SampledData)",
-    )
-    complex_(
-        node,
-        "valueSignature",
-        path,
-        out,
-        validate_Signature,
-        0,
-        1,
-        False,
-        label="value.ofType(Signature)",
-    )
-    complex_(
-        node, "valueTiming", path, out, validate_Timing, 0, 1, False, label="value.ofType(Timing)"
-    )
-    complex_(
-        node,
-        "valueContactDetail",
-        path,
-        out,
-        validate_ContactDetail,
-        0,
-        1,
-        False,
-        label="value.ofType(ContactDetail)",
-    )
-    complex_(
-        node,
-        "valueDataRequirement",
-        path,
-        out,
-        validate_DataRequirement,
-        0,
-        1,
-        False,
-        label="value.ofType(DataRequirement)",
-    )
-    complex_(
-        node,
-        "valueExpression",
-        path,
-        out,
-        validate_Expression,
-        0,
-        1,
-        False,
-        label="value.ofType(Expression)",
-    )
-    complex_(
-        node,
-        "valueParameterDefinition",
-        path,
-        out,
-        validate_ParameterDefinition,
-        0,
-        1,
-        False,
-        label="value.ofType(ParameterDefinition)",
-    )
-    complex_(
-        node,
-        "valueRelatedArtifact",
-        path,
-        out,
-        validate_RelatedArtifact,
-        0,
-        1,
-        False,
-        label="value.ofType(RelatedArtifact)",
-    )
-    complex_(
-        node,
-        "valueTriggerDefinition",
-        path,
-        out,
-        validate_TriggerDefinition,
-        0,
-        1,
-        False,
-        label="value.ofType(TriggerDefinition)",
-    )
-    complex_(
-        node,
-        "valueUsageContext",
-        path,
-        out,
-        validate_UsageContext,
-        0,
-        1,
-        False,
-        label="value.ofType(UsageContext)",
-    )
-    complex_(
-        node,
-        "valueAvailability",
-        path,
-        out,
-        validate_Availability,
-        0,
-        1,
-        False,
-        label="value.ofType(Availability)",
-    )
-    complex_(
-        node,
-        "valueExtendedContactDetail",
-        path,
-        out,
-        validate_ExtendedContactDetail,
-        0,
-        1,
-        False,
-        label="value.ofType(ExtendedContactDetail)",
-    )
-    complex_(
-        node, "valueDosage", path, out, validate_Dosage, 0, 1, False, label="value.ofType(Dosage)"
-    )
-    complex_(node, "valueMeta", path, out, validate_Meta, 0, 1, False, label="value.ofType(Meta)")
-    choice(
-        node,
-        (
-            "valueBase64Binary",
-            "valueBoolean",
-            "valueCanonical",
-            "valueCode",
-            "valueDate",
-            "valueDateTime",
-            "valueDecimal",
-            "valueId",
-            "valueInstant",
-            "valueInteger",
-            "valueInteger64",
-            "valueMarkdown",
-            "valueOid",
-            "valuePositiveInt",
-            "valueString",
-            "valueTime",
-            "valueUnsignedInt",
-            "valueUri",
-            "valueUrl",
-            "valueUuid",
-            "valueAddress",
-            "valueAge",
-            "valueAnnotation",
-            "valueAttachment",
-            "valueCodeableConcept",
-            "valueCodeableReference",
-            "valueCoding",
-            "valueContactPoint",
-            "valueCount",
-            "valueDistance",
-            "valueDuration",
-            "valueHumanName",
-            "valueIdentifier",
-            "valueMoney",
-            "valuePeriod",
-            "valueQuantity",
-            "valueRange",
-            "valueRatio",
-            "valueRatioRange",
-            "valueReference",
-            "valueSampledData",
-            "valueSignature",
-            "valueTiming",
-            "valueContactDetail",
-            "valueDataRequirement",
-            "valueExpression",
-            "valueParameterDefinition",
-            "valueRelatedArtifact",
-            "valueTriggerDefinition",
-            "valueUsageContext",
-            "valueAvailability",
-            "valueExtendedContactDetail",
-            "valueDosage",
-            "valueMeta",
-        ),
-        path,
-        out,
-        "value",
-        0,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)
+    primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
+    primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
+    primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
+    primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
+    primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
+    primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    primitive(node, 'valueDecimal', path, out, P_decimal, 0, 1, False, label='value.ofType(decimal)')
+    primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
+    primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
+    primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
+    primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
+    primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
+    primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
+    primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
+    primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
+    primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
+    primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
+    primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
+    primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
+    primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
+    complex_(node, 'valueAddress', path, out, validate_Address, 0, 1, False, label='value.ofType(Address)')
+    complex_(node, 'valueAge', path, out, validate_Age, 0, 1, False, label='value.ofType(Age)')
+    complex_(node, 'valueAnnotation', path, out, validate_Annotation, 0, 1, False, label='value.ofType(Annotation)')
+    complex_(node, 'valueAttachment', path, out, validate_Attachment, 0, 1, False, label='value.ofType(Attachment)')
+    complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')
+    complex_(node, 'valueCodeableReference', path, out, validate_CodeableReference, 0, 1, False, label='value.ofType(CodeableReference)')
+    complex_(node, 'valueCoding', path, out, validate_Coding, 0, 1, False, label='value.ofType(Coding)')
+    complex_(node, 'valueContactPoint', path, out, validate_ContactPoint, 0, 1, False, label='value.ofType(ContactPoint)')
+    complex_(node, 'valueCount', path, out, validate_Count, 0, 1, False, label='value.ofType(Count)')
+    complex_(node, 'valueDistance', path, out, validate_Distance, 0, 1, False, label='value.ofType(Distance)')
+    complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
+    complex_(node, 'valueHumanName', path, out, validate_HumanName, 0, 1, False, label='value.ofType(HumanName)')
+    complex_(node, 'valueIdentifier', path, out, validate_Identifier, 0, 1, False, label='value.ofType(Identifier)')
+    complex_(node, 'valueMoney', path, out, validate_Money, 0, 1, False, label='value.ofType(Money)')
+    complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
+    complex_(node, 'valueQuantity', path, out, validate_Quantity, 0, 1, False, label='value.ofType(Quantity)')
+    complex_(node, 'valueRange', path, out, validate_Range, 0, 1, False, label='value.ofType(Range)')
+    complex_(node, 'valueRatio', path, out, validate_Ratio, 0, 1, False, label='value.ofType(Ratio)')
+    complex_(node, 'valueRatioRange', path, out, validate_RatioRange, 0, 1, False, label='value.ofType(RatioRange)')
+    complex_(node, 'valueReference', path, out, validate_Reference, 0, 1, False, label='value.ofType(Reference)')
+    complex_(node, 'valueSampledData', path, out, validate_SampledData, 0, 1, False, label='value.ofType(SampledData)')
+    complex_(node, 'valueSignature', path, out, validate_Signature, 0, 1, False, label='value.ofType(Signature)')
+    complex_(node, 'valueTiming', path, out, validate_Timing, 0, 1, False, label='value.ofType(Timing)')
+    complex_(node, 'valueContactDetail', path, out, validate_ContactDetail, 0, 1, False, label='value.ofType(ContactDetail)')
+    complex_(node, 'valueDataRequirement', path, out, validate_DataRequirement, 0, 1, False, label='value.ofType(DataRequirement)')
+    complex_(node, 'valueExpression', path, out, validate_Expression, 0, 1, False, label='value.ofType(Expression)')
+    complex_(node, 'valueParameterDefinition', path, out, validate_ParameterDefinition, 0, 1, False, label='value.ofType(ParameterDefinition)')
+    complex_(node, 'valueRelatedArtifact', path, out, validate_RelatedArtifact, 0, 1, False, label='value.ofType(RelatedArtifact)')
+    complex_(node, 'valueTriggerDefinition', path, out, validate_TriggerDefinition, 0, 1, False, label='value.ofType(TriggerDefinition)')
+    complex_(node, 'valueUsageContext', path, out, validate_UsageContext, 0, 1, False, label='value.ofType(UsageContext)')
+    complex_(node, 'valueAvailability', path, out, validate_Availability, 0, 1, False, label='value.ofType(Availability)')
+    complex_(node, 'valueExtendedContactDetail', path, out, validate_ExtendedContactDetail, 0, 1, False, label='value.ofType(ExtendedContactDetail)')
+    complex_(node, 'valueDosage', path, out, validate_Dosage, 0, 1, False, label='value.ofType(Dosage)')
+    complex_(node, 'valueMeta', path, out, validate_Meta, 0, 1, False, label='value.ofType(Meta)')
+    choice(node, ('valueBase64Binary', 'valueBoolean', 'valueCanonical', 'valueCode', 'valueDate', 'valueDateTime', 'valueDecimal', 'valueId', 'valueInstant', 'valueInteger', 'valueInteger64', 'valueMarkdown', 'valueOid', 'valuePositiveInt', 'valueString', 'valueTime', 'valueUnsignedInt', 'valueUri', 'valueUrl', 'valueUuid', 'valueAddress', 'valueAge', 'valueAnnotation', 'valueAttachment', 'valueCodeableConcept', 'valueCodeableReference', 'valueCoding', 'valueContactPoint', 'valueCount', 'valueDistance', 'valueDuration', 'valueHumanName', 'valueIdentifier', 'valueMoney', 'valuePeriod', 'valueQuantity', 'valueRange', 'valueRatio', 'valueRatioRange', 'valueReference', 'valueSampledData', 'valueSignature', 'valueTiming', 'valueContactDetail', 'valueDataRequirement', 'valueExpression', 'valueParameterDefinition', 'valueRelatedArtifact', 'valueTriggerDefinition', 'valueUsageContext', 'valueAvailability', 'valueExtendedContactDetail', 'valueDosage', 'valueMeta'), path, out, 'value', 0)
 
 
 def validate_HumanName(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1049,15 +533,15 @@ def validate_HumanName(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/HumanName."""
     check_keys(node, KEYS_HumanName, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_NameUse)
-    primitive(node, "text", path, out, P_string, 0, 1, False)
-    primitive(node, "family", path, out, P_string, 0, 1, False)
-    primitive(node, "given", path, out, P_string, 0, None, True)
-    primitive(node, "prefix", path, out, P_string, 0, None, True)
-    primitive(node, "suffix", path, out, P_string, 0, None, True)
-    complex_(node, "period", path, out, validate_Period, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_NameUse)
+    primitive(node, 'text', path, out, P_string, 0, 1, False)
+    primitive(node, 'family', path, out, P_string, 0, 1, False)
+    primitive(node, 'given', path, out, P_string, 0, None, True)
+    primitive(node, 'prefix', path, out, P_string, 0, None, True)
+    primitive(node, 'suffix', path, out, P_string, 0, None, True)
+    complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Identifier(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1065,34 +549,14 @@ def validate_Identifier(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Identifier."""
     check_keys(node, KEYS_Identifier, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "use", path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
-    complex_(
-        node,
-        "type",
-        path,
-        out,
-        validate_CodeableConcept,
-        0,
-        1,
-        False,
-        extensible=VS_IdentifierTypeCodes,
-    )
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "value", path, out, P_string, 0, 1, False)
-    complex_(node, "period", path, out, validate_Period, 0, 1, False)
-    complex_(
-        node,
-        "assigner",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        targets=TARGETS_Identifier_assigner,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
+    complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_IdentifierTypeCodes)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'value', path, out, P_string, 0, 1, False)
+    complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    complex_(node, 'assigner', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Identifier_assigner)
 
 
 def validate_ImagingSelection(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1100,91 +564,31 @@ def validate_ImagingSelection(node: dict[str, Any], path: str, out: IssueList) -
 
     From http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     check_keys(node, KEYS_ImagingSelection, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False)
-    complex_(node, "meta", path, out, validate_Meta, 0, 1, False)
-    primitive(node, "implicitRules", path, out, P_uri, 0, 1, False)
-    primitive(node, "language", path, out, P_code, 0, 1, False, required=VS_AllLanguages)
-    complex_(node, "text", path, out, validate_Narrative, 0, 1, False)
-    resource(node, "contained", path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "identifier", path, out, validate_Identifier, 0, None, True)
-    primitive(node, "status", path, out, P_code, 1, 1, False, required=VS_ImagingSelectionStatus)
-    complex_(
-        node,
-        "subject",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        targets=TARGETS_ImagingSelection_subject,
-    )
-    primitive(node, "issued", path, out, P_instant, 0, 1, False)
-    complex_(node, "performer", path, out, validate_ImagingSelectionPerformer, 0, None, True)
-    complex_(
-        node,
-        "basedOn",
-        path,
-        out,
-        validate_Reference,
-        0,
-        None,
-        True,
-        targets=TARGETS_ImagingSelection_basedOn,
-    )
-    complex_(node, "category", path, out, validate_CodeableConcept, 0, None, True)
-    complex_(node, "code", path, out, validate_CodeableConcept, 1, 1, False)
-    primitive(node, "studyUid", path, out, P_id, 0, 1, False)
-    complex_(
-        node,
-        "derivedFrom",
-        path,
-        out,
-        validate_Reference,
-        0,
-        None,
-        True,
-        targets=TARGETS_ImagingSelection_derivedFrom,
-    )
-    complex_(
-        node,
-        "endpoint",
-        path,
-        out,
-        validate_Reference,
-        0,
-        None,
-        True,
-        targets=TARGETS_ImagingSelection_endpoint,
-    )
-    primitive(node, "seriesUid", path, out, P_id, 0, 1, False)
-    primitive(node, "seriesNumber", path, out, P_unsignedInt, 0, 1, False)
-    primitive(node, "frameOfReferenceUid", path, out, P_id, 0, 1, False)
-    complex_(
-        node,
-        "bodySite",
-        path,
-        out,
-        validate_CodeableReference,
-        0,
-        1,
-        False,
-        targets=TARGETS_ImagingSelection_bodySite,
-    )
-    complex_(
-        node,
-        "focus",
-        path,
-        out,
-        validate_Reference,
-        0,
-        None,
-        True,
-        targets=TARGETS_ImagingSelection_focus,
-    )
-    complex_(node, "instance", path, out, validate_ImagingSelectionInstance, 0, None, True)
+    primitive(node, 'id', path, out, P_id, 0, 1, False)
+    complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
+    primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
+    complex_(node, 'text', path, out, validate_Narrative, 0, 1, False)
+    resource(node, 'contained', path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'identifier', path, out, validate_Identifier, 0, None, True)
+    primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_ImagingSelectionStatus)
+    complex_(node, 'subject', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelection_subject)
+    primitive(node, 'issued', path, out, P_instant, 0, 1, False)
+    complex_(node, 'performer', path, out, validate_ImagingSelectionPerformer, 0, None, True)
+    complex_(node, 'basedOn', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_basedOn)
+    complex_(node, 'category', path, out, validate_CodeableConcept, 0, None, True)
+    complex_(node, 'code', path, out, validate_CodeableConcept, 1, 1, False)
+    primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
+    complex_(node, 'derivedFrom', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_derivedFrom)
+    complex_(node, 'endpoint', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_endpoint)
+    primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
+    primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
+    primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
+    complex_(node, 'bodySite', path, out, validate_CodeableReference, 0, 1, False, targets=TARGETS_ImagingSelection_bodySite)
+    complex_(node, 'focus', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_focus)
+    complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, None, True)
 
 
 def validate_ImagingSelectionPerformer(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1192,31 +596,11 @@ def validate_ImagingSelectionPerformer(node: dict[str, Any], path: str, out: Iss
 
     From ImagingSelection.performer in http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     check_keys(node, KEYS_ImagingSelectionPerformer, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    complex_(
-        node,
-        "function",
-        path,
-        out,
-        validate_CodeableConcept,
-        0,
-        1,
-        False,
-        extensible=VS_ImagingStudySeriesPerformerFunction,
-    )
-    complex_(
-        node,
-        "actor",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        targets=TARGETS_ImagingSelectionPerformer_actor,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'function', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_ImagingStudySeriesPerformerFunction)
+    complex_(node, 'actor', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelectionPerformer_actor)
 
 
 def validate_ImagingSelectionInstance(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1224,85 +608,41 @@ def validate_ImagingSelectionInstance(node: dict[str, Any], path: str, out: Issu
 
     From ImagingSelection.instance in http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     check_keys(node, KEYS_ImagingSelectionInstance, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "uid", path, out, P_id, 1, 1, False)
-    primitive(node, "number", path, out, P_unsignedInt, 0, 1, False)
-    complex_(
-        node, "sopClass", path, out, validate_Coding, 0, 1, False, extensible=VS_SectB5HtmlTableB51
-    )
-    primitive(node, "subset", path, out, P_string, 0, None, True)
-    complex_(
-        node,
-        "imageRegion2D",
-        path,
-        out,
-        validate_ImagingSelectionInstanceImageRegion2D,
-        0,
-        None,
-        True,
-    )
-    complex_(
-        node,
-        "imageRegion3D",
-        path,
-        out,
-        validate_ImagingSelectionInstanceImageRegion3D,
-        0,
-        None,
-        True,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'uid', path, out, P_id, 1, 1, False)
+    primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
+    complex_(node, 'sopClass', path, out, validate_Coding, 0, 1, False, extensible=VS_SectB5HtmlTableB51)
+    primitive(node, 'subset', path, out, P_string, 0, None, True)
+    complex_(node, 'imageRegion2D', path, out, validate_ImagingSelectionInstanceImageRegion2D, 0, None, True)
+    complex_(node, 'imageRegion3D', path, out, validate_ImagingSelectionInstanceImageRegion3D, 0, None, True)
 
 
-def validate_ImagingSelectionInstanceImageRegion2D(
-    node: dict[str, Any], path: str, out: IssueList
-) -> None:
+def validate_ImagingSelectionInstanceImageRegion2D(node: dict[str, Any], path: str, out: IssueList) -> None:
     """ImagingSelection.instance.imageRegion2D: A specific 2D region in a DICOM image / frame
 
     From ImagingSelection.instance.imageRegion2D in
     http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     check_keys(node, KEYS_ImagingSelectionInstanceImageRegion2D, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    primitive(
-        node,
-        "regionType",
-        path,
-        out,
-        P_code,
-        1,
-        1,
-        False,
-        required=VS_ImagingSelection2DGraphicType,
-    )
-    primitive(node, "coordinate", path, out, P_decimal, 1, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection2DGraphicType)
+    primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
-def validate_ImagingSelectionInstanceImageRegion3D(
-    node: dict[str, Any], path: str, out: IssueList
-) -> None:
+def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: str, out: IssueList) -> None:
     """ImagingSelection.instance.imageRegion3D: A specific 3D region in a DICOM frame of reference
 
     From ImagingSelection.instance.imageRegion3D in
     http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     check_keys(node, KEYS_ImagingSelectionInstanceImageRegion3D, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    primitive(
-        node,
-        "regionType",
-        path,
-        out,
-        P_code,
-        1,
-        1,
-        False,
-        required=VS_ImagingSelection3DGraphicType,
-    )
-    primitive(node, "coordinate", path, out, P_decimal, 1, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection3DGraphicType)
+    primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
 def validate_Meta(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1310,16 +650,14 @@ def validate_Meta(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Meta."""
     check_keys(node, KEYS_Meta, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "versionId", path, out, P_id, 0, 1, False)
-    primitive(node, "lastUpdated", path, out, P_instant, 0, 1, False)
-    primitive(node, "source", path, out, P_uri, 0, 1, False)
-    primitive(node, "profile", path, out, P_canonical, 0, None, True)
-    complex_(
-        node, "security", path, out, validate_Coding, 0, None, True, extensible=VS_AllSecurityLabels
-    )
-    complex_(node, "tag", path, out, validate_Coding, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'versionId', path, out, P_id, 0, 1, False)
+    primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
+    primitive(node, 'source', path, out, P_uri, 0, 1, False)
+    primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+    complex_(node, 'security', path, out, validate_Coding, 0, None, True, extensible=VS_AllSecurityLabels)
+    complex_(node, 'tag', path, out, validate_Coding, 0, None, True)
 
 
 def validate_Money(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1327,10 +665,10 @@ def validate_Money(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Money."""
     check_keys(node, KEYS_Money, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "value", path, out, P_decimal, 0, 1, False)
-    primitive(node, "currency", path, out, P_code, 0, 1, False, required=VS_Currencies)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'currency', path, out, P_code, 0, 1, False, required=VS_Currencies)
 
 
 def validate_Narrative(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1339,10 +677,10 @@ def validate_Narrative(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Narrative."""
     check_keys(node, KEYS_Narrative, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "status", path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
-    primitive(node, "div", path, out, P_xhtml, 1, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
+    primitive(node, 'div', path, out, P_xhtml, 1, 1, False)
 
 
 def validate_ParameterDefinition(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1350,15 +688,15 @@ def validate_ParameterDefinition(node: dict[str, Any], path: str, out: IssueList
 
     From http://hl7.org/fhir/StructureDefinition/ParameterDefinition."""
     check_keys(node, KEYS_ParameterDefinition, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "name", path, out, P_code, 0, 1, False)
-    primitive(node, "use", path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
-    primitive(node, "min", path, out, P_integer, 0, 1, False)
-    primitive(node, "max", path, out, P_string, 0, 1, False)
-    primitive(node, "documentation", path, out, P_string, 0, 1, False)
-    primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
-    primitive(node, "profile", path, out, P_canonical, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'name', path, out, P_code, 0, 1, False)
+    primitive(node, 'use', path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
+    primitive(node, 'min', path, out, P_integer, 0, 1, False)
+    primitive(node, 'max', path, out, P_string, 0, 1, False)
+    primitive(node, 'documentation', path, out, P_string, 0, 1, False)
+    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
+    primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
 
 
 def validate_Period(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1366,10 +704,10 @@ def validate_Period(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Period."""
     check_keys(node, KEYS_Period, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "start", path, out, P_dateTime, 0, 1, False)
-    primitive(node, "end", path, out, P_dateTime, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
+    primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
 
 
 def validate_PrimitiveType(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1377,8 +715,8 @@ def validate_PrimitiveType(node: dict[str, Any], path: str, out: IssueList) -> N
 
     From http://hl7.org/fhir/StructureDefinition/PrimitiveType."""
     check_keys(node, KEYS_PrimitiveType, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Quantity(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1386,13 +724,13 @@ def validate_Quantity(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Quantity."""
     check_keys(node, KEYS_Quantity, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "value", path, out, P_decimal, 0, 1, False)
-    primitive(node, "comparator", path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    primitive(node, "unit", path, out, P_string, 0, 1, False)
-    primitive(node, "system", path, out, P_uri, 0, 1, False)
-    primitive(node, "code", path, out, P_code, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    primitive(node, 'code', path, out, P_code, 0, 1, False)
 
 
 def validate_Range(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1400,10 +738,10 @@ def validate_Range(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Range."""
     check_keys(node, KEYS_Range, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "low", path, out, validate_Quantity, 0, 1, False)
-    complex_(node, "high", path, out, validate_Quantity, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'low', path, out, validate_Quantity, 0, 1, False)
+    complex_(node, 'high', path, out, validate_Quantity, 0, 1, False)
 
 
 def validate_Ratio(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1411,10 +749,10 @@ def validate_Ratio(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Ratio."""
     check_keys(node, KEYS_Ratio, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "numerator", path, out, validate_Quantity, 0, 1, False)
-    complex_(node, "denominator", path, out, validate_Quantity, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'numerator', path, out, validate_Quantity, 0, 1, False)
+    complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
 
 
 def validate_RatioRange(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1422,11 +760,11 @@ def validate_RatioRange(node: dict[str, Any], path: str, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/RatioRange."""
     check_keys(node, KEYS_RatioRange, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "lowNumerator", path, out, validate_Quantity, 0, 1, False)
-    complex_(node, "highNumerator", path, out, validate_Quantity, 0, 1, False)
-    complex_(node, "denominator", path, out, validate_Quantity, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'lowNumerator', path, out, validate_Quantity, 0, 1, False)
+    complex_(node, 'highNumerator', path, out, validate_Quantity, 0, 1, False)
+    complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
 
 
 def validate_Reference(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1434,12 +772,12 @@ def validate_Reference(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Reference."""
     check_keys(node, KEYS_Reference, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "reference", path, out, P_string, 0, 1, False)
-    primitive(node, "type", path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
-    complex_(node, "identifier", path, out, validate_Identifier, 0, 1, False)
-    primitive(node, "display", path, out, P_string, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'reference', path, out, P_string, 0, 1, False)
+    primitive(node, 'type', path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
+    complex_(node, 'identifier', path, out, validate_Identifier, 0, 1, False)
+    primitive(node, 'display', path, out, P_string, 0, 1, False)
 
 
 def validate_RelatedArtifact(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1447,30 +785,18 @@ def validate_RelatedArtifact(node: dict[str, Any], path: str, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/RelatedArtifact."""
     check_keys(node, KEYS_RelatedArtifact, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_RelatedArtifactType)
-    complex_(node, "classifier", path, out, validate_CodeableConcept, 0, None, True)
-    primitive(node, "label", path, out, P_string, 0, 1, False)
-    primitive(node, "display", path, out, P_string, 0, 1, False)
-    primitive(node, "citation", path, out, P_markdown, 0, 1, False)
-    complex_(node, "document", path, out, validate_Attachment, 0, 1, False)
-    primitive(node, "resource", path, out, P_canonical, 0, 1, False)
-    complex_(
-        node,
-        "resourceReference",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        targets=TARGETS_RelatedArtifact_resourceReference,
-    )
-    primitive(
-        node, "publicationStatus", path, out, P_code, 0, 1, False, required=VS_PublicationStatus
-    )
-    primitive(node, "publicationDate", path, out, P_date, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_RelatedArtifactType)
+    complex_(node, 'classifier', path, out, validate_CodeableConcept, 0, None, True)
+    primitive(node, 'label', path, out, P_string, 0, 1, False)
+    primitive(node, 'display', path, out, P_string, 0, 1, False)
+    primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
+    complex_(node, 'document', path, out, validate_Attachment, 0, 1, False)
+    primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
+    complex_(node, 'resourceReference', path, out, validate_Reference, 0, 1, False, targets=TARGETS_RelatedArtifact_resourceReference)
+    primitive(node, 'publicationStatus', path, out, P_code, 0, 1, False, required=VS_PublicationStatus)
+    primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
 
 
 def validate_Resource(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1478,10 +804,10 @@ def validate_Resource(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Resource."""
     check_keys(node, KEYS_Resource, path, out)
-    primitive(node, "id", path, out, P_id, 0, 1, False)
-    complex_(node, "meta", path, out, validate_Meta, 0, 1, False)
-    primitive(node, "implicitRules", path, out, P_uri, 0, 1, False)
-    primitive(node, "language", path, out, P_code, 0, 1, False, required=VS_AllLanguages)
+    primitive(node, 'id', path, out, P_id, 0, 1, False)
+    complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
+    primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
 
 
 def validate_SampledData(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1489,18 +815,18 @@ def validate_SampledData(node: dict[str, Any], path: str, out: IssueList) -> Non
 
     From http://hl7.org/fhir/StructureDefinition/SampledData."""
     check_keys(node, KEYS_SampledData, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "origin", path, out, validate_Quantity, 1, 1, False)
-    primitive(node, "interval", path, out, P_decimal, 0, 1, False)
-    primitive(node, "intervalUnit", path, out, P_code, 1, 1, False, required=VS_UCUMCodes)
-    primitive(node, "factor", path, out, P_decimal, 0, 1, False)
-    primitive(node, "lowerLimit", path, out, P_decimal, 0, 1, False)
-    primitive(node, "upperLimit", path, out, P_decimal, 0, 1, False)
-    primitive(node, "dimensions", path, out, P_positiveInt, 1, 1, False)
-    primitive(node, "codeMap", path, out, P_canonical, 0, 1, False)
-    primitive(node, "offsets", path, out, P_string, 0, 1, False)
-    primitive(node, "data", path, out, P_string, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'origin', path, out, validate_Quantity, 1, 1, False)
+    primitive(node, 'interval', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'intervalUnit', path, out, P_code, 1, 1, False, required=VS_UCUMCodes)
+    primitive(node, 'factor', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'lowerLimit', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'upperLimit', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'dimensions', path, out, P_positiveInt, 1, 1, False)
+    primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
+    primitive(node, 'offsets', path, out, P_string, 0, 1, False)
+    primitive(node, 'data', path, out, P_string, 0, 1, False)
 
 
 def validate_Signature(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1508,25 +834,15 @@ def validate_Signature(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Signature."""
     check_keys(node, KEYS_Signature, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "type", path, out, validate_Coding, 0, None, True)
-    primitive(node, "when", path, out, P_instant, 0, 1, False)
-    complex_(node, "who", path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_who)
-    complex_(
-        node,
-        "onBehalfOf",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        targets=TARGETS_Signature_onBehalfOf,
-    )
-    primitive(node, "targetFormat", path, out, P_code, 0, 1, False, required=VS_MimeTypes)
-    primitive(node, "sigFormat", path, out, P_code, 0, 1, False, required=VS_MimeTypes)
-    primitive(node, "data", path, out, P_base64Binary, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'type', path, out, validate_Coding, 0, None, True)
+    primitive(node, 'when', path, out, P_instant, 0, 1, False)
+    complex_(node, 'who', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_who)
+    complex_(node, 'onBehalfOf', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_onBehalfOf)
+    primitive(node, 'targetFormat', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
+    primitive(node, 'sigFormat', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
+    primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
 
 
 def validate_Timing(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1534,12 +850,12 @@ def validate_Timing(node: dict[str, Any], path: str, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Timing."""
     check_keys(node, KEYS_Timing, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "modifierExtension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "event", path, out, P_dateTime, 0, None, True)
-    complex_(node, "repeat", path, out, validate_TimingRepeat, 0, 1, False)
-    complex_(node, "code", path, out, validate_CodeableConcept, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'event', path, out, P_dateTime, 0, None, True)
+    complex_(node, 'repeat', path, out, validate_TimingRepeat, 0, 1, False)
+    complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
 
 
 def validate_TimingRepeat(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1547,51 +863,26 @@ def validate_TimingRepeat(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From Timing.repeat in http://hl7.org/fhir/StructureDefinition/Timing."""
     check_keys(node, KEYS_TimingRepeat, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(
-        node,
-        "boundsDuration",
-        path,
-        out,
-        validate_Duration,
-        0,
-        1,
-        False,
-        label="bounds.ofType(Duration)",
-    )
-    complex_(
-        node, "boundsRange", path, out, validate_Range, 0, 1, False, label="bounds.ofType(Range)"
-    )
-    complex_(
-        node, "boundsPeriod", path, out, validate_Period, 0, 1, False, label="bounds.ofType(Period)"
-    )
-    choice(
-        node,
-        (
-            "boundsDuration",
-            "boundsRange",
-            "boundsPeriod",
-        ),
-        path,
-        out,
-        "bounds",
-        0,
-    )
-    primitive(node, "count", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "countMax", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "duration", path, out, P_decimal, 0, 1, False)
-    primitive(node, "durationMax", path, out, P_decimal, 0, 1, False)
-    primitive(node, "durationUnit", path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
-    primitive(node, "frequency", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "frequencyMax", path, out, P_positiveInt, 0, 1, False)
-    primitive(node, "period", path, out, P_decimal, 0, 1, False)
-    primitive(node, "periodMax", path, out, P_decimal, 0, 1, False)
-    primitive(node, "periodUnit", path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
-    primitive(node, "dayOfWeek", path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
-    primitive(node, "timeOfDay", path, out, P_time, 0, None, True)
-    primitive(node, "when", path, out, P_code, 0, None, True, required=VS_EventTiming)
-    primitive(node, "offset", path, out, P_unsignedInt, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'boundsDuration', path, out, validate_Duration, 0, 1, False, label='bounds.ofType(Duration)')
+    complex_(node, 'boundsRange', path, out, validate_Range, 0, 1, False, label='bounds.ofType(Range)')
+    complex_(node, 'boundsPeriod', path, out, validate_Period, 0, 1, False, label='bounds.ofType(Period)')
+    choice(node, ('boundsDuration', 'boundsRange', 'boundsPeriod'), path, out, 'bounds', 0)
+    primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'durationMax', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'durationUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
+    primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
+    primitive(node, 'period', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'periodMax', path, out, P_decimal, 0, 1, False)
+    primitive(node, 'periodUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
+    primitive(node, 'dayOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
+    primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
+    primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
+    primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
 
 
 def validate_TriggerDefinition(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1599,46 +890,19 @@ def validate_TriggerDefinition(node: dict[str, Any], path: str, out: IssueList) 
 
     From http://hl7.org/fhir/StructureDefinition/TriggerDefinition."""
     check_keys(node, KEYS_TriggerDefinition, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    primitive(node, "type", path, out, P_code, 1, 1, False, required=VS_TriggerType)
-    primitive(node, "name", path, out, P_string, 0, 1, False)
-    complex_(node, "code", path, out, validate_CodeableConcept, 0, 1, False)
-    primitive(node, "subscriptionTopic", path, out, P_canonical, 0, 1, False)
-    complex_(
-        node, "timingTiming", path, out, validate_Timing, 0, 1, False, label="timing.ofType(Timing)"
-    )
-    complex_(
-        node,
-        "timingReference",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        label="timing.ofType(Reference)",
-        targets=TARGETS_TriggerDefinition_timingReference,
-    )
-    primitive(node, "timingDate", path, out, P_date, 0, 1, False, label="timing.ofType(date)")
-    primitive(
-        node, "timingDateTime", path, out, P_dateTime, 0, 1, False, label="timing.ofType(dateTime)"
-    )
-    choice(
-        node,
-        (
-            "timingTiming",
-            "timingReference",
-            "timingDate",
-            "timingDateTime",
-        ),
-        path,
-        out,
-        "timing",
-        0,
-    )
-    complex_(node, "data", path, out, validate_DataRequirement, 0, None, True)
-    complex_(node, "condition", path, out, validate_Expression, 0, 1, False)
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_TriggerType)
+    primitive(node, 'name', path, out, P_string, 0, 1, False)
+    complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
+    primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
+    complex_(node, 'timingTiming', path, out, validate_Timing, 0, 1, False, label='timing.ofType(Timing)')
+    complex_(node, 'timingReference', path, out, validate_Reference, 0, 1, False, label='timing.ofType(Reference)', targets=TARGETS_TriggerDefinition_timingReference)
+    primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
+    primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
+    choice(node, ('timingTiming', 'timingReference', 'timingDate', 'timingDateTime'), path, out, 'timing', 0)
+    complex_(node, 'data', path, out, validate_DataRequirement, 0, None, True)
+    complex_(node, 'condition', path, out, validate_Expression, 0, 1, False)
 
 
 def validate_UsageContext(node: dict[str, Any], path: str, out: IssueList) -> None:
@@ -1646,59 +910,15 @@ def validate_UsageContext(node: dict[str, Any], path: str, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/UsageContext."""
     check_keys(node, KEYS_UsageContext, path, out)
-    primitive(node, "id", path, out, P_string, 0, 1, False, ext=False)
-    complex_(node, "extension", path, out, validate_Extension, 0, None, True)
-    complex_(node, "code", path, out, validate_Coding, 1, 1, False, extensible=VS_UsageContextType)
-    complex_(
-        node,
-        "valueCodeableConcept",
-        path,
-        out,
-        validate_CodeableConcept,
-        0,
-        1,
-        False,
-        label="value.ofType(CodeableConcept)",
-    )
-    complex_(
-        node,
-        "valueQuantity",
-        path,
-        out,
-        validate_Quantity,
-        0,
-        1,
-        False,
-        label="value.ofType(Quantity)",
-    )
-    complex_(
-        node, "valueRange", path, out, validate_Range, 0, 1, False, label="value.ofType(Range)"
-    )
-    complex_(
-        node,
-        "valueReference",
-        path,
-        out,
-        validate_Reference,
-        0,
-        1,
-        False,
-        label="value.ofType(Reference)",
-        targets=TARGETS_UsageContext_valueReference,
-    )
-    choice(
-        node,
-        (
-            "valueCodeableConcept",
-            "valueQuantity",
-            "valueRange",
-            "valueReference",
-        ),
-        path,
-        out,
-        "value",
-        1,
-    )
+    primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    complex_(node, 'code', path, out, validate_Coding, 1, 1, False, extensible=VS_UsageContextType)
+    complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')
+    complex_(node, 'valueQuantity', path, out, validate_Quantity, 0, 1, False, label='value.ofType(Quantity)')
+    complex_(node, 'valueRange', path, out, validate_Range, 0, 1, False, label='value.ofType(Range)')
+    complex_(node, 'valueReference', path, out, validate_Reference, 0, 1, False, label='value.ofType(Reference)', targets=TARGETS_UsageContext_valueReference)
+    choice(node, ('valueCodeableConcept', 'valueQuantity', 'valueRange', 'valueReference'), path, out, 'value', 1)
+# fmt: on
 
 
 # Resource validators by resourceType.

@@ -181,7 +181,7 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         )
     if element.is_choice:
         lines.append(
-            f"choice(node, {py_literal(tuple(n for n, _t in names))}, path, out, "
+            f"choice(node, {_tuple(tuple(n for n, _t in names))}, path, out, "
             f"{py_literal(element.name)}, {element.min})"
         )
     return lines, keys
@@ -343,9 +343,15 @@ def rule_cases(model: Model) -> tuple[RuleCase, ...]:
     return tuple(cases)
 
 
+def _tuple(items: tuple[object, ...]) -> str:
+    """A tuple literal of plain values: ``('a', 'b')``, ``('a',)``, ``()``."""
+    parts = [_tuple(i) if isinstance(i, tuple) else py_literal(i) for i in items]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
 def rule_case_literal(case: RuleCase) -> str:
     """The case as a tuple literal for the generated test's parameter list."""
-    return py_literal(
+    return _tuple(
         (case.test_id, case.keys, case.action, case.rule, case.at_parent, case.array,
-         case.primitive, case.value, case.parent_arrays)  # type: ignore[arg-type]
+         case.primitive, case.value, case.parent_arrays)
     )
