@@ -88,3 +88,22 @@ def test_unusable_input_exits_2_without_traceback(tmp_path: Path) -> None:
 def test_models_as_a_folder(tmp_path: Path) -> None:
     result = validate("--models", str(ROOT / "generated"), "--format", "json", "-", stdin=GOOD)
     assert result.exit_code == 0, result.output
+
+
+def test_lone_surrogates_are_reported_not_crashed_on() -> None:
+    text = '{"resourceType": "ImagingSelection", "status": "\\ud800", "code": {"text": "a"}, "\\udfff": 1}'
+    for fmt in ("text", "json"):
+        result = subprocess.run([sys.executable, "-m", "fhirgen.cli", "validate", "--format", fmt, "-"],
+                                input=text, capture_output=True, text=True, cwd=ROOT, check=False)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "surrogate" in result.stdout and "\\udfff" in result.stdout
+
+
+def test_xml_input_is_unusable_for_now(tmp_path: Path) -> None:
+    path = tmp_path / "a.xml"
+    path.write_text('<ImagingSelection xmlns="http://hl7.org/fhir"/>', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "fhirgen.cli", "validate", str(path)],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 2
+    assert "XML" in result.stderr and "Traceback" not in result.stderr

@@ -59,6 +59,7 @@ DATE_TYPES = frozenset({"date", "dateTime", "instant"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _WHITESPACE = re.compile(r"\s")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DATE_PART = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _DECIMAL_TYPO = "[0-9]{1,9}})?"
 XHTML_NS = "{http://www.w3.org/1999/xhtml}"
@@ -131,6 +132,8 @@ class Primitive:
             text = value
             if text == "":
                 return "error", "value cannot be empty"
+            if _SURROGATE.search(text):
+                return "error", "value contains an unpaired UTF-16 surrogate (not Unicode text)"
         if self._extra is not None:
             found = self._extra(self, text)
             if found is not None:

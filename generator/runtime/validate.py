@@ -69,9 +69,16 @@ class ValidationError(ValueError):
 # ------------------------------------------------------------------------------------ issues
 
 
+def _printable(text: str) -> str:
+    """Text that can be written as UTF-8: lone surrogates (legal in JSON escapes) escaped."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _issue(out: IssueList, severity: str, code: str, rule: str, message: str, where: str,
            key: str | None = None) -> None:
-    out.append(Issue(severity, code, rule, message, where, key=key))
+    out.append(Issue(severity, code, rule, _printable(message), _printable(where), key=key))
 
 
 def _shape(out: IssueList, message: str, where: str, key: str | None = None) -> None:
@@ -235,7 +242,7 @@ def check_keys(node: dict[str, Any], keys: frozenset[str], path: str, out: Issue
         if key not in keys:
             _issue(out, "error", "structure", "unknown-property",
                    f"Unrecognized property '{key}'", path, key)
-    if "resourceType" not in keys and all(key == "id" for key in node):
+    if len(node) == 1 and "id" in node and "resourceType" not in keys:
         _issue(out, "error", "invariant", "ele-1",
                "Constraint failed: ele-1: 'All FHIR elements must have a @value or children'",
                path)
@@ -568,6 +575,7 @@ class Result:
 def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str, Validator], *,
         file: str | None = None, line_offset: int = 0) -> Result:
     """Validate one resource (JSON text, bytes or a parsed tree) with *validators*."""
+    file = _printable(file) if file is not None else None
     if isinstance(data, dict):
         parsed = Parsed(data, None)
     else:
