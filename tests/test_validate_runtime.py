@@ -214,8 +214,17 @@ def test_primitive_extension_objects() -> None:
     tree["instance"][0]["_subset"] = [None, {"foo": 1}]
     assert [i.key for i in issues_of(tree, "unknown-property")] == ["foo"]
     tree = example()
-    tree["_status"] = {"id": "s"}
-    assert [i.rule for i in issues_of(tree) if i.is_error] == ["ele-1"]
+    tree["_status"] = {"id": "s"}  # the element has a value and an id: fine
+    assert [i.rule for i in issues_of(tree) if i.is_error] == []
+    del tree["status"]  # an id and nothing else: ele-1
+    assert [(i.rule, i.expression) for i in issues_of(tree) if i.is_error] == [
+        ("ele-1", "ImagingSelection.status")
+    ]
+    tree = example()
+    tree["subject"] = {"id": "s"}
+    assert [(i.rule, i.expression) for i in issues_of(tree) if i.is_error] == [
+        ("ele-1", "ImagingSelection.subject")
+    ]
 
 
 def test_empty_things_and_null() -> None:

@@ -234,7 +234,7 @@ def _check_reference(item: dict[str, Any], where: str, targets: frozenset[str],
 
 
 def check_keys(node: dict[str, Any], keys: frozenset[str], path: str, out: IssueList) -> None:
-    """Property names of one object: unknown ones (incl. wrong choice suffixes), empty, ele-1."""
+    """Property names of one object: unknown ones (incl. wrong choice suffixes), empty objects."""
     if not node:
         _shape(out, "Element must have some content (empty objects are not allowed)", path)
         return
@@ -242,10 +242,14 @@ def check_keys(node: dict[str, Any], keys: frozenset[str], path: str, out: Issue
         if key not in keys:
             _issue(out, "error", "structure", "unknown-property",
                    f"Unrecognized property '{key}'", path, key)
-    if len(node) == 1 and "id" in node and "resourceType" not in keys:
+
+
+def _ele1(item: dict[str, Any], where: str, out: IssueList) -> None:
+    """ele-1's shape: an element with an id and nothing else has neither value nor children."""
+    if len(item) == 1 and "id" in item:
         _issue(out, "error", "invariant", "ele-1",
                "Constraint failed: ele-1: 'All FHIR elements must have a @value or children'",
-               path)
+               where)
 
 
 def _items(value: Any, array: bool, where: str, out: IssueList, what: str
@@ -286,10 +290,11 @@ def primitive(node: dict[str, Any], name: str, path: str, out: IssueList, prim: 
         if value is None or twin is None:
             _shape(out, "Null values are not allowed here (null is only a placeholder in arrays "
                    "of primitives)", where)
-        if value is not MISSING and value is not None:
+        has_value = value is not MISSING and value is not None
+        if has_value:
             _value(value, where, prim, out, required, extensible)
         if twin is not MISSING and twin is not None:
-            _twin(twin, where, prim, out)
+            _twin(twin, where, prim, out, has_value)
         return
     values = _array_of(value, where, out)
     twins = _array_of(twin, where, out, "_")
@@ -311,7 +316,7 @@ def primitive(node: dict[str, Any], name: str, path: str, out: IssueList, prim: 
         if item is not None:
             _value(item, at, prim, out, required, extensible)
         if extra is not None:
-            _twin(extra, at, prim, out)
+            _twin(extra, at, prim, out, item is not None)
 
 
 def _array_of(value: Any, where: str, out: IssueList, prefix: str = "") -> list[Any] | None:
@@ -345,13 +350,15 @@ def _value(value: Any, where: str, prim: Primitive, out: IssueList,
         _code_binding(value, where, out, required, extensible)
 
 
-def _twin(value: Any, where: str, prim: Primitive, out: IssueList) -> None:
+def _twin(value: Any, where: str, prim: Primitive, out: IssueList, has_value: bool) -> None:
     if not isinstance(value, dict):
         _shape(out, f"The extension object of a primitive must be an object, not "
                f"{kind_name(json_kind_of(value))}", where)
         return
     if prim.element is not None:
         prim.element(value, where, out)
+    if not has_value:
+        _ele1(value, where, out)
 
 
 def complex_(node: dict[str, Any], name: str, path: str, out: IssueList, validator: Validator,
@@ -376,6 +383,7 @@ def complex_(node: dict[str, Any], name: str, path: str, out: IssueList, validat
                    at)
             continue
         validator(item, at, out)
+        _ele1(item, at, out)
         if required is not None or extensible is not None:
             _complex_binding(item, at, out, required, extensible)
         if targets is not None:
