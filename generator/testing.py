@@ -107,4 +107,7 @@ def mutate(parent: dict[str, Any], where: str, name: str, action: str, array: bo
     if action == "bad-target":
         put({"reference": value})
         return item + ".reference"
+    if action == "bad-target-concept":  # CodeableReference: its reference's reference
+        put({"reference": {"reference": value}})
+        return item + ".reference.reference"
     raise ValueError(f"unknown action {action!r}")

@@ -259,7 +259,7 @@ class RuleCase:
     test_id: str
     resource_type: str
     keys: tuple[str, ...]
-    action: str  # remove | wrap | unwrap | unknown | wrong-kind | bogus-code | bad-target | empty | null
+    action: str  # remove wrap unwrap unknown wrong-kind bogus-code bad-target(-concept) empty null
     rule: str
     at_parent: bool
     array: bool = False
@@ -272,11 +272,15 @@ def _safe_id(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text)
 
 
+WRONG_KIND: dict[str, str | int] = {"number": "not a number", "boolean": "true", "string": 42}
+#: Resource types offered as the disallowed target of a reference (the first one not allowed).
+OTHER_TARGETS = ("Basic", "Binary", "Account")
+
+
 def rule_cases(model: Model) -> tuple[RuleCase, ...]:
     """Mutation cases for every element rule of the target resources and their backbones."""
     cases: list[RuleCase] = []
     elements = element_index(model)
-    wrong_kind = {"number": "not a number", "boolean": "true", "string": 42}
     for target in model.targets:
         try:
             root = model.type(target)
@@ -290,57 +294,59 @@ def rule_cases(model: Model) -> tuple[RuleCase, ...]:
                 elements[".".join((target, *prefix[: i + 1]))].is_array for i in range(len(prefix))
             )
             cases.append(RuleCase(f"{_safe_id(owner.name)}__unknown", target,
-                                  prefix + ("bogusProperty",), "unknown", "unknown-property", True,
+                                  (*prefix, "bogusProperty"), "unknown", "unknown-property", True,
                                   parent_arrays=shape))
             for element in owner.elements:
-                if not element.types and not element.backbone:
-                    continue
-                keys = prefix + (element.json_names()[0][0],)
-                base = _safe_id(element.path)
-                type_ref = element.types[0] if element.types else TypeRef("")
-                is_resource = _is_resource_type(type_ref, model) if element.types else False
-                target_def = None
-                if not element.backbone and element.types and not is_resource:
-                    target_def = model.type(type_ref.code)
-                def add(suffix: str, action: str, rule: str, value: str | int | bool | None = None,
-                        at_parent: bool = False) -> None:
-                    cases.append(RuleCase(base + suffix, target, keys, action, rule, at_parent,
-                                          element.is_array, is_primitive, value, shape))
-
-                is_primitive = bool(target_def is not None and target_def.is_primitive)
-                if element.is_choice:
-                    wrong = element.name + "Bogus"
-                    cases.append(RuleCase(base + "__choice", target, prefix + (wrong,),
-                                          "unknown", "unknown-property", True,
-                                          parent_arrays=shape))
-                    continue
-                if element.min >= 1:
-                    add("__missing", "remove", "cardinality", at_parent=True)
-                if element.is_array:
-                    add("__single", "unwrap", "json-shape")
-                else:
-                    add("__array", "wrap", "json-shape")
-                add("__null", "null", "json-shape")
-                if target_def is not None and target_def.primitive is not None:
-                    kind = target_def.primitive.json_kind
-                    add("__kind", "wrong-kind", "json-shape", wrong_kind[kind])
-                    if kind == "string":
-                        add("__empty", "empty", "primitive", "")
-                    binding = element.binding
-                    vs = model.value_set(binding.value_set) if binding and binding.value_set else None
-                    if binding and binding.strength == "required" and vs is not None and vs.expanded:
-                        add("__code", "bogus-code", "binding", "bogus-code-value")
-                elif not is_resource:
-                    add("__empty", "empty", "json-shape")
-                if (
-                    type_ref.code == "Reference"
-                    and type_ref.target_profiles
-                    and "Resource" not in type_ref.target_types
-                ):
-                    allowed = set(type_ref.target_types)
-                    wrong_type = next(t for t in ("Basic", "Binary", "Account") if t not in allowed)
-                    add("__target", "bad-target", "reference-target", f"{wrong_type}/example")
+                if element.types or element.backbone:
+                    cases.extend(_element_cases(model, target, prefix, shape, element))
     return tuple(cases)
+
+
+def _element_cases(model: Model, target: str, prefix: tuple[str, ...],
+                   shape: tuple[bool, ...], element: Element) -> list[RuleCase]:
+    """The mutations that break each rule of one element."""
+    base = _safe_id(element.path)
+    if element.is_choice:
+        return [RuleCase(base + "__choice", target, (*prefix, element.name + "Bogus"), "unknown",
+                         "unknown-property", True, parent_arrays=shape)]
+    keys = (*prefix, element.json_names()[0][0])
+    type_ref = element.types[0] if element.types else TypeRef("")
+    is_resource = bool(element.types) and _is_resource_type(type_ref, model)
+    target_def = None
+    if not element.backbone and element.types and not is_resource:
+        target_def = model.type(type_ref.code)
+    is_primitive = target_def is not None and target_def.is_primitive
+    found: list[tuple[str, str, str, str | int | bool | None, bool]] = []
+    if element.min >= 1:
+        found.append(("__missing", "remove", "cardinality", None, True))
+    if element.is_array:
+        found.append(("__single", "unwrap", "json-shape", None, False))
+    else:
+        found.append(("__array", "wrap", "json-shape", None, False))
+    found.append(("__null", "null", "json-shape", None, False))
+    if target_def is not None and target_def.primitive is not None:
+        kind = target_def.primitive.json_kind
+        found.append(("__kind", "wrong-kind", "json-shape", WRONG_KIND[kind], False))
+        if kind == "string":
+            found.append(("__empty", "empty", "primitive", "", False))
+        binding = element.binding
+        vs = model.value_set(binding.value_set) if binding and binding.value_set else None
+        if binding and binding.strength == "required" and vs is not None and vs.expanded:
+            found.append(("__code", "bogus-code", "binding", "bogus-code-value", False))
+    elif not is_resource:
+        found.append(("__empty", "empty", "json-shape", None, False))
+    if type_ref.target_profiles and "Resource" not in type_ref.target_types:
+        other = next(t for t in OTHER_TARGETS if t not in type_ref.target_types)
+        if type_ref.code == "Reference":
+            found.append(("__target", "bad-target", "reference-target", f"{other}/example", False))
+        elif type_ref.code == "CodeableReference":
+            found.append(("__target", "bad-target-concept", "reference-target",
+                          f"{other}/example", False))
+    return [
+        RuleCase(base + suffix, target, keys, action, rule, at_parent, element.is_array,
+                 is_primitive, value, shape)
+        for suffix, action, rule, value, at_parent in found
+    ]
 
 
 def _tuple(items: tuple[object, ...]) -> str:

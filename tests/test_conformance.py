@@ -73,8 +73,9 @@ def agreement(cases: list[dict], validators, schema=None) -> tuple[int, int, int
             agree += 1
             continue
         expected = json.loads((CORPUS / case["expected"]).read_text(encoding="utf-8"))
-        lines = [f"{case['name']} ({case['format']}): we found {result.error_count} error(s), "
-                 f"HL7 {case['errorCount']}"]
+        head = (f"{case['name']} ({case['format']}): we found {result.error_count} error(s), "
+                f"HL7 {case['errorCount']}")
+        lines = [head]
         lines += [f"    us:  {i}" for i in result.issues if i.is_error]
         lines += [
             f"    hl7: {i.get('expression')}: {i['text'][:160]}"

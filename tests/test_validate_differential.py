@@ -42,6 +42,7 @@ EXPLAINED = {
     ("primitive", "empty"): "an empty string is dropped rather than refused (see empty above)",
     ("reference-target", "bad-target"): "fhir.resources does not check reference targets against "
     "the element's targetProfile",
+    ("reference-target", "bad-target-concept"): "nor those of a CodeableReference's reference",
 }
 
 

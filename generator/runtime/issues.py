@@ -23,13 +23,13 @@ from typing import Any
 
 __all__ = [
     "ALL_CLEAR",
-    "Issue",
-    "IssueList",
-    "LINE_EXT",
     "COL_EXT",
     "FILE_EXT",
+    "LINE_EXT",
     "MESSAGE_ID_EXT",
     "SEVERITIES",
+    "Issue",
+    "IssueList",
     "count",
     "operation_outcome",
 ]

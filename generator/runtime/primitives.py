@@ -95,7 +95,7 @@ class Primitive:
     *element* is the generated validator of the ``_name`` objects (``validate_Element``).
     """
 
-    __slots__ = ("name", "kind", "pattern", "regex", "element", "_extra")
+    __slots__ = ("_extra", "element", "kind", "name", "pattern", "regex")
 
     def __init__(
         self,
@@ -147,7 +147,7 @@ def kind_name(kind: str) -> str:
     return {"null": "null", "array": "an array", "object": "an object"}.get(kind, f"a {kind}")
 
 
-def _number_text(value: int | float | Decimal) -> str:
+def _number_text(value: float | Decimal) -> str:
     return str(value)
 
 

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from .issues import Issue, IssueList, count, operation_outcome
 from .primitives import Primitive, json_kind_of, kind_name
@@ -106,7 +106,7 @@ class ValueSet:
     says so.
     """
 
-    __slots__ = ("url", "codes", "pairs", "expanded")
+    __slots__ = ("codes", "expanded", "pairs", "url")
 
     def __init__(self, url: str, concepts: Iterable[tuple[str | None, str]] | None) -> None:
         self.url = url
@@ -489,7 +489,7 @@ class _Decimal(Decimal):
     __slots__ = ("text",)
     text: str
 
-    def __new__(cls, text: str) -> _Decimal:
+    def __new__(cls, text: str) -> Self:
         number = Decimal.__new__(cls, text)
         number.text = text
         return number
@@ -543,7 +543,7 @@ class Result:
     ``ok`` never pays for positions.
     """
 
-    __slots__ = ("_issues", "_text", "_line_offset", "resource_type", "file")
+    __slots__ = ("_issues", "_line_offset", "_text", "file", "resource_type")
 
     def __init__(self, issues: list[Issue], resource_type: str | None = None,
                  file: str | None = None, *, text: str | None = None, line_offset: int = 0) -> None:

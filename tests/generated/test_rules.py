@@ -115,6 +115,7 @@ CASES = [
     ('ImagingSelection_bodySite__array', ('bodySite',), 'wrap', 'json-shape', False, False, False, None, ()),
     ('ImagingSelection_bodySite__null', ('bodySite',), 'null', 'json-shape', False, False, False, None, ()),
     ('ImagingSelection_bodySite__empty', ('bodySite',), 'empty', 'json-shape', False, False, False, None, ()),
+    ('ImagingSelection_bodySite__target', ('bodySite',), 'bad-target-concept', 'reference-target', False, False, False, 'Basic/example', ()),
     ('ImagingSelection_focus__single', ('focus',), 'unwrap', 'json-shape', False, True, False, None, ()),
     ('ImagingSelection_focus__null', ('focus',), 'null', 'json-shape', False, True, False, None, ()),
     ('ImagingSelection_focus__empty', ('focus',), 'empty', 'json-shape', False, True, False, None, ()),
