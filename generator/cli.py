@@ -217,8 +217,7 @@ def fetch_command(sources: tuple[str, ...], definitions: Path | None, targets: t
 @click.argument("paths", nargs=-1, required=True)
 def validate_command(models: str | None, output_format: str, fail_on: str, paths: tuple[str, ...]) -> None:
     """Validate FHIR JSON resources (.json, .ndjson, folders, Bundles, - for stdin)."""
-    from .runtime.jsonio import dumps
-    from .runtime.validate import Result, run
+    from .runtime.validate import run
 
     validators = _validators_module(models or _config().import_name).RESOURCE_VALIDATORS
     sources: list[tuple[str, Path | None]] = []
@@ -236,29 +235,73 @@ def validate_command(models: str | None, output_format: str, fail_on: str, paths
         else:
             _fail(f"{raw}: no such file or folder")
 
-    results: list[Result] = []
-    unusable = False
+    report = _ValidationReport(output_format, fail_on)
     for name, path in sources:
-        try:
-            data = sys.stdin.buffer.read() if path is None else path.read_bytes()
-        except OSError as exc:
-            _fail(f"{name}: cannot read: {exc.strerror}")
         if name.endswith(".xml"):
             click.echo(f"fhirgen: error: {name}: XML resources are not supported yet", err=True)
-            unusable = True
+            report.unusable = True
             continue
-        for line_offset, chunk in _resource_chunks(name, data):
-            result = run(chunk, validators, file=name, line_offset=line_offset)
-            results.append(result)
-            if output_format == "json":
-                click.echo(dumps(result.outcome()))
-    if output_format == "text":
-        _print_text_report(results)
-    failing = ("fatal", "error") if fail_on == "error" else ("fatal", "error", "warning")
-    if any(issue.severity in failing for result in results for issue in result.issues):
-        sys.exit(EXIT_FAILED)
-    if unusable:
-        sys.exit(EXIT_UNUSABLE)
+        try:
+            for line_offset, chunk in _resource_chunks(name, path):
+                report.add(run(chunk, validators, file=name, line_offset=line_offset))
+        except OSError as exc:
+            _fail(f"{name}: cannot read: {exc.strerror}")
+        report.end_file()
+    report.finish()
+
+
+class _ValidationReport:
+    """Streams results as they come (one file, or one NDJSON line, at a time) and keeps counts."""
+
+    STYLES = {"fatal": "red", "error": "red", "warning": "yellow", "information": "blue"}
+
+    def __init__(self, output_format: str, fail_on: str) -> None:
+        self.output_format = output_format
+        self.failing = ("fatal", "error") if fail_on == "error" else ("fatal", "error", "warning")
+        self.totals = {"fatal": 0, "error": 0, "warning": 0, "information": 0}
+        self.resources = self.files = 0
+        self.failed = self.unusable = False
+        self._file_started = False
+
+    def add(self, result: Any) -> None:
+        from .runtime.jsonio import dumps
+
+        self.resources += 1
+        issues = result.issues
+        for issue in issues:
+            self.totals[issue.severity] = self.totals.get(issue.severity, 0) + 1
+            self.failed = self.failed or issue.severity in self.failing
+        if self.output_format == "json":
+            click.echo(dumps(result.outcome()))
+            return
+        if not self._file_started:
+            click.echo(click.style(result.file or "", bold=True))
+            self._file_started = True
+        label = result.resource_type or "(no resource)"
+        status = "ok" if not issues else (
+            f"{result.error_count} error(s), {result.warning_count} warning(s)"
+        )
+        click.echo(f"  {label}: {status}")
+        for issue in issues:
+            where = f" (line {issue.line}, col {issue.col})" if issue.line is not None else ""
+            severity = click.style(issue.severity.upper(), fg=self.STYLES.get(issue.severity))
+            click.echo(f"    {severity} {issue.expression}{where}: {issue.message} [{issue.rule}]")
+
+    def end_file(self) -> None:
+        self.files += 1
+        self._file_started = False
+
+    def finish(self) -> None:
+        if self.output_format == "text":
+            errors = self.totals["fatal"] + self.totals["error"]
+            click.echo(
+                f"fhirgen: {self.resources} resource(s) in {self.files} file(s): {errors} error(s), "
+                f"{self.totals['warning']} warning(s), {self.totals['information']} information"
+            )
+        if self.failed:
+            sys.exit(EXIT_FAILED)
+        if self.unusable:
+            sys.exit(EXIT_UNUSABLE)
 
 
 def _validators_module(name: str) -> Any:
@@ -292,41 +335,27 @@ def _validators_module(name: str) -> Any:
         _fail(f"cannot import the generated validators of {name!r}: {exc}")
 
 
-def _resource_chunks(name: str, data: bytes) -> list[tuple[int, bytes]]:
-    """(line offset, text) of each resource: the whole file, or each line of NDJSON."""
-    if not name.endswith(".ndjson"):
-        return [(0, data)]
-    return [
-        (number, line)
-        for number, line in enumerate(data.split(b"\n"))
-        if line.strip()
-    ]
+def _resource_chunks(name: str, path: Path | None) -> Iterator[tuple[int, bytes]]:
+    """(line offset, text) of each resource: the whole file, or each line of NDJSON (streamed)."""
+    if path is None:
+        data = sys.stdin.buffer.read()
+        if not name.endswith(".ndjson"):
+            yield 0, data
+            return
+        lines: Iterator[bytes] = iter(data.splitlines(keepends=True))
+    elif not name.endswith(".ndjson"):
+        yield 0, path.read_bytes()
+        return
+    else:
+        lines = _file_lines(path)
+    for number, line in enumerate(lines):
+        if line.strip():
+            yield number, line
 
 
-def _print_text_report(results: list[Any]) -> None:
-    styles = {"fatal": "red", "error": "red", "warning": "yellow", "information": "blue"}
-    totals = {"fatal": 0, "error": 0, "warning": 0, "information": 0}
-    files: dict[str, list[Any]] = {}
-    for result in results:
-        files.setdefault(result.file or "", []).append(result)
-    for file, file_results in files.items():
-        click.echo(click.style(file, bold=True))
-        for result in file_results:
-            for issue in result.issues:
-                totals[issue.severity] = totals.get(issue.severity, 0) + 1
-            label = result.resource_type or "(no resource)"
-            errors, warnings = result.error_count, result.warning_count
-            status = "ok" if not result.issues else f"{errors} error(s), {warnings} warning(s)"
-            click.echo(f"  {label}: {status}")
-            for issue in result.issues:
-                where = f" (line {issue.line}, col {issue.col})" if issue.line is not None else ""
-                severity = click.style(issue.severity.upper(), fg=styles.get(issue.severity))
-                click.echo(f"    {severity} {issue.expression}{where}: {issue.message} [{issue.rule}]")
-    errors = totals["fatal"] + totals["error"]
-    click.echo(
-        f"fhirgen: {len(results)} resource(s) in {len(files)} file(s): {errors} error(s), "
-        f"{totals['warning']} warning(s), {totals['information']} information"
-    )
+def _file_lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as stream:
+        yield from stream
 
 
 if __name__ == "__main__":  # pragma: no cover
