@@ -139,6 +139,10 @@ __all__ = [
 ]
 
 
-def parse(data: str | bytes | bytearray | dict[str, Any]) -> FhirModel:
-    """Parse a resource of any type of this package from FHIR JSON text, bytes or a dict."""
-    return RESOURCES.from_json(data)
+def parse(data: str | bytes | bytearray | dict[str, Any], *, validate: bool = True) -> FhirModel:
+    """Parse a resource of any type of this package from FHIR JSON text, bytes or a dict.
+
+    Validated first (``ValidationError`` with the OperationOutcome when it has errors) unless
+    ``validate=False``.
+    """
+    return RESOURCES.from_json(data, validate=validate)

@@ -151,24 +151,49 @@ def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
 @click.option("--to", "to_format", type=click.Choice(["json"]), default="json", show_default=True, help="Output format (XML comes with XML support).")
 @click.option("--models", "models_name", default=None, help="Import name of the generated package (default from [tool.fhirgen]).")
 @click.option("--indent", type=int, default=2, show_default=True, help="Indentation; 0 writes one line per resource.")
+@click.option("--no-validate", "lenient", is_flag=True, help="Build models without validating first (unknown properties are dropped).")
 @click.argument("paths", nargs=-1, required=True)
-def convert_command(to_format: str, models_name: str | None, indent: int, paths: tuple[str, ...]) -> None:
-    """Parse resources through the generated models and print them as FHIR JSON."""
-    from .runtime.jsonio import FhirJsonError
+def convert_command(
+    to_format: str, models_name: str | None, indent: int, lenient: bool, paths: tuple[str, ...]
+) -> None:
+    """Parse resources through the generated models and print them as FHIR JSON.
+
+    Models are built from validated input: a resource with errors is not converted; its errors go
+    to stderr and the exit code is 1 (the other inputs are still converted).
+    """
+    from .runtime.jsonio import FhirJsonError, loads
     from .runtime.model import ModelError, UnknownResource
+    from .runtime.validate import ValidationError
 
     for raw in paths:
         if raw != "-" and not Path(raw).exists():
             _fail(f"{raw}: no such file or folder")
     registry = _registry(models_name or _config().import_name)
+    invalid = 0
     for name, data in _input_files(paths):
         try:
-            model = registry.from_json(data)
+            tree = loads(data)
+        except (FhirJsonError, RecursionError) as exc:
+            _fail(f"{name}: {exc}")
+        resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
+        if resource_type not in registry:
+            _fail(f"{name}: no generated model for resourceType {resource_type!r}")
+        try:
+            model = registry.from_json(data, validate=not lenient)
+        except ValidationError as exc:
+            invalid += 1
+            for issue in exc.result.issues:
+                if issue.severity in ("fatal", "error"):
+                    click.echo(f"{name}: {issue}", err=True)
+            continue
         except (FhirJsonError, ModelError, RecursionError) as exc:
             _fail(f"{name}: {exc}")
         if isinstance(model, UnknownResource):
             _fail(f"{name}: no generated model for resourceType {model.tree.get('resourceType')!r}")
         click.echo(model.to_json(indent=indent or None))
+    if invalid:
+        click.echo(f"fhirgen: {invalid} resource(s) not converted: they have errors", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 def _registry(import_name: str) -> Any:

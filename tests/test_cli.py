@@ -181,7 +181,8 @@ def test_convert_real_examples(real_package) -> None:
 def test_convert_keeps_decimal_text_and_unknown_contained(mini_package) -> None:
     workdir, name = mini_package
     result = fhirgen(
-        "convert", "--models", name, "--indent", "0", WIDGET_EXAMPLE, pythonpath=workdir
+        "convert", "--models", name, "--indent", "0", "--no-validate", WIDGET_EXAMPLE,
+        pythonpath=workdir,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -214,6 +215,12 @@ def test_convert_wrong_shape(real_package) -> None:
     bad = workdir / "shape.json"
     bad.write_text('{"resourceType": "ImagingSelection", "code": [1]}', encoding="utf-8")
     result = fhirgen("convert", "--models", name, bad, pythonpath=workdir)
+    # validated first: refused with the validator's issues (exit 1), nothing printed
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert "ImagingSelection.code" in result.stderr
+    # built leniently, the model's own guard refuses the shape: one line, exit 2
+    result = fhirgen("convert", "--no-validate", "--models", name, bad, pythonpath=workdir)
     assert_one_line_error(result, "shape.json", "ImagingSelection.code")
 
 

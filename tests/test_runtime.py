@@ -168,7 +168,7 @@ BASE = {
 
 
 def _round_trip(models: ModuleType, tree: dict[str, Any]) -> dict[str, Any]:
-    model = models.ImagingSelection.from_json(json.dumps(tree))
+    model = models.ImagingSelection.from_json(json.dumps(tree), validate=False)
     return json.loads(model.to_json())
 
 
@@ -181,7 +181,7 @@ def _tree(**extra: Any) -> dict[str, Any]:
 def test_primitive_extension_is_kept(models: ModuleType) -> None:
     ext = {"extension": [{"url": "http://example.org/why", "valueString": "because"}]}
     tree = _tree(_status=ext)
-    model = models.ImagingSelection.from_json(json.dumps(tree))
+    model = models.ImagingSelection.from_json(json.dumps(tree), validate=False)
     assert model.status == "available"
     assert model.status_ext.extension[0].valueString == "because"
     assert json.loads(model.to_json()) == tree
@@ -204,7 +204,7 @@ def test_primitive_arrays_with_null_placeholders(models: ModuleType) -> None:
         ],
     }
     tree = _tree(instance=[instance])
-    model = models.ImagingSelection.from_json(json.dumps(tree))
+    model = models.ImagingSelection.from_json(json.dumps(tree), validate=False)
     assert model.instance[0].subset == ["a", None, "c"]
     assert model.instance[0].subset_ext[0] is None and model.instance[0].subset_ext[1].id == "s2"
     assert json.loads(model.to_json()) == tree
@@ -213,7 +213,7 @@ def test_primitive_arrays_with_null_placeholders(models: ModuleType) -> None:
 def test_primitive_array_of_extensions_only(models: ModuleType) -> None:
     instance = {"uid": "1.2.3", "_subset": [{"id": "only"}, {"id": "ext"}]}
     tree = _tree(instance=[instance])
-    model = models.ImagingSelection.from_json(json.dumps(tree))
+    model = models.ImagingSelection.from_json(json.dumps(tree), validate=False)
     assert model.instance[0].subset == [None, None]
     assert json.loads(model.to_json()) == tree
 
@@ -224,7 +224,7 @@ def test_decimal_arrays_keep_their_text(models: ModuleType) -> None:
         '"instance":[{"uid":"1.2","imageRegion2D":[{"regionType":"point",'
         '"coordinate":[1.50,0.000100,2e3,-0.0,7]}]}]}'
     )
-    model = models.ImagingSelection.from_json(text)
+    model = models.ImagingSelection.from_json(text, validate=False)
     coordinate = model.instance[0].imageRegion2D[0].coordinate
     assert all(isinstance(c, Decimal) for c in coordinate)
     assert coordinate[4] == Decimal(7)
@@ -284,19 +284,19 @@ def test_specification_order_on_output(models: ModuleType) -> None:
         "id": "x",
         "resourceType": "ImagingSelection",
     }
-    out = json.loads(models.ImagingSelection.from_json(json.dumps(scrambled)).to_json())
+    out = json.loads(models.ImagingSelection.from_json(json.dumps(scrambled), validate=False).to_json())
     assert list(out) == ["resourceType", "id", "status", "code", "instance"]
 
 
 def test_integer64_is_a_json_string(models: ModuleType) -> None:
     big = "9223372036854775807"
     ext = {"url": "http://example.org/n", "valueInteger64": big}
-    model = models.ImagingSelection.from_json(json.dumps(_tree(extension=[ext])))
+    model = models.ImagingSelection.from_json(json.dumps(_tree(extension=[ext])), validate=False)
     assert model.extension[0].valueInteger64 == 9223372036854775807
     assert json.loads(model.to_json())["extension"][0]["valueInteger64"] == big
     # a JSON number is read, and written the FHIR way (a string)
     ext = {"url": "http://example.org/n", "valueInteger64": -5}
-    model = models.ImagingSelection.from_json(json.dumps(_tree(extension=[ext])))
+    model = models.ImagingSelection.from_json(json.dumps(_tree(extension=[ext])), validate=False)
     assert json.loads(model.to_json())["extension"][0]["valueInteger64"] == "-5"
     built = models.Extension(url="http://example.org/n", valueInteger64=12)
     assert built.to_tree() == {"url": "http://example.org/n", "valueInteger64": "12"}
@@ -306,7 +306,7 @@ def test_integer64_is_a_json_string(models: ModuleType) -> None:
 def test_integer64_that_is_not_an_integer(models: ModuleType, bad: Any) -> None:
     ext = {"url": "http://example.org/n", "valueInteger64": bad}
     with pytest.raises(ModelError, match=r"extension\[0\]\.valueInteger64"):
-        models.ImagingSelection.from_json(json.dumps(_tree(extension=[ext])))
+        models.ImagingSelection.from_json(json.dumps(_tree(extension=[ext])), validate=False)
 
 
 @pytest.mark.parametrize("bad", ["1.5", "true", '"1_000"', '" 12 "'])
@@ -315,7 +315,7 @@ def test_integer64_is_not_silently_changed(models: ModuleType, bad: str) -> None
     text = json.dumps(_tree(extension=[{"url": "http://e.org/n", "valueInteger64": 0}]))
     text = text.replace('"valueInteger64": 0', f'"valueInteger64": {bad}')
     with pytest.raises(ModelError):
-        models.ImagingSelection.from_json(text)
+        models.ImagingSelection.from_json(text, validate=False)
 
 
 def test_unknown_contained_resource_is_kept_losslessly(models: ModuleType) -> None:
@@ -330,7 +330,7 @@ def test_unknown_contained_resource_is_kept_losslessly(models: ModuleType) -> No
         "code": {"text": "c"},
     }
     text = json.dumps(_tree(contained=[unknown, known])).replace("1.5,", "1.50,")
-    model = models.ImagingSelection.from_json(text)
+    model = models.ImagingSelection.from_json(text, validate=False)
     assert isinstance(model.contained[0], UnknownResource)
     assert isinstance(model.contained[1], models.ImagingSelection)
     sent = json.loads(text, parse_float=Decimal)
@@ -340,7 +340,7 @@ def test_unknown_contained_resource_is_kept_losslessly(models: ModuleType) -> No
     assert json.loads(out, parse_float=Decimal) == json.loads(text, parse_float=Decimal)
     assert "Zorgo" in repr(model.contained[0])
     # abstract types have no class of their own: kept as received too
-    abstract = models.parse({"resourceType": "DomainResource", "id": "d"})
+    abstract = models.parse({"resourceType": "DomainResource", "id": "d"}, validate=False)
     assert isinstance(abstract, UnknownResource) and abstract.to_tree() == {
         "resourceType": "DomainResource", "id": "d"
     }
@@ -381,20 +381,20 @@ def test_wrong_shapes_are_model_errors(
     models: ModuleType, change: dict[str, Any], where: str
 ) -> None:
     with pytest.raises(ModelError, match=where):
-        models.ImagingSelection.from_json(json.dumps(_tree(**change)))
+        models.ImagingSelection.from_json(json.dumps(_tree(**change)), validate=False)
 
 
 def test_wrong_resource_and_root(models: ModuleType) -> None:
     with pytest.raises(ModelError, match="'Patient'"):
-        models.ImagingSelection.from_json('{"resourceType": "Patient"}')
+        models.ImagingSelection.from_json('{"resourceType": "Patient"}', validate=False)
     with pytest.raises(ModelError):
-        models.ImagingSelection.from_json("[1, 2]")
+        models.ImagingSelection.from_json("[1, 2]", validate=False)
     with pytest.raises(ModelError, match="no resourceType"):
-        models.parse('{"id": "x"}')
+        models.parse('{"id": "x"}', validate=False)
     with pytest.raises(ModelError):
-        models.parse("[]")
+        models.parse("[]", validate=False)
     with pytest.raises(FhirJsonError):
-        models.parse("{not json")
+        models.parse("{not json", validate=False)
     with pytest.raises(ModelError):
         models.Coding.from_tree(["not", "an", "object"])
 
@@ -435,3 +435,22 @@ def test_fhir_resources_agrees_on_an_example(models: ModuleType) -> None:
     assert models.ImagingSelection.from_fhir_resources(other) == model
     with pytest.raises(ModelError):
         models.Coding(code="x").to_fhir_resources()
+
+
+# ------------------------------------------------------------- models are built from valid input
+
+
+def test_from_json_refuses_invalid_input_with_the_outcome(models: ModuleType) -> None:
+    from fhirgen.runtime.validate import ValidationError
+
+    text = json.dumps(_tree(status="bogus", studyUid=12))
+    for build in (models.ImagingSelection.from_json, models.parse):
+        with pytest.raises(ValidationError) as caught:
+            build(text)
+        outcome = caught.value.result.outcome()
+        assert outcome["resourceType"] == "OperationOutcome"
+        where = {e for issue in outcome["issue"] for e in issue.get("expression", [])}
+        assert {"ImagingSelection.status", "ImagingSelection.studyUid"} <= where
+    # the same input is accepted leniently when asked, and valid input by default
+    assert models.ImagingSelection.from_json(text, validate=False).status == "bogus"
+    assert models.ImagingSelection.from_json(json.dumps(BASE)).status == "available"

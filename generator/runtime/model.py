@@ -105,9 +105,43 @@ class ResourceRegistry:
             return UnknownResource(tree)
         return cls.from_tree(tree, where or resource_type)
 
-    def from_json(self, data: str | bytes | bytearray | dict[str, Any]) -> FhirModel:
-        """Parse any resource of this package from FHIR JSON text, bytes or a dict."""
+    def from_json(
+        self, data: str | bytes | bytearray | dict[str, Any], *, validate: bool = True
+    ) -> FhirModel:
+        """Parse any resource of this package from FHIR JSON text, bytes or a dict.
+
+        With *validate* (the default) the input is validated first by the package's generated
+        validators and :class:`~fhirgen.runtime.validate.ValidationError`, carrying the
+        OperationOutcome, is raised when it has errors. ``validate=False`` builds leniently.
+        """
+        if validate:
+            _check_valid(self._package, data)
         return self.from_tree(data if isinstance(data, dict) else jsonio.loads(data))
+
+
+def _check_valid(package: str, data: Any) -> None:
+    """Raise ValidationError when the package's generated validators find an error in *data*."""
+    validators = _validators_module(package)
+    if validators is None:
+        return
+    result = validators.validate(data)
+    if not result.ok:
+        raise validators.ValidationError(result)
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _validators_module(package: str) -> Any:
+    """The ``validators`` module generated beside the models of *package* (None if absent)."""
+    if package not in _VALIDATORS:
+        try:
+            _VALIDATORS[package] = importlib.import_module(f"{package}.validators")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.validators":
+                raise
+            _VALIDATORS[package] = None
+    return _VALIDATORS[package]
 
 
 def _primitive_in(value: Any, primitive: str | None, where: str) -> Any:
@@ -215,13 +249,23 @@ class FhirModel:
         return cls(**values)
 
     @classmethod
-    def from_json(cls, data: str | bytes | bytearray | dict[str, Any]) -> Self:
-        """Build from FHIR JSON text, UTF-8 bytes or an already parsed dict."""
+    def from_json(
+        cls, data: str | bytes | bytearray | dict[str, Any], *, validate: bool = True
+    ) -> Self:
+        """Build from FHIR JSON text, UTF-8 bytes or an already parsed dict.
+
+        Models are built from validated input: for a resource, with *validate* (the default), the
+        generated validators run first and :class:`~fhirgen.runtime.validate.ValidationError`,
+        whose ``result.outcome()`` is the OperationOutcome, is raised when they find an error.
+        ``validate=False`` builds leniently (unknown properties are then not kept).
+        """
         tree = data if isinstance(data, dict) else jsonio.loads(data)
         if cls.resource_type is not None:
             found = tree.get("resourceType") if isinstance(tree, dict) else None
             if found != cls.resource_type:
                 raise ModelError(f"expected resourceType {cls.resource_type!r}, got {found!r}")
+            if validate:
+                _check_valid(cls.__module__.rpartition(".")[0], data)
         return cls.from_tree(tree)
 
     # --------------------------------------------------------------------------- serialising
@@ -288,7 +332,7 @@ class FhirModel:
     @classmethod
     def from_fhir_resources(cls, model: Any) -> Self:
         """Build from a fhir.resources model of the same resource type."""
-        return cls.from_json(model.model_dump_json(exclude_none=True))
+        return cls.from_json(model.model_dump_json(exclude_none=True), validate=False)
 
 
 def _element(tree: Any, field: Field, where: str) -> FhirModel:
