@@ -37,16 +37,19 @@ back as a space, and the ``div`` string comes back in lxml's serialisation (``"`
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from .ir import IRError, Model, TypeDef, TypeRef, build_model
+from .runtime.issues import Issue
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (the loader imports this module lazily)
     from .ir import Element
@@ -57,11 +60,15 @@ __all__ = [
     "XHTML_NS",
     "XmlElementInfo",
     "XmlReadError",
+    "XmlReading",
     "XmlSchema",
     "XmlSchemaError",
+    "XmlSchemaLike",
+    "XmlTables",
     "XmlWriteError",
     "hardened_parser",
     "read_resource_xml",
+    "read_resource_xml_for_validation",
     "write_resource_xml",
 ]
 
@@ -80,10 +87,14 @@ _EXTENSION_KEYS = ("extension", "modifierExtension")
 class XmlReadError(ValueError):
     """FHIR XML that cannot be read: not well-formed, hostile, or not shaped as FHIR says."""
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self, message: str, path: str | None = None, line: int | None = None,
+        col: int | None = None,
+    ) -> None:
         self.message = message
         self.path = path
         self.line = line
+        self.col = col
         where = ", ".join(
             part for part in (path, f"line {line}" if line is not None else None) if part
         )
@@ -172,11 +183,25 @@ class XmlSchema:
 
     def is_resource_type(self, name: str) -> bool:
         """Whether *name* is a concrete resource type the schema knows (or can build)."""
+        return self.resource_problem(name) is None
+
+    def resource_problem(self, name: str) -> tuple[str, str] | None:
+        """None for a concrete resource type; else ``("unknown" | "not-resource", message)``."""
         try:
             type_def = self.type(name)
-        except XmlSchemaError:
-            return False
-        return type_def.is_resource and not type_def.abstract
+        except XmlSchemaError as exc:
+            return "unknown", f"unknown resource type {name!r}: {exc}"
+        if not type_def.is_resource or type_def.abstract:
+            return "not-resource", f"{name!r} is not a resource type"
+        return None
+
+    def rows(self, type_name: str) -> tuple[tuple[Any, ...], ...]:
+        """The elements of a type as plain tuples (:class:`XmlElementInfo` fields, in order):
+        what ``fhirgen generate`` writes into a models package for :class:`XmlTables`."""
+        return tuple(
+            tuple(getattr(info, field) for field in XmlElementInfo.__slots__)
+            for info in self.elements(type_name).values()
+        )
 
     def elements(self, type_name: str) -> Mapping[str, XmlElementInfo]:
         """Every element name of a type or backbone path, in the type's element order."""
@@ -228,6 +253,57 @@ class XmlSchema:
         if info.xml_attr:
             raise XmlSchemaError(f"element {element.path} is an XML attribute but not primitive")
         return replace(info, content_type=target.name)
+
+
+class XmlSchemaLike(Protocol):
+    """What reading and writing ask of a schema (:class:`XmlSchema` or :class:`XmlTables`)."""
+
+    def elements(self, type_name: str) -> Mapping[str, XmlElementInfo]: ...
+
+    def element(self, type_name: str, name: str) -> XmlElementInfo | None: ...
+
+    def resource_problem(self, name: str) -> tuple[str, str] | None: ...
+
+
+class XmlTables:
+    """The XML facts of a generated models package, as ``fhirgen generate`` wrote them.
+
+    A generated package's ``xmlschema.py`` holds, per type and backbone path, one row per element
+    name (the fields of :class:`XmlElementInfo`, in order), and the package's concrete resource
+    types; this class answers the same questions as :class:`XmlSchema` from those rows, so reading
+    and writing XML with generated models needs no definitions at run time.
+    """
+
+    __slots__ = ("_resources", "_rows", "_tables")
+
+    def __init__(
+        self, resources: Iterable[str], rows: Mapping[str, tuple[tuple[Any, ...], ...]]
+    ) -> None:
+        self._resources = frozenset(resources)
+        self._rows = rows
+        self._tables: dict[str, dict[str, XmlElementInfo]] = {}
+
+    def elements(self, type_name: str) -> Mapping[str, XmlElementInfo]:
+        table = self._tables.get(type_name)
+        if table is None:
+            rows = self._rows.get(type_name)
+            if rows is None:
+                raise XmlSchemaError(f"type {type_name!r} is not in these models")
+            table = self._tables[type_name] = {row[0]: XmlElementInfo(*row) for row in rows}
+        return table
+
+    def element(self, type_name: str, name: str) -> XmlElementInfo | None:
+        return self.elements(type_name).get(name)
+
+    def resource_problem(self, name: str) -> tuple[str, str] | None:
+        if name in self._resources:
+            return None
+        if name in self._rows:
+            return "not-resource", f"{name!r} is not a resource type"
+        return "unknown", f"unknown resource type {name!r}: not in these models"
+
+    def is_resource_type(self, name: str) -> bool:
+        return name in self._resources
 
 
 # ------------------------------------------------------------------------------------- parsing
@@ -293,7 +369,10 @@ def _parse_document(data: bytes | str) -> etree._Element:
     try:
         root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as exc:
-        raise XmlReadError(f"not well-formed XML ({exc.msg})", line=exc.lineno) from None
+        position = getattr(exc, "position", None) or (exc.lineno, None)
+        raise XmlReadError(
+            f"not well-formed XML ({exc.msg})", line=position[0], col=position[1]
+        ) from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlReadError("DOCTYPE is not allowed in FHIR XML")
@@ -364,33 +443,132 @@ class _Primitive:
     extra: dict[str, Any] | None  # the ``_name`` object (id, extension), if any
 
 
-class _Reader:
-    """One walk over a FHIR XML tree, building the JSON-shaped dict."""
+class _IntText(int):
+    """An integer read from XML that keeps its written text (``007``, ``+5``): checks need it."""
 
-    def __init__(self, schema: XmlSchema, parse_float: Callable[[str], Any]) -> None:
+    text: str
+
+    def __new__(cls, text: str) -> _IntText:
+        number = super().__new__(cls, int(text))
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __reduce__(self) -> tuple[type[_IntText], tuple[str]]:
+        return (type(self), (self.text,))
+
+
+class _DecimalText(Decimal):
+    """A number read from XML that keeps its written text (``00.1``, ``1e4``): checks need it."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _DecimalText:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __reduce__(self) -> tuple[type[_DecimalText], tuple[str]]:
+        return (type(self), (self.text,))
+
+
+#: What a number attribute may look like for validation to read it as a number (its primitive's
+#: own rules then judge it: ``1e4`` is a number but not an integer, ``00.1`` not a decimal).
+_LOOSE_NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_LOOSE_INTEGER = re.compile(r"[-+]?[0-9]+")
+
+_SKIP: Any = object()  # an element that was reported and is left out of the tree
+
+
+class _Reader:
+    """One walk over a FHIR XML tree, building the JSON-shaped dict.
+
+    Strict (``issues`` is None): the first problem raises :class:`XmlReadError`. Collecting (a
+    list given): every problem becomes an :class:`~fhirgen.runtime.issues.Issue` and the walk goes
+    on (an unknown or misplaced element is left out, the first of a repeated single element kept,
+    a value that is not of its kind kept as text for the validator to see), the XML-only rules
+    (element order, empty elements) are checked too, and :attr:`where` maps each location
+    (FHIRPath) to its element, for positions.
+    """
+
+    def __init__(
+        self,
+        schema: XmlSchemaLike,
+        parse_float: Callable[[str], Any],
+        issues: list[Issue] | None = None,
+        source: _Positions | None = None,
+    ) -> None:
         self.schema = schema
         self.parse_float = parse_float
+        self.issues = issues
+        self.source = source
+        self.where: dict[str, etree._Element] = {}
+        self.issue_elements: list[etree._Element | None] = []
 
-    def resource(self, element: etree._Element, path: str | None) -> dict[str, Any]:
+    @property
+    def collecting(self) -> bool:
+        return self.issues is not None
+
+    def _problem(
+        self,
+        message: str,
+        path: str | None,
+        element: etree._Element | None,
+        *,
+        rule: str = "xml-shape",
+        code: str = "structure",
+        severity: str = "error",
+        expression: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        line = element.sourceline if element is not None else None
+        if self.issues is None:
+            raise XmlReadError(message, path, line)
+        where = expression if expression is not None else path
+        self.issues.append(Issue(severity, code, rule, message, where or "", line, key=key))
+        self.issue_elements.append(element)
+
+    def resource(self, element: etree._Element, path: str | None) -> dict[str, Any] | None:
         namespace, name = _split_tag(element.tag)
         where = path or name
         if namespace != FHIR_NS:
-            raise XmlReadError(
+            self._problem(
                 f"element <{name}> is in namespace {namespace or '(none)'!r}, not {FHIR_NS!r}",
                 where,
-                element.sourceline,
+                element,
+                rule="xml-namespace",
+                severity="error" if path else "fatal",
             )
-        try:
-            type_def = self.schema.type(name)
-        except XmlSchemaError as exc:
-            raise XmlReadError(
-                f"unknown resource type {name!r}: {exc}", where, element.sourceline
-            ) from None
-        if not type_def.is_resource or type_def.abstract:
-            raise XmlReadError(f"{name!r} is not a resource type", where, element.sourceline)
+            return None
+        problem = self.schema.resource_problem(name)
+        if problem is not None:
+            status, message = problem
+            if not self.collecting or path is None or status != "unknown":
+                self._problem(message, where, element, rule="unknown-resource",
+                              code="not-supported", severity="error" if path else "fatal")
+                return None
+            # A resource type these models do not have: kept as a stub, so the validator
+            # says so (a warning) and its id still resolves `#id` references.
+            return self._stub(element, name)
         result: dict[str, Any] = {"resourceType": name}
-        self._content(element, name, path or name, result, is_root=path is None)
+        if self.collecting:
+            self.where.setdefault(where, element)
+        self._content(element, name, where, result, is_root=path is None)
         return result
+
+    @staticmethod
+    def _stub(element: etree._Element, name: str) -> dict[str, Any]:
+        stub: dict[str, Any] = {"resourceType": name}
+        for child in _element_children(element):
+            if child.tag == f"{{{FHIR_NS}}}id" and isinstance(child.get("value"), str):
+                stub["id"] = child.get("value")
+                break
+        return stub
 
     def _content(
         self,
@@ -403,34 +581,60 @@ class _Reader:
         try:
             table = self.schema.elements(type_name)
         except XmlSchemaError as exc:
-            raise XmlReadError(str(exc), path, element.sourceline) from None
+            self._problem(str(exc), path, element, rule="unknown-resource", code="not-supported")
+            return
         self._attributes(element, table, path, result, is_root)
-        self._no_text(element.text, path, element.sourceline)
+        self._no_text(element.text, path, element)
         found: dict[str, list[Any]] = {}
+        highest: XmlElementInfo | None = None
         for child in _element_children(element):
             namespace, name = _split_tag(child.tag)
             info = table.get(name)
             child_path = f"{path}.{name}"
             if info is None or info.xml_attr:
-                raise XmlReadError(f"unknown element <{name}>", child_path, child.sourceline)
+                self._problem(f"unknown element <{name}>", child_path, child,
+                              rule="unknown-property", expression=path, key=name)
+                self._no_text(child.tail, path, child)
+                continue
             expected = XHTML_NS if info.kind == "xhtml" else FHIR_NS
-            if namespace != expected:
-                raise XmlReadError(
+            if namespace != expected and not (self.collecting and info.kind == "xhtml"):
+                # (collecting: XHTML in another namespace is kept, and the xhtml rules say so)
+                self._problem(
                     f"element <{name}> is in namespace {namespace or '(none)'!r}, not {expected!r}",
                     child_path,
-                    child.sourceline,
+                    child,
+                    rule="xml-namespace",
                 )
+                self._no_text(child.tail, path, child)
+                continue
+            label_path = f"{path}.{_label(info)}"
             items = found.setdefault(name, [])
-            if info.is_array:
-                child_path = f"{child_path}[{len(items)}]"
-            elif items:
-                raise XmlReadError(
-                    f"element <{name}> may appear only once", child_path, child.sourceline
-                )
-            items.append(self._value(child, info, child_path))
-            self._no_text(child.tail, path, child.sourceline)
+            item_path = f"{label_path}[{len(items)}]" if info.is_array else label_path
+            if self.collecting:
+                if highest is not None and info.order < highest.order:
+                    self._problem(
+                        f"Element '{name}' is out of order (found after '{highest.name}'): "
+                        "FHIR XML keeps the order of the StructureDefinition",
+                        item_path, child, rule="xml-order",
+                    )
+                elif highest is None or info.order > highest.order:
+                    highest = info
+            if not info.is_array and items:
+                self._problem(f"element <{name}> may appear only once", item_path, child,
+                              rule="cardinality")
+                self._no_text(child.tail, path, child)
+                continue
+            if self.collecting:
+                self.where.setdefault(item_path, child)
+                if label_path != child_path:  # a choice: its JSON name too (issues' keys)
+                    self.where.setdefault(child_path, child)
+            value = self._value(child, info, item_path)
+            if value is not _SKIP:
+                items.append(value)
+            self._no_text(child.tail, path, child)
         for name, items in found.items():
-            _store(result, table[name], items)
+            if items:
+                _store(result, table[name], items)
 
     def _attributes(
         self,
@@ -446,51 +650,97 @@ class _Reader:
                 continue
             info = table.get(name) if namespace is None else None
             if info is None or not info.xml_attr:
-                raise XmlReadError(f"unknown attribute {name!r}", path, element.sourceline)
+                self._problem(f"unknown attribute {name!r}", path, element,
+                              rule="unknown-property")
+                continue
             where = path if name == "value" else f"{path}.{name}"  # a primitive's value: itself
-            result[name] = _convert(
-                text, info.json_kind, where, element.sourceline, self.parse_float
-            )
+            result[name] = self._convert(text, info, where, element)
 
-    @staticmethod
-    def _no_text(text: str | None, path: str, line: int | None) -> None:
+    def _convert(
+        self, text: str, info: XmlElementInfo, path: str, element: etree._Element
+    ) -> Any:
+        if not self.collecting:
+            return _convert(text, info.json_kind, path, element.sourceline, self.parse_float)
+        if info.json_kind == "boolean":
+            if text in ("true", "false"):
+                return text == "true"
+            self._problem(f"Boolean values must be 'true' or 'false', not {text!r}", path,
+                          element, rule="primitive", code="value")
+            return text  # the validator sees a string where a boolean belongs: reported once
+        if info.json_kind == "number":
+            if _LOOSE_INTEGER.fullmatch(text):
+                return _IntText(text)
+            if _LOOSE_NUMBER.fullmatch(text):
+                return self.parse_float(text)
+            self._problem(f"The value {text!r} is not a valid {info.content_type or 'number'}",
+                          path, element, rule="primitive", code="value")
+            return text
+        return text
+
+    def _no_text(self, text: str | None, path: str, element: etree._Element) -> None:
         if text and text.strip():
-            raise XmlReadError(f"text {text.strip()[:40]!r} is not allowed here", path, line)
+            self._problem(f"text {text.strip()[:40]!r} is not allowed here", path, element)
 
     def _value(self, element: etree._Element, info: XmlElementInfo, path: str) -> Any:
         if info.kind == "xhtml":
-            return _Primitive(_xhtml_string(element), None)
+            return _Primitive(self._xhtml(element), None)
         if info.kind == "primitive":
             return self._primitive(element, info, path)
         if info.kind == "resource":
             return self._wrapped_resource(element, path)
         result: dict[str, Any] = {}
+        if self.collecting and not element.attrib and not any(
+            True for _child in _element_children(element)
+        ):
+            self._problem("Element must have some content (an empty element is not allowed)",
+                          path, element)
+            return result  # kept: the rules of what it lacks (cardinality) still apply
         self._content(element, str(info.content_type), path, result)
         return result
+
+    def _xhtml(self, element: etree._Element) -> str:
+        """The XHTML as FHIR JSON carries it: as written in the document when it stands alone
+        (declares its own default namespace), else serialised with that declaration added."""
+        raw = self.source.raw(element) if self.source is not None else None
+        if raw is not None:
+            try:
+                alone = etree.fromstring(raw.encode("utf-8"), hardened_parser())
+            except etree.XMLSyntaxError:
+                alone = None
+            if alone is not None and alone.tag == element.tag and alone.prefix is None:
+                return raw
+        return _xhtml_string(element)
 
     def _primitive(self, element: etree._Element, info: XmlElementInfo, path: str) -> _Primitive:
         content: dict[str, Any] = {}
         self._content(element, str(info.content_type), path, content)
         value = content.pop("value", None)
         if value is None and not content:
-            raise XmlReadError(
-                "a primitive element needs a value, an id or extensions", path, element.sourceline
-            )
+            self._problem("a primitive element needs a value, an id or extensions", path, element)
+            return _Primitive(None, {})
         return _Primitive(value, content or None)
 
-    def _wrapped_resource(self, element: etree._Element, path: str) -> dict[str, Any]:
+    def _wrapped_resource(self, element: etree._Element, path: str) -> Any:
         if element.attrib:
-            raise XmlReadError("a resource container has no attributes", path, element.sourceline)
-        self._no_text(element.text, path, element.sourceline)
+            self._problem("a resource container has no attributes", path, element)
+        self._no_text(element.text, path, element)
         children = list(_element_children(element))
         if len(children) != 1:
-            raise XmlReadError(
-                f"expected one resource element inside, found {len(children)}",
-                path,
-                element.sourceline,
-            )
-        self._no_text(children[0].tail, path, children[0].sourceline)
-        return self.resource(children[0], path)
+            self._problem(f"expected one resource element inside, found {len(children)}", path,
+                          element)
+            if not children:
+                return _SKIP
+        self._no_text(children[0].tail, path, children[0])
+        found = self.resource(children[0], path)
+        return _SKIP if found is None else found
+
+
+def _label(info: XmlElementInfo) -> str:
+    """The element's name in FHIRPath locations: a choice as ``value.ofType(Quantity)``."""
+    if info.path.endswith("[x]"):
+        base = info.path.rsplit(".", 1)[-1][:-3]
+        return f"{base}.ofType({info.type_code})"
+    return info.name
 
 
 def _store(result: dict[str, Any], info: XmlElementInfo, items: list[Any]) -> None:
@@ -514,15 +764,235 @@ def _store(result: dict[str, Any], info: XmlElementInfo, items: list[Any]) -> No
 
 
 def read_resource_xml(
-    data: bytes | str, schema: XmlSchema, *, parse_float: Callable[[str], Any] = float
+    data: bytes | str, schema: XmlSchemaLike, *, parse_float: Callable[[str], Any] = float
 ) -> dict[str, Any]:
     """Read one FHIR XML resource into the dict ``json.loads`` gives for its JSON form.
 
     *parse_float* turns a number with ``.``, ``e`` or ``E`` into a value, as in ``json.loads``
     (``decimal.Decimal`` or the runtime's ``FhirDecimal`` keep a decimal's precision).
     """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     root = _parse_document(data)
-    return _Reader(schema, parse_float).resource(root, None)
+    result = _Reader(schema, parse_float, source=_Positions(data, root)).resource(root, None)
+    assert result is not None  # strict reading raises instead
+    return result
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+#: A start tag from its ``<`` to its ``>`` (quoted attribute values may hold ``>``).
+_START_TAG = re.compile(rb"<[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>")
+_END_TAG = re.compile(rb"</[^>]*>")
+
+
+class _Positions:
+    """Where elements are in the source bytes, worked out only when first asked.
+
+    Line and column are the ones the HL7 reference validator reports: just after the ``>`` of the
+    start tag (its SAX locator's position), the line being that of the ``>``. lxml gives lines
+    only, so the tags are found once with the standard library's expat (the document has already
+    been parsed by the hardened parser, without DOCTYPE), in document order, lxml's order too.
+    The same scan gives an element's source text (:meth:`raw`: the XHTML narrative is kept as
+    written). Without it (an encoding other than UTF-8), elements get lxml's line alone.
+    """
+
+    def __init__(self, data: bytes, root: etree._Element | None) -> None:
+        self._data = data
+        self._root = root
+        self._spans: list[tuple[int, int, int]] | None = None  # start, start-tag end, end
+        self._order: dict[Any, int] = {}
+        self._newlines: list[int] = []
+
+    def _scan(self) -> list[tuple[int, int, int]]:
+        from xml.parsers import expat
+
+        if self._spans is not None:
+            return self._spans
+        self._spans = []
+        if self._root is None:
+            return self._spans
+        encoding = (self._root.getroottree().docinfo.encoding or "UTF-8").upper()
+        if encoding not in ("UTF-8", "UTF8"):
+            return self._spans
+        data = self._data
+        spans: list[list[int]] = []
+        stack: list[list[int]] = []
+        parser = expat.ParserCreate()
+
+        def start(*_: Any) -> None:
+            begin = parser.CurrentByteIndex
+            match = _START_TAG.match(data, begin)
+            span = [begin, match.end() if match else begin, -1]
+            spans.append(span)
+            stack.append(span)
+
+        def end(*_: Any) -> None:
+            span = stack.pop()
+            at = parser.CurrentByteIndex
+            if at <= span[1]:  # <x/>: expat reports the end after the start tag
+                span[2] = span[1]
+            else:
+                match = _END_TAG.match(data, at)
+                span[2] = match.end() if match else at
+
+        parser.StartElementHandler = start
+        parser.EndElementHandler = end
+        try:
+            parser.Parse(data, True)
+        except expat.ExpatError:
+            return self._spans
+        elements = list(self._root.iter(etree.Element))
+        if len(elements) != len(spans):
+            return self._spans
+        self._spans = [(a, b, c) for a, b, c in spans]
+        self._order = {element: i for i, element in enumerate(elements)}
+        self._newlines = [i for i, byte in enumerate(data) if byte == 0x0A]
+        return self._spans
+
+    def of(self, element: etree._Element | None) -> tuple[int | None, int | None]:
+        """(line, column) of *element* (column None when it cannot be had)."""
+        if element is None:
+            return None, None
+        spans = self._scan()
+        index = self._order.get(element)
+        if index is None:
+            return element.sourceline, None
+        end = spans[index][1]
+        line = bisect.bisect_left(self._newlines, end)  # newlines before the end of the tag
+        line_start = self._newlines[line - 1] + 1 if line else 0
+        col = len(self._data[line_start:end].decode("utf-8", "replace")) + 1
+        return line + 1, col
+
+    def raw(self, element: etree._Element) -> str | None:
+        """The element's source text (line ends normalised as XML does), or None."""
+        spans = self._scan()
+        index = self._order.get(element)
+        if index is None:
+            return None
+        begin, _, end = spans[index]
+        try:
+            text = self._data[begin:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class XmlReading:
+    """What :func:`read_resource_xml_for_validation` found: the tree, XML issues, positions.
+
+    ``tree`` is the dict ``json.loads`` would give for the JSON form (``None`` when the document
+    could not be read as a resource: not well-formed, DOCTYPE, wrong root); ``issues`` are the
+    XML-only problems, in document order, with their line (column via :meth:`locate`).
+    :meth:`locate` gives any issue (the validator's too) the line and column of the element its
+    FHIRPath location names.
+    """
+
+    def __init__(
+        self,
+        tree: dict[str, Any] | None,
+        issues: list[Issue],
+        data: bytes,
+        root: etree._Element | None = None,
+        where: dict[str, etree._Element] | None = None,
+        elements: list[etree._Element | None] | None = None,
+        positions: _Positions | None = None,
+    ) -> None:
+        self.tree = tree
+        self.issues = issues
+        self._where = where or {}
+        self._elements = dict(zip(map(id, issues), elements or ()))
+        self._positions = positions or _Positions(data, root)
+
+    def __iter__(self) -> Iterator[Any]:
+        """``tree, issues = reading``."""
+        return iter((self.tree, self.issues))
+
+    def _element_of(self, issue: Issue) -> etree._Element | None:
+        if id(issue) in self._elements:
+            return self._elements[id(issue)]
+        expression = issue.expression
+        if issue.key is not None:
+            found = self._where.get(f"{expression}.{issue.key}")
+            if found is not None:
+                return found
+        while expression:
+            found = self._where.get(expression)
+            if found is not None:
+                return found
+            expression = _parent_path(expression)
+        return None
+
+    def locate(self, issues: Iterable[Issue]) -> list[Issue]:
+        """*issues* with the line and column of their element (where the issue has none)."""
+        located = []
+        for issue in issues:
+            if issue.col is None:
+                element = self._element_of(issue)
+                if element is not None:
+                    line, col = self._positions.of(element)
+                    issue = issue.at(line if line is not None else issue.line, col)
+            located.append(issue)
+        return located
+
+
+_LAST_SEGMENT = re.compile(r"(?:\.ofType\([A-Za-z0-9]+\)|\[[0-9]+\]|\.[^.\[\]()]+)\Z")
+
+
+def _parent_path(expression: str) -> str:
+    """``X.a[0].b`` -> ``X.a[0]`` -> ``X.a`` -> ``X`` -> ``""``."""
+    match = _LAST_SEGMENT.search(expression)
+    return expression[: match.start()] if match else ""
+
+
+def read_resource_xml_for_validation(
+    data: bytes | str, schema: XmlSchemaLike, *, parse_float: Callable[[str], Any] = _DecimalText
+) -> XmlReading:
+    """Read one FHIR XML resource for validation: the JSON-shaped tree plus the XML-only issues.
+
+    Nothing raises: a document that is not well-formed, declares a DOCTYPE or entities (never
+    expanded, never fetched), nests too deeply (libxml2's limit without huge-tree mode, 256
+    levels) or is not a FHIR resource gives one fatal issue and no tree. Otherwise every problem
+    is an :class:`~fhirgen.runtime.issues.Issue` and the walk goes on: element order per the
+    StructureDefinition (``xml-order``), unknown elements and attributes (``unknown-property``,
+    on the parent, as the JSON validator reports unknown properties), text where FHIR has none,
+    empty elements and wrong namespaces (``xml-shape``, ``xml-namespace``), a repeated single
+    element (``cardinality``; the first is kept), the lexical form of ``value`` attributes per
+    JSON kind (``primitive``: ``true``/``false``; numbers as written, kept with their text so the
+    primitive's own rules judge ``1e4`` as an integer or ``00.1`` as a decimal), an encoding other
+    than UTF-8. Comments and processing instructions are allowed anywhere and skipped.
+
+    Returns an :class:`XmlReading` (``tree, issues = reading`` also works).
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    issues: list[Issue] = []
+    try:
+        root = _parse_document(data)
+    except XmlReadError as exc:
+        issue = Issue("fatal", "structure", "xml-syntax", exc.message, "", exc.line, exc.col)
+        return XmlReading(None, [issue], data)
+    except (etree.LxmlError, ValueError) as exc:  # an unsupported encoding declaration, ...
+        issue = Issue("fatal", "structure", "xml-syntax", f"cannot read the XML ({exc})", "")
+        return XmlReading(None, [issue], data)
+    encoding = root.getroottree().docinfo.encoding or "UTF-8"
+    elements: list[etree._Element | None] = []
+    if encoding.upper() not in ("UTF-8", "UTF8"):
+        issues.append(Issue("error", "structure", "xml-syntax",
+                            f"FHIR XML must be encoded in UTF-8, not {encoding!r}", ""))
+        elements.append(None)
+    source = _Positions(data, root)
+    reader = _Reader(schema, parse_float, issues, source)
+    reader.issue_elements = elements
+    try:
+        tree = reader.resource(root, None)
+    except RecursionError:
+        issues.append(Issue("fatal", "structure", "xml-syntax",
+                            "The resource is nested too deeply to be read", ""))
+        elements.append(None)
+        tree = None
+    return XmlReading(tree, issues, data, root, reader.where, elements, source)
 
 
 # ------------------------------------------------------------------------------------- writing
@@ -560,6 +1030,20 @@ def _parse_xhtml(text: Any, path: str) -> etree._Element:
     return element
 
 
+_VERBATIM = "fhirgen-verbatim"
+
+
+def _stands_alone(text: str, element: etree._Element) -> bool:
+    """XHTML text that can go into the document as it is: just the ``div``, declaring the XHTML
+    namespace as its default (nothing before or after it, no prefix)."""
+    return (
+        text.startswith("<div")
+        and text.endswith(("</div>", "/>"))
+        and element.prefix is None
+        and "<!--" not in text
+    )
+
+
 def _aligned(values: Any, extras: Any, path: str) -> list[tuple[Any, Any]]:
     """Pair an array of primitive values with its ``_name`` array (``null`` placeholders)."""
     values = values if values is not None else []
@@ -586,8 +1070,10 @@ def _looks_like_extension(obj: Mapping[str, Any]) -> bool:
 class _Writer:
     """Build the lxml tree of a JSON-shaped resource (schema-driven when a schema is given)."""
 
-    def __init__(self, schema: XmlSchema | None) -> None:
+    def __init__(self, schema: XmlSchemaLike | None) -> None:
         self.schema = schema
+        self.verbatim: list[str] = []  # XHTML texts written as they are, by placeholder number
+        self.token = uuid.uuid4().hex
 
     def resource(
         self, resource: Mapping[str, Any], parent: etree._Element | None, path: str | None
@@ -600,6 +1086,13 @@ class _Writer:
             element = etree.Element(tag, nsmap={None: FHIR_NS})
         else:
             element = etree.SubElement(parent, tag)
+        if self.schema is not None and self.schema.resource_problem(type_name) is not None:
+            # A resource type the schema does not have (a contained resource the models keep
+            # as UnknownResource): written as received, XML attributes guessed the FHIR way.
+            plain = _Writer(None)
+            plain.verbatim, plain.token = self.verbatim, self.token
+            plain._content(element, resource, None, path or type_name, is_resource=True)
+            return element
         self._content(element, resource, type_name, path or type_name, is_resource=True)
         return element
 
@@ -679,7 +1172,13 @@ class _Writer:
     ) -> None:
         kind = info.kind if info is not None else None
         if kind == "xhtml" or (kind is None and name == "div" and isinstance(value, str)):
-            parent.append(_parse_xhtml(value, path))
+            element = _parse_xhtml(value, path)
+            if _stands_alone(value, element):  # written as it is: the JSON text survives
+                placeholder = etree.SubElement(parent, element.tag, nsmap={None: XHTML_NS})
+                placeholder.set(_VERBATIM, f"{self.token}-{len(self.verbatim)}")
+                self.verbatim.append(value)
+            else:
+                parent.append(element)
             return
         if kind == "resource" or (
             kind is None and isinstance(value, Mapping) and "resourceType" in value
@@ -744,7 +1243,9 @@ def _indent(element: etree._Element, level: int = 0) -> None:
     children[-1].tail = "\n" + INDENT * level
 
 
-def write_resource_xml(resource: Mapping[str, Any], schema: XmlSchema | None = None) -> bytes:
+def write_resource_xml(
+    resource: Mapping[str, Any], schema: XmlSchemaLike | None = None
+) -> bytes:
     """Write a JSON-shaped resource as FHIR XML (UTF-8 bytes, with declaration).
 
     Without *schema*, keys are written in dict order and XML attributes are guessed the way FHIR
@@ -754,7 +1255,16 @@ def write_resource_xml(resource: Mapping[str, Any], schema: XmlSchema | None = N
     written in the type's element order, attributes are those the definitions mark ``xmlAttr``,
     and unknown keys raise :class:`XmlWriteError`.
     """
-    root = _Writer(schema).resource(resource, None, None)
+    writer = _Writer(schema)
+    root = writer.resource(resource, None, None)
     _indent(root)
     body: bytes = etree.tostring(root, encoding="UTF-8")
+    if writer.verbatim:
+        placeholder = re.compile(
+            rb'<div xmlns="http://www.w3.org/1999/xhtml" '
+            + _VERBATIM.encode() + rb'="' + writer.token.encode() + rb'-([0-9]+)"/>'
+        )
+        body = placeholder.sub(
+            lambda match: writer.verbatim[int(match.group(1))].encode("utf-8"), body
+        )
     return XML_DECLARATION + body + b"\n"

@@ -81,6 +81,7 @@ def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[st
         env, "package_init.py.jinja", package=package, header=package.header
     )
     files.update(_validator_files(env, model, package, config))  # issue 3: validators
+    files.update(_xml_files(env, model, package))  # issue 5: FHIR XML facts
     if config.tests and package.examples:
         files["tests/test_examples.py"] = _render(
             env,
@@ -121,6 +122,24 @@ def _validator_files(
 
 
 # --- end of validators -------------------------------------------------------------------
+
+
+# --- FHIR XML facts (issue 5) -------------------------------------------------------------
+
+
+def _xml_files(env: jinja2.Environment, model: Model, package: PackageView) -> dict[str, str]:
+    from .xml_views import build_xml_views
+
+    view = build_xml_views(model, package.header)
+    return {
+        "models/xmlschema.py": _render(
+            env, "xmlschema.py.jinja", header=view.header, fields=view.fields,
+            resources=view.resources, types=view.types,
+        )
+    }
+
+
+# --- end of FHIR XML facts ----------------------------------------------------------------
 
 
 def _ruff() -> str:
