@@ -971,12 +971,21 @@ def read_resource_xml_for_validation(
     try:
         root = _parse_document(data)
     except XmlReadError as exc:
-        issue = Issue("fatal", "structure", "xml-syntax", exc.message, "", exc.line, exc.col)
+        line, col, message = exc.line, exc.col, exc.message
+        if line is None and "DOCTYPE" in message:
+            at = data.find(b"<!DOCTYPE")
+            if at >= 0:
+                line = data.count(b"\n", 0, at) + 1
+                col = at - (data.rfind(b"\n", 0, at) + 1) + 1
+            message += " (entities are never expanded, external ones never fetched)"
+        issue = Issue("fatal", "structure", "xml-syntax", message, "", line, col)
         return XmlReading(None, [issue], data)
     except (etree.LxmlError, ValueError) as exc:  # an unsupported encoding declaration, ...
         issue = Issue("fatal", "structure", "xml-syntax", f"cannot read the XML ({exc})", "")
         return XmlReading(None, [issue], data)
     encoding = root.getroottree().docinfo.encoding or "UTF-8"
+    if data.startswith((b"\xfe\xff", b"\xff\xfe")) or b"\x00" in data[:4]:
+        encoding = "UTF-16"  # no declaration: lxml reports its default, not what it decoded
     elements: list[etree._Element | None] = []
     if encoding.upper() not in ("UTF-8", "UTF8"):
         issues.append(Issue("error", "structure", "xml-syntax",
