@@ -27,6 +27,7 @@ __all__ = [
     "check_identifier",
     "class_name",
     "extension_attribute",
+    "invariant_function_name",
     "module_name",
     "value_set_type_name",
 ]
@@ -71,6 +72,18 @@ def extension_attribute(json_name: str) -> str:
     """Attribute holding a primitive's ``_name`` object: ``status`` -> ``status_ext``."""
     check_identifier(json_name, "element name")
     return json_name + "_ext"
+
+
+_CONSTRAINT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*\Z")
+
+
+def invariant_function_name(key: str) -> str:
+    """Function of a compiled invariant: ``inv_`` + its key with ``-``/``.`` as ``_``
+    (``ele-1`` -> ``inv_ele_1``, ``sdf-8a`` -> ``inv_sdf_8a``); a key of other characters is
+    refused (it would not be a name, or two keys could meet in one)."""
+    if not isinstance(key, str) or not _CONSTRAINT_KEY.match(key):
+        raise NamingError(f"constraint key {key!r} is not letters and digits joined by - or .")
+    return "inv_" + key.replace("-", "_").replace(".", "_")
 
 
 def module_name(type_name: str) -> str:
