@@ -231,6 +231,46 @@ def fetch_command(sources: tuple[str, ...], definitions: Path | None, targets: t
         click.echo(line)
 
 
+# ------------------------------------------------------------------------------------- diff
+# (issue 6) `fhirgen diff OLD NEW`: definitions and generated files compared; git-diff-like exit.
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Type whose closure to compare (repeatable; default from [tool.fhirgen]).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="text: grouped by type and element; json: one sorted document.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences (as `git diff --exit-code`); without it, 0.")
+def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: str, exit_code: bool) -> None:
+    """What changed from OLD to NEW definitions (folders, package folders or .tgz files).
+
+    Element by element (cardinality, types and target profiles, bindings and their codes,
+    invariants, fixed/pattern values, flags), and which generated files and tests change.
+    """
+    from .diff import diff_generations, render_json, render_text
+    from .ir import IRError
+    from .loader import DefinitionError
+    from .naming import NamingError
+    from .render import RenderError
+
+    config = _config()
+    for path in (old, new):
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+    roots = {"models": config.relative(config.output), "tests": config.relative(config.tests_output)}
+    try:
+        result = diff_generations(
+            old, new, targets or config.targets, examples_folder=config.relative(config.definitions),
+            import_name=config.import_name, roots=roots,
+        )
+    except (DefinitionError, IRError, NamingError, RenderError) as exc:
+        _fail(str(exc))
+    render = render_json if output_format == "json" else render_text
+    click.echo(render(result, str(old), str(new)), nl=False)
+    if exit_code and result.has_differences:
+        sys.exit(EXIT_FAILED)
+
+
 # --------------------------------------------------------------------------------- validate
 # (issue 3) `fhirgen validate`: every input resource -> one outcome; exit 0 / 1 (issues) / 2.
 
