@@ -9,7 +9,8 @@ A :class:`Model` is the closure of the requested target types: the targets, thei
 every type their elements use, transitively (``Extension.value[x]`` alone reaches most datatypes),
 plus the value sets their required and extensible bindings name.
 
-A :class:`TypeDef` is one FHIR type, as its StructureDefinition's snapshot says: a primitive
+A :class:`TypeDef` is one FHIR type, as its StructureDefinition's snapshot says (one that has only
+a differential gets a snapshot from :mod:`fhirgen.snapshot` in :func:`build_model`): a primitive
 (``string``, with its regex and JSON kind in :class:`PrimitiveInfo`), a complex datatype
 (``Coding``), a resource (``ImagingSelection``) or a backbone element (``ImagingSelection.instance``).
 Backbone elements are types of their own, named by their path and listed, in specification order
@@ -428,7 +429,7 @@ def _snapshot(sd: dict[str, Any]) -> list[dict[str, Any]]:
     if not elements:
         raise IRError(
             f"{sd.get('url')}: StructureDefinition has no snapshot "
-            "(snapshots from differentials are not generated yet)"
+            "(build_model makes one from a differential: fhirgen.snapshot)"
         )
     return list(elements)
 
@@ -656,9 +657,17 @@ def _value_set(index: DefinitionIndex, url: str) -> ValueSetDef:
 
 
 def build_model(index: DefinitionIndex, targets: Sequence[str]) -> Model:
-    """Build the model of *targets* (type names) and everything they need."""
+    """Build the model of *targets* (type names) and everything they need.
+
+    StructureDefinitions with only a differential get a snapshot first
+    (:func:`fhirgen.snapshot.ensure_snapshots`, from their base's); ``closure`` and
+    ``build_type`` on their own need snapshots.
+    """
     if not targets:
         raise IRError("no target types given")
+    from .snapshot import ensure_snapshots  # snapshot imports this module (IRError)
+
+    index = ensure_snapshots(index)
     names = closure(index, targets)
     types = tuple(build_type(_type_sd(index, name, "the closure")) for name in names)
     bound: set[str] = set()
