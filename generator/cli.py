@@ -136,9 +136,9 @@ def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
             continue
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.json") if p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".xml") and p.is_file())
             if not found:
-                _fail(f"{raw}: no .json files in this folder")
+                _fail(f"{raw}: no .json or .xml files in this folder")
             for file in found:
                 yield str(file), file.read_bytes()
         elif path.is_file():
@@ -148,7 +148,7 @@ def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
 
 
 @main.command("convert")
-@click.option("--to", "to_format", type=click.Choice(["json"]), default="json", show_default=True, help="Output format (XML comes with XML support).")
+@click.option("--to", "to_format", type=click.Choice(["json", "xml"]), default="json", show_default=True, help="Output format: FHIR JSON or FHIR XML (input: .json or .xml, else sniffed).")
 @click.option("--models", "models_name", default=None, help="Import name of the generated package (default from [tool.fhirgen]).")
 @click.option("--indent", type=int, default=2, show_default=True, help="Indentation; 0 writes one line per resource.")
 @click.option("--no-validate", "lenient", is_flag=True, help="Build models without validating first (unknown properties are dropped).")
@@ -156,7 +156,7 @@ def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
 def convert_command(
     to_format: str, models_name: str | None, indent: int, lenient: bool, paths: tuple[str, ...]
 ) -> None:
-    """Parse resources through the generated models and print them as FHIR JSON.
+    """Parse resources (FHIR JSON or XML) through the generated models and print them as FHIR JSON or XML.
 
     Models are built from validated input: a resource with errors is not converted; its errors go
     to stderr and the exit code is 1 (the other inputs are still converted).
@@ -171,15 +171,21 @@ def convert_command(
     registry = _registry(models_name or _config().import_name)
     invalid = 0
     for name, data in _input_files(paths):
+        is_xml = _is_xml(name, data)  # issue 5: FHIR XML in (validated XML reports its problems)
         try:
-            tree = loads(data)
-        except (FhirJsonError, RecursionError) as exc:
+            tree = (_xml_tree(registry, data) if lenient else {}) if is_xml else loads(data)
+        except (FhirJsonError, RecursionError, ValueError) as exc:
             _fail(f"{name}: {exc}")
         resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
-        if resource_type not in registry:
+        if resource_type not in registry and tree != {}:
             _fail(f"{name}: no generated model for resourceType {resource_type!r}")
         try:
-            model = registry.from_json(data, validate=not lenient)
+            if is_xml:
+                from .runtime.xml import from_xml
+
+                model = from_xml(registry, data, validate=not lenient)
+            else:
+                model = registry.from_json(data, validate=not lenient)
         except ValidationError as exc:
             invalid += 1
             for issue in exc.result.issues:
@@ -190,10 +196,43 @@ def convert_command(
             _fail(f"{name}: {exc}")
         if isinstance(model, UnknownResource):
             _fail(f"{name}: no generated model for resourceType {model.tree.get('resourceType')!r}")
-        click.echo(model.to_json(indent=indent or None))
+        if to_format == "xml":  # issue 5: FHIR XML out
+            from .runtime.xml import to_xml
+
+            click.echo(to_xml(model).decode("utf-8"), nl=False)
+        else:
+            click.echo(model.to_json(indent=indent or None))
     if invalid:
         click.echo(f"fhirgen: {invalid} resource(s) not converted: they have errors", err=True)
         sys.exit(EXIT_FAILED)
+
+
+# --- FHIR XML input (issue 5) -------------------------------------------------------------
+
+
+def _is_xml(name: str, data: bytes) -> bool:
+    """XML by the file's extension, else by its content (first non-blank character ``<``)."""
+    from .runtime.xml import looks_like_xml
+
+    return name.endswith(".xml") or (not name.endswith((".json", ".ndjson")) and looks_like_xml(data))
+
+
+def _xml_schema_module(package: str) -> Any:
+    try:
+        return importlib.import_module(f"{package}.xmlschema")
+    except ImportError as exc:
+        _fail(f"the generated package {package!r} has no XML support (regenerate it): {exc}")
+
+
+def _xml_tree(registry: Any, data: bytes) -> Any:
+    from decimal import Decimal
+
+    from .fhirxml import read_resource_xml
+
+    return read_resource_xml(data, _xml_schema_module(registry._package).XML_SCHEMA, parse_float=Decimal)
+
+
+# --- end of FHIR XML input ----------------------------------------------------------------
 
 
 def _registry(import_name: str) -> Any:
@@ -281,19 +320,20 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True, help="Exit 1 when an issue of this severity (or worse) is found.")
 @click.argument("paths", nargs=-1, required=True)
 def validate_command(models: str | None, output_format: str, fail_on: str, paths: tuple[str, ...]) -> None:
-    """Validate FHIR JSON resources (.json, .ndjson, folders, Bundles, - for stdin)."""
+    """Validate FHIR resources (.json, .ndjson, .xml, folders, Bundles, - for stdin)."""
     from .runtime.validate import run
 
-    validators = _validators_module(models or _config().import_name).RESOURCE_VALIDATORS
+    module = _validators_module(models or _config().import_name)
+    validators = module.RESOURCE_VALIDATORS
     sources: list[tuple[str, Path | None]] = []
     for raw in paths:
         path = Path(raw)
         if raw == "-":
             sources.append(("<stdin>", None))
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson") and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".xml") and p.is_file())
             if not found:
-                _fail(f"{raw}: no .json or .ndjson files in this folder")
+                _fail(f"{raw}: no .json, .ndjson or .xml files in this folder")
             sources.extend((str(p), p) for p in found)
         elif path.is_file():
             sources.append((raw, path))
@@ -302,12 +342,12 @@ def validate_command(models: str | None, output_format: str, fail_on: str, paths
 
     report = _ValidationReport(output_format, fail_on)
     for name, path in sources:
-        if name.endswith(".xml"):
-            click.echo(f"fhirgen: error: {name}: XML resources are not supported yet", err=True)
-            report.unusable = True
-            continue
         try:
             for line_offset, chunk in _resource_chunks(name, path):
+                if _is_xml(name, chunk):  # issue 5: FHIR XML, by extension or content
+                    package = module.__name__.rpartition(".")[0]
+                    report.add(_xml_schema_module(package).validate_xml(chunk, file=name))
+                    continue
                 report.add(run(chunk, validators, file=name, line_offset=line_offset))
         except OSError as exc:
             _fail(f"{name}: cannot read: {exc.strerror}")

@@ -803,7 +803,7 @@ class _Positions:
         self._root = root
         self._spans: list[tuple[int, int, int]] | None = None  # start, start-tag end, end
         self._order: dict[Any, int] = {}
-        self._newlines: list[int] = []
+        self._newlines: list[int] | None = None
 
     def _scan(self) -> list[tuple[int, int, int]]:
         from xml.parsers import expat
@@ -848,7 +848,6 @@ class _Positions:
             return self._spans
         self._spans = [(a, b, c) for a, b, c in spans]
         self._order = {element: i for i, element in enumerate(elements)}
-        self._newlines = [i for i, byte in enumerate(data) if byte == 0x0A]
         return self._spans
 
     def of(self, element: etree._Element | None) -> tuple[int | None, int | None]:
@@ -860,6 +859,8 @@ class _Positions:
         if index is None:
             return element.sourceline, None
         end = spans[index][1]
+        if self._newlines is None:
+            self._newlines = [match.start() for match in re.finditer(b"\n", self._data)]
         line = bisect.bisect_left(self._newlines, end)  # newlines before the end of the tag
         line_start = self._newlines[line - 1] + 1 if line else 0
         col = len(self._data[line_start:end].decode("utf-8", "replace")) + 1
@@ -876,7 +877,9 @@ class _Positions:
             text = self._data[begin:end].decode("utf-8")
         except UnicodeDecodeError:
             return None
-        return text.replace("\r\n", "\n").replace("\r", "\n")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as XML parsers do
+        # a carriage return the writer kept as a character reference (see write_resource_xml)
+        return text.replace("&#13;", "\r").replace("&#xD;", "\r").replace("&#xd;", "\r")
 
 
 class XmlReading:
@@ -1114,11 +1117,15 @@ class _Writer:
             raise XmlWriteError(f"{path}: {exc}") from None
 
     def _names(
-        self, obj: Mapping[str, Any], table: Mapping[str, XmlElementInfo] | None, path: str
+        self,
+        obj: Mapping[str, Any],
+        table: Mapping[str, XmlElementInfo] | None,
+        path: str,
+        is_resource: bool,
     ) -> list[str]:
         names: dict[str, None] = {}
         for key in obj:
-            if key == "resourceType":
+            if key == "resourceType" and is_resource:  # (an element of that name is written)
                 continue
             names.setdefault(key.removeprefix("_"), None)
         if table is None:
@@ -1140,7 +1147,7 @@ class _Writer:
         if not isinstance(obj, Mapping):
             raise XmlWriteError(f"{path}: expected an object")
         table = self._table(type_name, path)
-        for name in self._names(obj, table, path):
+        for name in self._names(obj, table, path, is_resource):
             info = table[name] if table is not None else None
             value, extra = obj.get(name), obj.get("_" + name)
             child_path = f"{path}.{name}"
@@ -1273,7 +1280,10 @@ def write_resource_xml(
             rb'<div xmlns="http://www.w3.org/1999/xhtml" '
             + _VERBATIM.encode() + rb'="' + writer.token.encode() + rb'-([0-9]+)"/>'
         )
-        body = placeholder.sub(
-            lambda match: writer.verbatim[int(match.group(1))].encode("utf-8"), body
+        body = placeholder.sub(  # a carriage return survives XML as a character reference
+            lambda match: writer.verbatim[int(match.group(1))]
+            .replace("\r", "&#13;")
+            .encode("utf-8"),
+            body,
         )
     return XML_DECLARATION + body + b"\n"
