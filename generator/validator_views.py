@@ -128,8 +128,21 @@ def _binding_args(element: Element, ctx: _Ctx) -> str:
     return f", {binding.strength}={ctx.vs_names[binding.value_set]}"
 
 
+def _guard(json_name: str, twin: bool) -> str:
+    """``if 'x' in node:`` (or with its ``_x`` twin): an absent optional element costs a lookup."""
+    test = f"{py_literal(json_name)} in node"
+    if twin:
+        test += f" or {py_literal('_' + json_name)} in node"
+    return f"if {test}: "
+
+
 def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[str], list[str]]:
-    """Source lines validating *element* of *owner*, and the JSON keys it allows."""
+    """Source lines validating *element* of *owner*, and the JSON keys it allows.
+
+    Each line is one call stating the element's facts; an optional element's call is guarded by
+    a membership test, so absent elements (most of them) cost one dict lookup. A required
+    element's call is unconditional: the helper reports its absence.
+    """
     model = ctx.model
     lines: list[str] = []
     keys: list[str] = []
@@ -142,17 +155,22 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         if element.is_choice:
             label = f", label={py_literal(f'{element.name}.ofType({type_ref.code})')}"
         minimum = "0" if element.is_choice else str(element.min)
+        optional = minimum == "0"
         facts = f"{py_literal(json_name)}, path, out"
         keys.append(json_name)
         if element.backbone:
             validator = function_name(element.backbone)
-            lines.append(f"complex_(node, {facts}, {validator}, {minimum}, {maximum}, {array})")
+            guard = _guard(json_name, False) if optional else ""
+            lines.append(
+                f"{guard}complex_(node, {facts}, {validator}, {minimum}, {maximum}, {array})"
+            )
             continue
         if _is_resource_type(type_ref, model):
             contained = ", contained=True" if element.base_path == CONTAINED else ""
+            guard = _guard(json_name, False) if optional else ""
             lines.append(
-                f"resource(node, {facts}, RESOURCE_VALIDATORS, {minimum}, {maximum}, {array}"
-                f"{contained})"
+                f"{guard}resource(node, {facts}, RESOURCE_VALIDATORS, {minimum}, {maximum}, "
+                f"{array}{contained})"
             )
             continue
         target = model.type(type_ref.code)
@@ -165,9 +183,10 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
                 ext = ", ext=False"
             else:
                 keys.append("_" + json_name)
+            guard = _guard(json_name, not ext) if optional else ""
             lines.append(
-                f"primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, {maximum}, "
-                f"{array}{label}{binding}{ext})"
+                f"{guard}primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, "
+                f"{maximum}, {array}{label}{binding}{ext})"
             )
             continue
         targets = ""
@@ -175,15 +194,17 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
             const = f"TARGETS_{naming.class_name(owner.name)}_{naming.attribute_name(json_name).rstrip('_')}"
             ctx.constants.append(ConstantView(const, _frozenset(type_ref.target_types)))
             targets = f", targets={const}"
+        guard = _guard(json_name, False) if optional else ""
         lines.append(
-            f"complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
+            f"{guard}complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
             f"{array}{label}{binding}{targets})"
         )
     if element.is_choice:
-        lines.append(
-            f"choice(node, {_tuple(tuple(n for n, _t in names))}, path, out, "
-            f"{py_literal(element.name)}, {element.min})"
-        )
+        const = f"CHOICE_{naming.class_name(owner.name)}_{naming.attribute_name(element.name).rstrip('_')}"
+        ctx.constants.append(ConstantView(
+            const, f"Choice{_tuple(tuple(n for n, _t in names))}", "Choice"
+        ))
+        lines.append(f"choice(node, {const}, path, out, {py_literal(element.name)}, {element.min})")
     return lines, keys
 
 

@@ -13,9 +13,13 @@ from fhirgen.validator_views import _vs_names, build_validator_views, rule_cases
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _model() -> Model:
+    return build_model(load_index([ROOT / "definitions"]), ["ImagingSelection"])
+
+
 @pytest.fixture(scope="module")
 def model() -> Model:
-    return build_model(load_index([ROOT / "definitions"]), ["ImagingSelection"])
+    return _model()
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +30,32 @@ def functions(model: Model) -> dict[str, tuple[str, ...]]:
 
 def test_one_line_per_element_with_its_facts(functions) -> None:
     lines = functions["validate_ImagingSelection"]
+    # a required element: called unconditionally (the helper reports its absence)
     assert "primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_ImagingSelectionStatus)" in lines
-    assert ("complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, None, True)"
-            in lines)
-    assert ("resource(node, 'contained', path, out, RESOURCE_VALIDATORS, 0, None, True, "
-            "contained=True)") in lines
-    assert any(line.startswith("complex_(node, 'subject',") and
+    # optional ones: guarded by a membership test (with the `_name` twin for primitives)
+    assert ("if 'instance' in node: complex_(node, 'instance', path, out, "
+            "validate_ImagingSelectionInstance, 0, None, True)") in lines
+    assert ("if 'contained' in node: resource(node, 'contained', path, out, RESOURCE_VALIDATORS, "
+            "0, None, True, contained=True)") in lines
+    assert ("if 'studyUid' in node or '_studyUid' in node: primitive(node, 'studyUid', path, out, "
+            "P_id, 0, 1, False)") in lines
+    assert any(line.startswith("if 'subject' in node: complex_(node, 'subject',") and
                "targets=TARGETS_ImagingSelection_subject" in line for line in lines)
 
 
 def test_choice_elements_use_of_type_labels_and_a_choice_line(functions) -> None:
     lines = functions["validate_Extension"]
     assert any("'valueString'" in line and "label='value.ofType(string)'" in line for line in lines)
-    assert any(line.startswith("choice(node, ('valueBase64Binary',") and line.endswith("'value', 0)")
-               for line in lines)
+    assert "choice(node, CHOICE_Extension_value, path, out, 'value', 0)" in lines
+    view = build_validator_views(_model(), ("header",))
+    choices = {c.name: c.expression for c in view.constants if c.annotation == "Choice"}
+    assert choices["CHOICE_Extension_value"].startswith("Choice('valueBase64Binary', ")
 
 
 def test_xml_attributes_have_no_underscore_twin_and_element_id_is_a_string(functions, model) -> None:
     assert "primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)" in functions["validate_Extension"]
-    assert "primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)" in functions["validate_Address"]
+    assert ("if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)"
+            in functions["validate_Address"])
     view = build_validator_views(model, ("header",))
     keys = {c.name: c.expression for c in view.constants}
     assert "'_url'" not in keys["KEYS_Extension"] and "'_status'" in keys["KEYS_ImagingSelection"]

@@ -18,8 +18,7 @@ as the reference validator's does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "ALL_CLEAR",
@@ -45,8 +44,10 @@ ALL_CLEAR = "No issues detected during validation"
 SEVERITIES = ("fatal", "error", "warning", "information")
 
 
-@dataclass(frozen=True, slots=True)
-class Issue:
+class Issue(NamedTuple):
+    """One issue. Immutable; a named tuple because validation makes many of them (information
+    issues on every unexpandable binding) and a tuple is the cheapest immutable record."""
+
     severity: str  # fatal | error | warning | information
     code: str  # FHIR IssueType: structure, required, value, code-invalid, invalid, ...
     rule: str  # cardinality, json-shape, unknown-property, primitive, binding, ele-1, ...
@@ -61,7 +62,7 @@ class Issue:
         return self.severity in ("fatal", "error")
 
     def at(self, line: int | None, col: int | None) -> Issue:
-        return replace(self, line=line, col=col)
+        return self._replace(line=line, col=col)
 
     def __str__(self) -> str:
         where = f" (line {self.line}, col {self.col})" if self.line is not None else ""
@@ -73,13 +74,16 @@ class IssueList(list[Issue]):
 
     ``contained`` maps the ids of the current resource's contained resources to their types, so
     ``#id`` references can be checked (set by :func:`fhirgen.runtime.validate.resource_root`).
+    ``inexact_numbers`` is set when an issue's message quotes a number: a tree parsed with floats
+    (the fast parse) is then validated again from the text as written, so messages quote it.
     """
 
-    __slots__ = ("contained",)
+    __slots__ = ("contained", "inexact_numbers")
 
     def __init__(self) -> None:
         super().__init__()
         self.contained: dict[str, str] | None = None
+        self.inexact_numbers = False
 
 
 def count(issues: list[Issue], *severities: str) -> int:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -95,7 +96,7 @@ class Primitive:
     *element* is the generated validator of the ``_name`` objects (``validate_Element``).
     """
 
-    __slots__ = ("_extra", "element", "kind", "name", "pattern", "regex")
+    __slots__ = ("_extra", "element", "fast", "kind", "name", "pattern", "regex")
 
     def __init__(
         self,
@@ -110,11 +111,13 @@ class Primitive:
         self.pattern = re.compile(self.regex, re.DOTALL) if self.regex else None
         self.element = element
         self._extra = _EXTRA.get(name)
+        self.fast = _fast_check(name, kind, self.regex)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
 
     def check(self, value: Any) -> Message | None:
+        """None for a good value, else ``(severity, message)``: the exact (slow) judgement."""
         kind = json_kind_of(value)
         if kind != self.kind:
             article = "an" if self.kind[0] in "aeiou" else "a"
@@ -132,7 +135,7 @@ class Primitive:
             text = value
             if text == "":
                 return "error", "value cannot be empty"
-            if _SURROGATE.search(text):
+            if not text.isascii() and _has_surrogate(text):
                 return "error", "value contains an unpaired UTF-16 surrogate (not Unicode text)"
         if self._extra is not None:
             found = self._extra(self, text)
@@ -141,6 +144,87 @@ class Primitive:
         if self.pattern is not None and not self.pattern.fullmatch(text):
             return "error", f"The value '{_short(text)}' is not a valid {self.name}"
         return None
+
+
+# ------------------------------------------------------------------------------- fast checks
+# ``Primitive.fast(value)`` is truthy only for values that are certainly good: the common case
+# costs one C-level regex match or a type test. Anything it does not accept (including values
+# that are good but unusual: 29 February, a decimal below 0.1, an integer sent as text) goes to
+# ``Primitive.check``, which decides exactly and says why. ``fast`` may raise TypeError on a
+# value of the wrong JSON kind (a regex's fullmatch on a number): callers treat that as "not
+# accepted". So ``fast`` never changes a verdict, it only skips work.
+
+_NOT_SURROGATE = r"(?=[^\ud800-\udfff]+\Z)"
+#: Days a fast date check leaves to the exact one: 29-31 February, 31 of a 30-day month.
+_ODD_DAY = r"(?!\d{4}-(?:02-(?:29|3)|(?:04|06|09|11)-31))"
+_FAST_EXTRA = {
+    "uri": r"(?=\S+\Z)",
+    "url": r"(?=\S+\Z)",
+    "canonical": r"(?=\S+\Z)",
+    "oid": r"(?=urn:oid:\S+\Z)",
+    "uuid": r"(?=urn:uuid:\S+\Z)",
+    "base64Binary": r"(?=\S+\Z)",
+    "date": _ODD_DAY,
+    "instant": _ODD_DAY,
+    # a time needs a time zone: no "T", or something after it that ends in Z or has + or -
+    "dateTime": _ODD_DAY + r"(?=[^T]*\Z|[^T]*T.*(?:Z\Z|[+-]))",
+}
+#: string and markdown: not all whitespace, no control character, no lone surrogate, <= 1 MB.
+_FAST_STRING = re.compile(
+    r"(?!\s*\Z)[^\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]{1," + str(MAX_STRING) + "}", re.DOTALL
+).fullmatch
+#: integer64 as text: up to 18 digits always fits in 64 bits.
+_FAST_INTEGER64 = re.compile(r"0|-?[1-9][0-9]{0,17}").fullmatch
+_DECIMAL_LIMIT = 10**18
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+def _fast_boolean(value: Any) -> bool:
+    return value is True or value is False
+
+
+def _fast_decimal(value: Any) -> bool:
+    """An int, or a finite float whose shortest text is a valid FHIR decimal."""
+    cls = value.__class__
+    if cls is int:
+        return bool(-_DECIMAL_LIMIT < value < _DECIMAL_LIMIT)
+    return cls is float and (0.1 <= abs(value) < 1e16 or value == 0.0)
+
+
+def _fast_integer(low: int, high: int) -> Callable[[Any], bool]:
+    def fast(value: Any) -> bool:
+        return value.__class__ is int and low <= value <= high
+
+    return fast
+
+
+def _fast_check(name: str, kind: str, regex: str | None) -> Callable[[Any], Any]:
+    if kind == "boolean":
+        return _fast_boolean
+    if kind == "number":
+        if name == "decimal":
+            return _fast_decimal
+        low, high = INTEGER_RANGES.get(name, (INT32_MIN, INT32_MAX))
+        return _fast_integer(low, high)
+    if name in STRING_TYPES:
+        return _FAST_STRING
+    if name == "integer64":
+        return _FAST_INTEGER64
+    if name == "xhtml" or regex is None:
+        return _never  # checked exactly every time
+    return re.compile(_NOT_SURROGATE + _FAST_EXTRA.get(name, "") + f"(?:{regex})", re.DOTALL).fullmatch
+
+
+def _has_surrogate(text: str) -> bool:
+    """A lone UTF-16 surrogate (JSON escapes allow them; Unicode text does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return bool(_SURROGATE.search(text))
+    return False
 
 
 def kind_name(kind: str) -> str:
@@ -239,12 +323,25 @@ def _decimal(prim: Primitive, text: str) -> Message | None:
     return None
 
 
+_LOCAL = threading.local()  # one hardened XHTML parser per thread (lxml parsers are not shared)
+
+
+def _xhtml_parser() -> Any:
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+
+        parser = _LOCAL.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, dtd_validation=False, load_dtd=False,
+            huge_tree=False,
+        )
+    return parser
+
+
 def _xhtml(prim: Primitive, text: str) -> Message | None:
     from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, dtd_validation=False, load_dtd=False, huge_tree=False
-    )
+    parser = _xhtml_parser()
     try:
         root = etree.fromstring(text.encode("utf-8"), parser)
     except etree.XMLSyntaxError as exc:

@@ -32,7 +32,14 @@ from typing import Any, Self
 from .issues import Issue, IssueList, count, operation_outcome
 from .primitives import Primitive, json_kind_of, kind_name
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a declared dependency; the exact parse still works
+    _orjson = None  # type: ignore[assignment]
+
 __all__ = [
+    "Choice",
+    "Loc",
     "Result",
     "ValidationError",
     "Validator",
@@ -40,13 +47,17 @@ __all__ = [
     "check_keys",
     "choice",
     "complex_",
+    "location",
     "parse_json",
     "primitive",
     "resource",
     "run",
 ]
 
-Validator = Callable[[dict[str, Any], str, IssueList], None]
+#: A location: FHIRPath text, or ``(parent location, JSON name)`` / ``(parent location, index)``
+#: tuples, turned into text by :func:`location` only when an issue is raised.
+Loc = str | tuple[Any, str | int]
+Validator = Callable[[dict[str, Any], Loc, IssueList], None]
 MISSING: Any = object()
 ELEMENT_KEYS = frozenset({"id", "extension"})
 
@@ -69,6 +80,20 @@ class ValidationError(ValueError):
 # ------------------------------------------------------------------------------------ issues
 
 
+def location(loc: Loc) -> str:
+    """The FHIRPath text of a location: ``(("X", "instance"), 0)`` -> ``X.instance[0]``."""
+    parts: list[str] = []
+    here: Any = loc
+    while here.__class__ is tuple:
+        here, part = here
+        parts.append(f"[{part}]" if part.__class__ is int else f".{part}")
+    if not parts:
+        return str(here)
+    parts.append(here)
+    parts.reverse()
+    return "".join(parts)
+
+
 def _printable(text: str) -> str:
     """Text that can be written as UTF-8: lone surrogates (legal in JSON escapes) escaped."""
     if text.isascii():
@@ -76,23 +101,26 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _issue(out: IssueList, severity: str, code: str, rule: str, message: str, where: str,
+def _issue(out: IssueList, severity: str, code: str, rule: str, message: str, where: Loc,
            key: str | None = None) -> None:
-    out.append(Issue(severity, code, rule, _printable(message), _printable(where), key=key))
+    out.append(Issue(severity, code, rule, _printable(message), _printable(location(where)),
+                     None, None, key))
 
 
-def _shape(out: IssueList, message: str, where: str, key: str | None = None) -> None:
+def _shape(out: IssueList, message: str, where: Loc, key: str | None = None) -> None:
     _issue(out, "error", "structure", "json-shape", message, where, key)
 
 
-def _cardinality(out: IssueList, path: str, name: str, found: int, minimum: int,
+def _cardinality(out: IssueList, path: Loc, name: str, found: int, minimum: int,
                  maximum: int | None) -> None:
     if found < minimum:
         _issue(out, "error", "required", "cardinality",
-               f"{path}.{name}: minimum required = {minimum}, but only found {found}", path, name)
+               f"{location(path)}.{name}: minimum required = {minimum}, but only found {found}",
+               path, name)
     elif maximum is not None and found > maximum:
         _issue(out, "error", "structure", "cardinality",
-               f"{path}.{name}: maximum allowed = {maximum}, but found {found}", path, name)
+               f"{location(path)}.{name}: maximum allowed = {maximum}, but found {found}", path,
+               name)
 
 
 # ---------------------------------------------------------------------------------- bindings
@@ -106,7 +134,7 @@ class ValueSet:
     says so.
     """
 
-    __slots__ = ("codes", "expanded", "pairs", "url")
+    __slots__ = ("codes", "expanded", "pairs", "unchecked", "url")
 
     def __init__(self, url: str, concepts: Iterable[tuple[str | None, str]] | None) -> None:
         self.url = url
@@ -114,6 +142,7 @@ class ValueSet:
         pairs = frozenset(concepts or ())
         self.pairs = pairs
         self.codes = frozenset(code for _system, code in pairs)
+        self.unchecked = f"The value set {url} cannot be expanded offline, so the code was not checked"
 
     def __repr__(self) -> str:
         return f"ValueSet({self.url!r})"
@@ -128,12 +157,11 @@ class ValueSet:
         return (system, code) in self.pairs
 
 
-def _not_expanded(vs: ValueSet, where: str, out: IssueList) -> None:
-    _issue(out, "information", "informational", "binding",
-           f"The value set {vs.url} cannot be expanded offline, so the code was not checked", where)
+def _not_expanded(vs: ValueSet, where: Loc, out: IssueList) -> None:
+    _issue(out, "information", "informational", "binding", vs.unchecked, where)
 
 
-def _code_binding(value: Any, where: str, out: IssueList, required: ValueSet | None,
+def _code_binding(value: Any, where: Loc, out: IssueList, required: ValueSet | None,
                   extensible: ValueSet | None) -> None:
     vs = required or extensible
     if vs is None or not isinstance(value, str):
@@ -155,7 +183,7 @@ def _code_binding(value: Any, where: str, out: IssueList, required: ValueSet | N
                    where)
 
 
-def _codings_binding(codings: list[Any], where: str, out: IssueList, required: ValueSet | None,
+def _codings_binding(codings: list[Any], where: Loc, out: IssueList, required: ValueSet | None,
                      extensible: ValueSet | None, concept: bool) -> None:
     vs = required or extensible
     if vs is None:
@@ -183,12 +211,12 @@ def _codings_binding(codings: list[Any], where: str, out: IssueList, required: V
                "and a code should come from this value set unless it has no suitable code", where)
 
 
-def _complex_binding(item: dict[str, Any], where: str, out: IssueList,
+def _complex_binding(item: dict[str, Any], where: Loc, out: IssueList,
                      required: ValueSet | None, extensible: ValueSet | None) -> None:
     if "concept" in item or "reference" in item and isinstance(item.get("reference"), dict):
         concept = item.get("concept")  # CodeableReference: the binding is on its concept
         if isinstance(concept, dict):
-            _complex_binding(concept, where + ".concept", out, required, extensible)
+            _complex_binding(concept, (where, "concept"), out, required, extensible)
         return
     if "coding" in item or "text" in item:  # CodeableConcept
         codings = item.get("coding")
@@ -201,11 +229,11 @@ def _complex_binding(item: dict[str, Any], where: str, out: IssueList,
 # -------------------------------------------------------------------------------- references
 
 
-def _check_reference(item: dict[str, Any], where: str, targets: frozenset[str],
+def _check_reference(item: dict[str, Any], where: Loc, targets: frozenset[str],
                      out: IssueList) -> None:
     inner = item.get("reference")
     if isinstance(inner, dict):  # CodeableReference.reference
-        where, item, inner = where + ".reference", inner, inner.get("reference")
+        where, item, inner = (where, "reference"), inner, inner.get("reference")
     if not isinstance(inner, str) or not inner:
         return
     if inner.startswith("#"):
@@ -215,7 +243,7 @@ def _check_reference(item: dict[str, Any], where: str, targets: frozenset[str],
         if found is None:
             _issue(out, "error", "not-found", "reference-target",
                    f"Unable to resolve resource with reference '{inner}': no contained resource "
-                   "has that id", where + ".reference")
+                   "has that id", (where, "reference"))
             return
         target = found
     else:
@@ -227,14 +255,17 @@ def _check_reference(item: dict[str, Any], where: str, targets: frozenset[str],
         return
     _issue(out, "error", "structure", "reference-target",
            f"The type '{target}' implied by the reference '{inner}' is not a valid target for "
-           f"this element (must be one of {', '.join(sorted(targets))})", where + ".reference")
+           f"this element (must be one of {', '.join(sorted(targets))})", (where, "reference"))
 
 
 # --------------------------------------------------------------------------------- elements
 
 
-def check_keys(node: dict[str, Any], keys: frozenset[str], path: str, out: IssueList) -> None:
-    """Property names of one object: unknown ones (incl. wrong choice suffixes), empty objects."""
+def check_keys(node: dict[str, Any], keys: frozenset[str], path: Loc, out: IssueList) -> None:
+    """Property names of one object: unknown ones (incl. wrong choice suffixes), empty objects.
+
+    Generated validators call it only when ``keys.issuperset(node)`` fails or *node* is empty.
+    """
     if not node:
         _shape(out, "Element must have some content (empty objects are not allowed)", path)
         return
@@ -244,7 +275,7 @@ def check_keys(node: dict[str, Any], keys: frozenset[str], path: str, out: Issue
                    f"Unrecognized property '{key}'", path, key)
 
 
-def _ele1(item: dict[str, Any], where: str, out: IssueList) -> None:
+def _ele1(item: dict[str, Any], where: Loc, out: IssueList) -> None:
     """ele-1's shape: an element with an id and nothing else has neither value nor children."""
     if len(item) == 1 and "id" in item:
         _issue(out, "error", "invariant", "ele-1",
@@ -252,8 +283,8 @@ def _ele1(item: dict[str, Any], where: str, out: IssueList) -> None:
                where)
 
 
-def _items(value: Any, array: bool, where: str, out: IssueList, what: str
-           ) -> list[tuple[str, Any]] | None:
+def _items(value: Any, array: bool, where: Loc, out: IssueList, what: str
+           ) -> list[tuple[Loc, Any]] | None:
     """(location, item) pairs of a present property, after its JSON shape checks."""
     if array:
         if not isinstance(value, list):
@@ -264,25 +295,51 @@ def _items(value: Any, array: bool, where: str, out: IssueList, what: str
             _shape(out, "Array cannot be empty - the property should not be present if it has "
                    "no values", where)
             return None
-        return [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+        return [((where, i), item) for i, item in enumerate(value)]
     if isinstance(value, list):
         _shape(out, f"This property must be {what}, not an array", where)
         return None
     return [(where, value)]
 
 
-def primitive(node: dict[str, Any], name: str, path: str, out: IssueList, prim: Primitive,
+def primitive(node: dict[str, Any], name: str, path: Loc, out: IssueList, prim: Primitive,
               minimum: int, maximum: int | None, array: bool, *, label: str | None = None,
               required: ValueSet | None = None, extensible: ValueSet | None = None,
               ext: bool = True) -> None:
-    """A primitive element: its value(s) and its ``_name`` twin, cardinality, binding."""
+    """A primitive element: its value(s) and its ``_name`` twin, cardinality, binding.
+
+    The fast path: a value without a ``_name`` twin that :attr:`Primitive.fast` accepts (and
+    whose code is in an expanded bound value set) needs nothing more; everything else is judged
+    exactly by :func:`_primitive`.
+    """
     value = node.get(name, MISSING)
+    if value is not MISSING and not (ext and "_" + name in node):
+        vs = required or extensible
+        try:
+            if array:
+                if (value.__class__ is list and minimum <= len(value)
+                        and (maximum is None or len(value) <= maximum) and value
+                        and all(map(prim.fast, value))
+                        and (vs is None or vs.expanded and vs.codes.issuperset(value))):
+                    return
+            elif prim.fast(value) and (vs is None or vs.expanded and value in vs.codes):
+                return
+        except TypeError:  # a value of another JSON kind (or unhashable): judged below
+            pass
+    _primitive(node, name, path, out, prim, minimum, maximum, array, label, required, extensible,
+               ext, value)
+
+
+def _primitive(node: dict[str, Any], name: str, path: Loc, out: IssueList, prim: Primitive,
+               minimum: int, maximum: int | None, array: bool, label: str | None,
+               required: ValueSet | None, extensible: ValueSet | None, ext: bool,
+               value: Any) -> None:
     twin = node.get("_" + name, MISSING) if ext else MISSING
     if value is MISSING and twin is MISSING:
         if minimum:
             _cardinality(out, path, label or name, 0, minimum, maximum)
         return
-    where = f"{path}.{label or name}"
+    where = (path, label or name)
     if not array:
         if isinstance(value, list) or isinstance(twin, list):
             _shape(out, "This property must be a single value, not an array", where)
@@ -308,7 +365,7 @@ def primitive(node: dict[str, Any], name: str, path: str, out: IssueList, prim: 
     for i in range(found):
         item = values[i] if i < len(values) else None
         extra = twins[i] if i < len(twins) else None
-        at = f"{where}[{i}]"
+        at = (where, i)
         if item is None and extra is None:
             _shape(out, "Null values are only allowed as placeholders where the matching "
                    f"_{name} item has content", at)
@@ -319,7 +376,7 @@ def primitive(node: dict[str, Any], name: str, path: str, out: IssueList, prim: 
             _twin(extra, at, prim, out, item is not None)
 
 
-def _array_of(value: Any, where: str, out: IssueList, prefix: str = "") -> list[Any] | None:
+def _array_of(value: Any, where: Loc, out: IssueList, prefix: str = "") -> list[Any] | None:
     if value is MISSING:
         return []
     if not isinstance(value, list):
@@ -333,24 +390,27 @@ def _array_of(value: Any, where: str, out: IssueList, prefix: str = "") -> list[
     return value
 
 
-def _value(value: Any, where: str, prim: Primitive, out: IssueList,
+def _value(value: Any, where: Loc, prim: Primitive, out: IssueList,
            required: ValueSet | None, extensible: ValueSet | None) -> None:
     if json_kind_of(value) != prim.kind:
         article = "an" if prim.kind[0] in "aeiou" else "a"
         _shape(out, f"Error parsing JSON: the primitive value must be {article} {prim.kind} "
                f"(FHIR {prim.name}), not {kind_name(json_kind_of(value))}", where)
+        out.inexact_numbers = True
         return
     found = prim.check(value)
     if found is not None:
         severity, message = found
         _issue(out, severity, "value" if severity == "error" else "invalid", "primitive", message,
                where)
+        if prim.kind == "number":
+            out.inexact_numbers = True
         return
     if required is not None or extensible is not None:
         _code_binding(value, where, out, required, extensible)
 
 
-def _twin(value: Any, where: str, prim: Primitive, out: IssueList, has_value: bool) -> None:
+def _twin(value: Any, where: Loc, prim: Primitive, out: IssueList, has_value: bool) -> None:
     if not isinstance(value, dict):
         _shape(out, f"The extension object of a primitive must be an object, not "
                f"{kind_name(json_kind_of(value))}", where)
@@ -361,7 +421,7 @@ def _twin(value: Any, where: str, prim: Primitive, out: IssueList, has_value: bo
         _ele1(value, where, out)
 
 
-def complex_(node: dict[str, Any], name: str, path: str, out: IssueList, validator: Validator,
+def complex_(node: dict[str, Any], name: str, path: Loc, out: IssueList, validator: Validator,
              minimum: int, maximum: int | None, array: bool, *, label: str | None = None,
              required: ValueSet | None = None, extensible: ValueSet | None = None,
              targets: frozenset[str] | None = None) -> None:
@@ -371,28 +431,75 @@ def complex_(node: dict[str, Any], name: str, path: str, out: IssueList, validat
         if minimum:
             _cardinality(out, path, label or name, 0, minimum, maximum)
         return
-    where = f"{path}.{label or name}"
+    where = (path, label or name)
+    checks = required is not None or extensible is not None or targets is not None
+    if array and value.__class__ is list and value and minimum <= len(value) and (
+            maximum is None or len(value) <= maximum):
+        for i, item in enumerate(value):  # the common shape: a good array of objects
+            at = (where, i)
+            if item.__class__ is not dict:
+                _shape(out, f"This property must be an object, not "
+                       f"{kind_name(json_kind_of(item))}", at)
+                continue
+            validator(item, at, out)
+            if len(item) == 1 and "id" in item:
+                _ele1(item, at, out)
+            if checks:
+                _item_checks(item, at, out, required, extensible, targets)
+        return
+    if not array and value.__class__ is dict:
+        validator(value, where, out)
+        if len(value) == 1 and "id" in value:
+            _ele1(value, where, out)
+        if checks:
+            _item_checks(value, where, out, required, extensible, targets)
+        return
     items = _items(value, array, where, out, "a single object")
     if items is None:
         return
     if array:
         _cardinality(out, path, label or name, len(items), minimum, maximum)
-    for at, item in items:
+    for place, item in items:
         if not isinstance(item, dict):
             _shape(out, f"This property must be an object, not {kind_name(json_kind_of(item))}",
-                   at)
+                   place)
             continue
-        validator(item, at, out)
-        _ele1(item, at, out)
-        if required is not None or extensible is not None:
-            _complex_binding(item, at, out, required, extensible)
-        if targets is not None:
-            _check_reference(item, at, targets, out)
+        validator(item, place, out)
+        _ele1(item, place, out)
+        if checks:
+            _item_checks(item, place, out, required, extensible, targets)
 
 
-def choice(node: dict[str, Any], names: tuple[str, ...], path: str, out: IssueList, name: str,
-           minimum: int) -> None:
+def _item_checks(item: dict[str, Any], at: Loc, out: IssueList, required: ValueSet | None,
+                 extensible: ValueSet | None, targets: frozenset[str] | None) -> None:
+    if required is not None or extensible is not None:
+        _complex_binding(item, at, out, required, extensible)
+    if targets is not None:
+        _check_reference(item, at, targets, out)
+
+
+class Choice:
+    """The JSON names of a choice element ``name[x]`` (spec order) and, for a quick test, all of
+    them with their ``_name`` twins."""
+
+    __slots__ = ("keys", "names")
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.keys = frozenset(names) | frozenset("_" + n for n in names)
+
+    def __repr__(self) -> str:
+        return f"Choice{self.names!r}"
+
+
+def choice(node: dict[str, Any], names: Choice | tuple[str, ...], path: Loc, out: IssueList,
+           name: str, minimum: int) -> None:
     """A choice element ``name[x]``: at most one of its JSON names, at least one if required."""
+    if isinstance(names, Choice):
+        found = names.keys.intersection(node)
+        if len(found) <= 1 and (found or not minimum):
+            return
+        names = names.names
     present = [n for n in names if n in node or "_" + n in node]
     if len(present) > 1:
         _shape(out, f"Only one of {', '.join(present)} may be present ({name}[x] is one value)",
@@ -401,7 +508,7 @@ def choice(node: dict[str, Any], names: tuple[str, ...], path: str, out: IssueLi
         _cardinality(out, path, f"{name}[x]", 0, minimum, 1)
 
 
-def resource(node: dict[str, Any], name: str, path: str, out: IssueList,
+def resource(node: dict[str, Any], name: str, path: Loc, out: IssueList,
              validators: Mapping[str, Validator], minimum: int, maximum: int | None, array: bool,
              *, contained: bool = False) -> None:
     """Resources inside a resource (``contained``, ``Bundle.entry.resource`` ...)."""
@@ -410,7 +517,7 @@ def resource(node: dict[str, Any], name: str, path: str, out: IssueList,
         if minimum:
             _cardinality(out, path, name, 0, minimum, maximum)
         return
-    where = f"{path}.{name}"
+    where = (path, name)
     items = _items(value, array, where, out, "a single resource")
     if items is None:
         return
@@ -428,7 +535,7 @@ def resource(node: dict[str, Any], name: str, path: str, out: IssueList,
             resource_root(item, at, out, validators)
 
 
-def _contained_id(item: dict[str, Any], where: str, ids: set[str], out: IssueList) -> None:
+def _contained_id(item: dict[str, Any], where: Loc, ids: set[str], out: IssueList) -> None:
     """A contained resource needs an id (references reach it by ``#id``), unique in its container."""
     found = item.get("id")
     if not isinstance(found, str):
@@ -442,7 +549,7 @@ def _contained_id(item: dict[str, Any], where: str, ids: set[str], out: IssueLis
         ids.add(found)
 
 
-def _one_resource(item: dict[str, Any], where: str, out: IssueList,
+def _one_resource(item: dict[str, Any], where: Loc, out: IssueList,
                   validators: Mapping[str, Validator]) -> None:
     resource_type = item.get("resourceType")
     if not isinstance(resource_type, str):
@@ -458,7 +565,7 @@ def _one_resource(item: dict[str, Any], where: str, out: IssueList,
     validator(item, where, out)
 
 
-def resource_root(item: dict[str, Any], where: str, out: IssueList,
+def resource_root(item: dict[str, Any], where: Loc, out: IssueList,
                   validators: Mapping[str, Validator]) -> None:
     """A resource with its own contained resources (``#id`` references resolve among them)."""
     saved = out.contained
@@ -506,6 +613,82 @@ class Parsed:
     error: Issue | None = None
 
 
+# The fast parse. orjson builds the tree (floats for decimals, the last value of a repeated
+# name), and cheap byte scans decide whether that tree can be trusted:
+# * duplicates: every '"' byte of JSON text delimits a string or is an escaped quote, and orjson
+#   writes the tree back the same way, so the text and the re-serialised tree have as many '"'
+#   bytes unless a name was repeated (its dropped name and value are missing from the tree); a
+#   quote written as \u0022 in the text is one '"' byte in the tree's text, so it is counted
+#   (a literal backslash before "u0022" only makes the text's side larger: the exact parse);
+# * numbers: a float holds a JSON number of up to 17 digits as written, and FHIR's decimal regex
+#   allows at most 18 integer and 17 fraction digits and 9 exponent digits; text whose numbers
+#   have a run of 18 digits (or an exponent of 10) takes the exact parse, as does "-0" (not a FHIR
+#   integer). The scan maps the text to number classes (digits, '.', 'e', signs, separators) with
+#   one bytes.translate; a long digit run inside a string (DICOM UIDs have them) is told apart
+#   from a number by what precedes it.
+# Anything orjson refuses (syntax, BOM, NaN, lone surrogates, depth) takes the exact parse too,
+# which reports it as before.
+def _scan_table() -> tuple[bytes, bytes]:
+    """What each byte becomes in the scan, and the bytes the scan drops (they cannot be part
+    of a number token or the separator before it; dropping them never hides a number). A
+    backslash stays, as a boundary: the digits of \\u escapes never join into a long run."""
+    table = bytearray(256)
+    keep = {b"e": b"e", b"E": b"e", b"-": b"m", b"+": b"p", b".": b"d", b":": b"s", b",": b"s",
+            b"[": b"s", b'"': b"x", b"]": b"x", b"}": b"x", b"{": b"x", b"\\": b"x"}
+    keep.update({bytes([digit]): b"0" for digit in b"0123456789"})
+    for byte, mark in keep.items():
+        table[byte[0]] = mark[0]
+    dropped = bytes(byte for byte in range(256) if bytes([byte]) not in keep)
+    return bytes(table), dropped
+
+
+_NUMBER_SCAN, _NOT_NUMBER = _scan_table()
+#: Number tokens no float holds as written: 19 integer digits, an exponent of 10 digits.
+_ODD_NUMBERS = (b"s" + b"0" * 19, b"sm" + b"0" * 19, b"e" + b"0" * 10, b"em" + b"0" * 10,
+                b"ep" + b"0" * 10)
+#: The scan again, with 1-9 apart from 0: a negative one-digit integer is looked at again
+#: there, to tell "-0" (not a FHIR integer, and a float cannot tell) from "-2".
+_ZERO_SCAN = bytes(ord("1") if 0x31 <= i <= 0x39 else _NUMBER_SCAN[i] for i in range(256))
+_FRACTION = b"d" + b"0" * 18
+_FRACTIONS = re.compile(re.escape(_FRACTION) + b"0*")
+
+
+def _numbers_exact(raw: bytes | bytearray) -> bool:
+    """Whether every number of the JSON text is held exactly by the float orjson made of it."""
+    scanned = raw.translate(_NUMBER_SCAN, _NOT_NUMBER)
+    for odd in _ODD_NUMBERS:
+        if odd in scanned:
+            return False
+    if b"sm0x" in scanned or b"sm0s" in scanned:
+        zeros = raw.translate(_ZERO_SCAN, _NOT_NUMBER)
+        if b"sm0x" in zeros or b"sm0s" in zeros:
+            return False  # "-0": not a FHIR integer, and a float cannot tell
+    if _FRACTION not in scanned:
+        return True
+    for found in _FRACTIONS.finditer(scanned):  # 18 digits after a dot: a number, or a UID?
+        start = found.start()
+        begin = max(scanned.rfind(b"s", 0, start), scanned.rfind(b"x", 0, start))
+        if begin >= 0 and scanned[begin] == ord("s") and scanned.count(b"d", begin, start) == 0:
+            return False  # a number (or text that looks like one: the exact parse decides)
+    return True
+
+
+def fast_tree(data: str | bytes | bytearray) -> Any:
+    """The parsed tree when the fast parse can vouch for it (see above), else None."""
+    if _orjson is None:
+        return None
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        tree = _orjson.loads(raw)
+    except (ValueError, UnicodeError, TypeError, RecursionError):
+        return None
+    if tree.__class__ is not dict or not _numbers_exact(raw):
+        return None
+    if raw.count(b'"') + raw.count(b"\\u0022") != _orjson.dumps(tree).count(b'"'):
+        return None  # a repeated name: the exact parse finds and places it
+    return tree
+
+
 def parse_json(data: str | bytes | bytearray) -> Parsed:
     """Parse JSON text for validation: duplicates recorded, decimals keep their written text."""
     duplicates: list[tuple[dict[str, Any], list[str]]] = []
@@ -546,7 +729,8 @@ class Result:
     __slots__ = ("_issues", "_line_offset", "_text", "file", "resource_type")
 
     def __init__(self, issues: list[Issue], resource_type: str | None = None,
-                 file: str | None = None, *, text: str | None = None, line_offset: int = 0) -> None:
+                 file: str | None = None, *, text: str | bytes | bytearray | None = None,
+                 line_offset: int = 0) -> None:
         self._issues = issues
         self._text = text if issues else None
         self._line_offset = line_offset
@@ -559,7 +743,10 @@ class Result:
     @property
     def issues(self) -> list[Issue]:
         if self._text is not None:
-            self._issues = _with_positions(self._issues, self._text, self._line_offset)
+            text = self._text
+            if not isinstance(text, str):
+                text = bytes(text).decode("utf-8-sig", "replace")
+            self._issues = _with_positions(self._issues, text, self._line_offset)
             self._text = None
         return self._issues
 
@@ -582,18 +769,42 @@ class Result:
 
 def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str, Validator], *,
         file: str | None = None, line_offset: int = 0) -> Result:
-    """Validate one resource (JSON text, bytes or a parsed tree) with *validators*."""
+    """Validate one resource (JSON text, bytes or a parsed tree) with *validators*.
+
+    Text is parsed once, by :func:`fast_tree` when it can vouch for the input (no duplicate
+    names, numbers a float holds as written), else by the exact :func:`parse_json`. A fast
+    tree whose issues quote a number is validated again from the exact parse, so messages show
+    numbers as written.
+    """
     file = _printable(file) if file is not None else None
     if isinstance(data, dict):
-        parsed = Parsed(data, None)
-    else:
-        parsed = parse_json(data)
+        out = _validate_tree(data, validators)
+        return _result(out, data, file, None, line_offset)
+    tree = fast_tree(data)
+    if tree is not None:
+        out = _validate_tree(tree, validators)
+        if not out.inexact_numbers:
+            return _result(out, tree, file, data, line_offset)
+    parsed = parse_json(data)
     if parsed.error is not None:
         issue = parsed.error
         if issue.line is not None:
             issue = issue.at(issue.line + line_offset, issue.col)
         return Result([issue], None, file)
-    tree = parsed.tree
+    out = _validate_tree(parsed.tree, validators)
+    if parsed.duplicates:
+        _duplicate_issues(parsed.tree, parsed.duplicates, out)
+    return _result(out, parsed.tree, file, parsed.text, line_offset)
+
+
+def _result(out: IssueList, tree: Any, file: str | None, text: str | bytes | bytearray | None,
+            line_offset: int) -> Result:
+    resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
+    return Result(list(out), resource_type if isinstance(resource_type, str) else None, file,
+                  text=text, line_offset=line_offset)
+
+
+def _validate_tree(tree: Any, validators: Mapping[str, Validator]) -> IssueList:
     out = IssueList()
     resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
     if not isinstance(tree, dict):
@@ -615,10 +826,7 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
         except RecursionError:
             _issue(out, "fatal", "structure", "json-shape",
                    "The resource is nested too deeply to be validated", resource_type)
-    if parsed.duplicates:
-        _duplicate_issues(tree, parsed.duplicates, out)
-    return Result(list(out), resource_type if isinstance(resource_type, str) else None, file,
-                  text=parsed.text, line_offset=line_offset)
+    return out
 
 
 def _bundle_entries(tree: dict[str, Any], out: IssueList,

@@ -1,0 +1,150 @@
+"""The fast paths of validation never change a verdict, a message or a location.
+
+* ``fast_tree`` (orjson + byte scans) refuses every input it cannot vouch for: repeated names,
+  numbers a float does not hold as written, ``-0``, quotes written as ``\\u0022``;
+* validating from the fast tree gives exactly the issues of the exact parse, on the official
+  examples and on every generated mutation of them (written as JSON text);
+* ``Primitive.fast`` accepts only values ``Primitive.check`` accepts;
+* locations are built from tuples only when an issue is raised, with the same text as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhirgen.models import validators as generated
+from fhirgen.models.validators import RESOURCE_VALIDATORS
+from fhirgen.runtime import validate as runtime
+from fhirgen.runtime.validate import fast_tree, location, run
+from fhirgen.testing import find_parent, mutate
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "definitions/hl7.fhir.r5.examples").glob("ImagingSelection-*.json"))
+
+
+def exact(data: Any) -> list[tuple[Any, ...]]:
+    """Issues from the exact (json-module) parse only."""
+    saved = runtime.fast_tree
+    runtime.fast_tree = lambda _data: None  # type: ignore[assignment]
+    try:
+        return [tuple(i) for i in run(data, RESOURCE_VALIDATORS).issues]
+    finally:
+        runtime.fast_tree = saved
+
+
+def fast(data: Any) -> list[tuple[Any, ...]]:
+    return [tuple(i) for i in run(data, RESOURCE_VALIDATORS).issues]
+
+
+@pytest.mark.parametrize("text", [
+    b'{"resourceType":"ImagingSelection","status":"available","status":"x"}',
+    b'{"a":1,"b":{"c":1,"c":2}}',
+    b'{"a":"\\u0022","a":1}',
+    b'{"a":1.1234567890123456789}',
+    b'{"a": [ 1, 21.123456789012345678]}',
+    b'{"a":[1,-0]}',
+    b'{"a": -0 }',
+    b'{"a":1e12345678901}',
+    b'{"a":12345678901234567890}',
+    b'\xef\xbb\xbf{"a":1}',
+    b'{"a":NaN}',
+    b'{"a":"\\ud800"}',
+    b'[1]',
+])
+def test_fast_parse_refuses_what_it_cannot_vouch_for(text: bytes) -> None:
+    assert fast_tree(text) is None
+
+
+def test_fast_parse_takes_ordinary_resources_and_long_digit_runs_in_strings() -> None:
+    for path in EXAMPLES:
+        assert fast_tree(path.read_bytes()) is not None, path.name
+    assert fast_tree(b'{"uid":"2.25.123456789012345678901234567890","n":[1.5,-2,0]}') is not None
+    assert fast_tree('{"text":"x\\":","n":1}') == {"text": 'x":', "n": 1}
+
+
+def _mutants() -> list[tuple[str, bytes]]:
+    trees = [json.loads(p.read_text(encoding="utf-8"), parse_float=Decimal) for p in EXAMPLES]
+    found: list[tuple[str, bytes]] = [(p.name, p.read_bytes()) for p in EXAMPLES]
+    from tests.generated.test_rules import CASES
+
+    for case in CASES:
+        test_id, keys, action, _rule, _at, array, primitive, value, parent_arrays = case
+        examples = copy.deepcopy(trees)
+        hit = find_parent(examples, keys[:-1], keys[-1], action == "remove", parent_arrays)
+        if hit is None:
+            continue
+        tree, parent, where = hit
+        mutate(parent, where, keys[-1], action, array, primitive, value)
+        found.append((test_id, json.dumps(tree, default=str, indent=1).encode()))
+    odd = json.loads(EXAMPLES[0].read_text(encoding="utf-8"))
+    odd["instance"] = [{"uid": "1.2", "number": 1.0, "sopClass": {"code": " x"},
+                        "imageRegion2D": [{"regionType": "point", "coordinate": [0.05, 1e300]}]}]
+    found.append(("numbers", json.dumps(odd).encode()))
+    return found
+
+
+@pytest.mark.parametrize("name,text", _mutants(), ids=lambda v: v if isinstance(v, str) else "")
+def test_fast_path_gives_the_exact_issues(name: str, text: bytes) -> None:
+    assert fast(text) == exact(text)
+    assert fast(text.decode()) == exact(text.decode())
+
+
+def test_a_number_quoted_in_a_message_is_shown_as_written() -> None:
+    text = b'{"resourceType":"ImagingSelection","status":"available","seriesNumber":1e2,' \
+           b'"code":{"text":"x"}}'
+    assert fast_tree(text) is not None  # the fast parse takes it, then defers to the exact one
+    messages = [i.message for i in generated.validate(text).issues if i.rule == "primitive"]
+    assert messages == ["The value '1e2' is not a valid integer (unsignedInt)"]
+
+
+PRIMITIVE_VALUES: dict[str, list[Any]] = {
+    "P_string": ["abc", " ", "", "a\x01", "a\ud800", "ok  spaced ", "é", "x" * 1_048_577],
+    "P_id": ["abc-1.2", "a" * 64, "a" * 65, "a b", "", "a\ud800"],
+    "P_code": ["ab cd", " ab", "ab  cd", "a\tb", "x", "a\ud800"],
+    "P_uri": ["http://x", "a b", "", "urn:x", "a\ud800"],
+    "P_oid": ["urn:oid:1.2.3", "1.2.3", "urn:oid:1.2.3 "],
+    "P_uuid": ["urn:uuid:12345678-1234-1234-1234-123456789abc", "x"],
+    "P_date": ["2024", "2024-02", "2024-02-29", "2023-02-29", "2024-04-31", "2024-01-31",
+               "2024-13-01", "2024-04-30"],
+    "P_dateTime": ["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01T10:00:00",
+                   "2024-01-01T10:00:00+01:00", "2024-01-01T10:00:00-01:00",
+                   "2024-04-31T10:00:00Z", "2024-01-01T10:00Z"],
+    "P_instant": ["2024-01-01T10:00:00Z", "2024-01-01T10:00:00", "2024-04-31T10:00:00Z"],
+    "P_decimal": [1, 1.5, 0.05, True, 10**19, 10**17, float("nan"), float("inf"), 0.0, -2.5,
+                  1e300, "1", Decimal("1.50"), 0.00012345678901234568],
+    "P_integer": [1, -1, 2**31, -(2**31), 1.0, True, 0],
+    "P_unsignedInt": [0, -1, 2**31 - 1, 2**31],
+    "P_positiveInt": [0, 1],
+    "P_integer64": ["12", "-0", "0", "99999999999999999999", "-9223372036854775808", 12],
+    "P_boolean": [True, False, 1, "true", None],
+    "P_base64Binary": ["aGVsbG8=", "aGVs bG8=", ""],
+    "P_time": ["10:00:00", "25:00:00"],
+    "P_markdown": ["# x", "", "\n"],
+    "P_xhtml": ['<div xmlns="http://www.w3.org/1999/xhtml">x</div>'],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVE_VALUES))
+def test_primitive_fast_check_accepts_only_good_values(name: str) -> None:
+    prim = getattr(generated, name)
+    for value in PRIMITIVE_VALUES[name]:
+        try:
+            accepted = bool(prim.fast(value))
+        except TypeError:
+            accepted = False
+        if accepted:
+            assert prim.check(value) is None, (name, value)
+
+
+def test_locations_are_text_only_when_asked() -> None:
+    loc = ((("ImagingSelection", "instance"), 3), "imageRegion2D")
+    assert location(loc) == "ImagingSelection.instance[3].imageRegion2D"
+    assert location(((loc, 0), "coordinate")) == (
+        "ImagingSelection.instance[3].imageRegion2D[0].coordinate")
+    assert location("Bundle.entry[1].resource") == "Bundle.entry[1].resource"
