@@ -90,6 +90,11 @@ def ensure_snapshots(index: DefinitionIndex) -> DefinitionIndex:
     built: dict[str, Raw] = {}
     building: list[str] = []
 
+    def lookup(url: str) -> Raw | None:
+        url = url.split("|", 1)[0]
+        sd = index.get(url) if "/" in url else index.structure_definition(url)
+        return None if sd is None else built.get(str(sd.get("url"))) or sd
+
     def resolve(url: str) -> Raw | None:
         url = url.split("|", 1)[0]
         sd = index.get(url) if "/" in url else index.structure_definition(url)
@@ -107,7 +112,7 @@ def ensure_snapshots(index: DefinitionIndex) -> DefinitionIndex:
         building.append(key)
         try:
             result = dict(sd)
-            result["snapshot"] = {"element": generate_snapshot(sd, resolve)}
+            result["snapshot"] = {"element": generate_snapshot(sd, resolve, lookup)}
         finally:
             building.pop()
         built[key] = result
@@ -124,10 +129,14 @@ def ensure_snapshots(index: DefinitionIndex) -> DefinitionIndex:
 # --------------------------------------------------------------------------- one definition
 
 
-def generate_snapshot(sd: Mapping[str, Any], resolve: Resolver) -> list[Raw]:
+def generate_snapshot(
+    sd: Mapping[str, Any], resolve: Resolver, lookup: Resolver | None = None
+) -> list[Raw]:
     """The snapshot elements of *sd* built from its differential and its base's snapshot.
 
-    *resolve* gives a StructureDefinition (with a snapshot) by canonical URL or core type name.
+    *resolve* gives a StructureDefinition (with a snapshot) by canonical URL or core type name;
+    *lookup* (default: *resolve*) gives one as it is, without building a snapshot: it is asked
+    for the root invariants of ``Element`` and ``Extension``, which those need themselves.
     """
     url = str(sd.get("url", "?"))
     diff = [copy.deepcopy(e) for e in (sd.get("differential") or {}).get("element", ())]
@@ -144,6 +153,7 @@ def generate_snapshot(sd: Mapping[str, Any], resolve: Resolver) -> list[Raw]:
     if base is None or not has_snapshot(base):
         raise SnapshotError(f"{url}: base {base_url} is not in the definitions")
     builder = _Builder(
+        lookup or resolve,
         url,
         resolve,
         specialization=sd.get("derivation") != "constraint",
@@ -216,8 +226,14 @@ class _Builder:
     """The snapshot under construction: a list of elements, changed in place while building."""
 
     def __init__(
-        self, url: str, resolve: Resolver, specialization: bool, new_resource: bool
+        self,
+        lookup: Resolver,
+        url: str,
+        resolve: Resolver,
+        specialization: bool,
+        new_resource: bool,
     ) -> None:
+        self.lookup = lookup
         self.url = url
         self.resolve = resolve
         self.specialization = specialization
@@ -392,10 +408,11 @@ class _Builder:
         return result
 
     def _root_constraints(self, url: str, keys: set[str]) -> list[Raw]:
-        sd = self.resolve(url)
-        if sd is None or not has_snapshot(sd):
+        sd = self.lookup(url)
+        if sd is None:
             return []
-        root = sd["snapshot"]["element"][0]
+        part = "snapshot" if has_snapshot(sd) else "differential"
+        root = ((sd.get(part) or {}).get("element") or [{}])[0]
         return [copy.deepcopy(c) for c in root.get("constraint", ()) if c.get("key") in keys]
 
     def _slice(self, sliced_id: str, slice_name: str, diff: Raw) -> int:
