@@ -98,13 +98,24 @@ def test_dates_compare_by_precision() -> None:
     assert run("@2012-01-01T10:00 < @2012-01-01T10:00:00") == []
     assert run("birthDate.lowBoundary() <= @1974-12-25") == [True]
     assert run("@2014.highBoundary()")[0].text == "2014-12-31"
-    assert run("@2014-02-03T10.lowBoundary()")[0].text == "2014-02-03T10:00:00.000"
-    assert run("@2016-02T.highBoundary()")[0].text == "2016-02-29T23:59:59.999"
+    # a date-time without a zone may be in any: its boundaries take the widest offsets
+    assert run("@2014-02-03T10.lowBoundary()")[0].text == "2014-02-03T10:00:00.000+14:00"
+    assert run("@2016-02T.highBoundary()")[0].text == "2016-02-29T23:59:59.999-12:00"
+    assert run("@2014.lowBoundary(6)")[0].text == "2014-01"
+    assert run("@T10:30.highBoundary()")[0].text == "10:30:59.999"
+    # per-1: a period from a day to a time on that day is fine, whatever the zones
+    assert run("@2020-01-01T.lowBoundary() <= @2020-01-01T10:00:00Z.highBoundary()") == [True]
+    assert run("@2020-01-03T.lowBoundary() <= @2020-01-01T10:00:00Z.highBoundary()") == [False]
+    assert run("@2012-04-15T15:00:00Z = @2012-04-15T10:00:00") == []  # one zone unknown
 
 
 def test_decimals_and_quantities() -> None:
     assert run("1.587.lowBoundary()") == [Decimal("1.58650000")]
     assert run("1.587.highBoundary()") == [Decimal("1.58750000")]
+    assert run("1.587.lowBoundary(2)") == [Decimal("1.58")]
+    assert run("(-1.587).lowBoundary(0)") == [Decimal(-2)]
+    assert run("120.highBoundary(2)") == [Decimal("120.50")]
+    assert run("1.587.lowBoundary(-1)") == []
     assert run("5 'mg' > 3 'mg'") == [True]
     assert run("5 'mg' > 3 'kg'") == []
     assert run("(5 'mg').comparable(3 'mg')") == [True]
@@ -112,6 +123,10 @@ def test_decimals_and_quantities() -> None:
     assert run("7 div 2") == [3] and run("7 mod 2") == [1] and run("7 / 2") == [Decimal("3.5")]
     assert run("1 / 0") == []
     assert run("'a' & {} & 'b'") == ["ab"]
+    assert run("@1973-12-25T00:00:00.000+10:00 + 1 second")[0].text == \
+        "1973-12-25T00:00:01.000+10:00"
+    assert run("@2012-01-31 + 1 month")[0].text == "2012-02-29"
+    assert run("(1 week).toString()") == ["1 week"]
 
 
 def test_strings_and_conversions() -> None:

@@ -436,7 +436,9 @@ def _iif(c: _Compiler, node: Call, source: str, static: _Static, scope: _Scope) 
         inner = _Scope(f"s{depth}", static, scope.index, scope.total, depth)
         parts = [c.code(node.args[0], inner)] + [f"lambda: {c.code(a, inner)}"
                                                  for a in node.args[1:]]
-        return f"(lambda s{depth}: {c.call('iif', *parts)})({source})", _UNKNOWN
+        # (an input of more than one item is an error: single() raises)
+        single = c.call("single", source)
+        return f"(lambda s{depth}: {c.call('iif', *parts)})({single})", _UNKNOWN
     parts = [c.code(node.args[0], scope)] + [f"lambda: {c.code(a, scope)}" for a in node.args[1:]]
     return c.call("iif", *parts), _UNKNOWN
 

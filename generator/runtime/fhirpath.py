@@ -32,7 +32,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
@@ -476,6 +476,8 @@ def compare_temporal(a: Temporal, b: Temporal) -> int | None:
     pa, pb = a.parts, b.parts
     if a.tz is not None and b.tz is not None:
         pa, pb = _utc_parts(a), _utc_parts(b)
+    elif (a.tz is None) != (b.tz is None) and len(pa) > 3 and len(pb) > 3:
+        return None  # one has a time zone, the other none: unknown which is earlier
     for x, y in zip(pa, pb, strict=False):
         if x != y:
             return -1 if x < y else 1
@@ -1024,6 +1026,8 @@ def is_(coll: Collection, type_name: str) -> Collection:
 
 
 def as_(coll: Collection, type_name: str) -> Collection:
+    if len(coll) > 1:
+        raise FhirPathEvalError(f"'as' needs a single item, found {len(coll)}")
     return [item for item in coll if is_type(item, type_name)]
 
 
@@ -1126,6 +1130,8 @@ def replace_matches(coll: Collection, pattern: Collection, substitution: Collect
     sub = _single_str(substitution)
     if text is None or regex is None or sub is None:
         return []
+    if regex == "":
+        return [text]
     return [_regex(regex).sub(re.sub(r"\$(\d+)", r"\\\1", sub), text)]
 
 
@@ -1216,6 +1222,8 @@ def _text_of(value: Any) -> str | None:
     if isinstance(value, Temporal):
         return value.text
     if isinstance(value, Quantity):
+        if value.unit in _CALENDAR:
+            return f"{value.value} {value.unit}"
         return f"{value.value} '{value.unit}'"
     return None
 
@@ -1442,37 +1450,40 @@ def negate(coll: Collection) -> Collection:
     raise FhirPathEvalError(f"cannot negate {value!r}")
 
 
+_UCUM_TIME = {"a": "year", "mo": "month", "wk": "week", "d": "day", "h": "hour", "min": "minute",
+              "s": "second", "ms": "millisecond"}
+_MILLISECONDS = {"week": 604_800_000, "day": 86_400_000, "hour": 3_600_000, "minute": 60_000,
+                 "second": 1000, "millisecond": 1}
+
+
 def _shift(value: Temporal, amount: Quantity, sign: int) -> Temporal:
-    unit = _CALENDAR.get(amount.unit, {"a": "year", "mo": "month", "wk": "week", "d": "day",
-                                       "h": "hour", "min": "minute", "s": "second",
-                                       "ms": "millisecond"}.get(amount.unit, ""))
-    if not unit:
-        raise FhirPathEvalError(f"cannot add {amount!r} to a date")
-    n = int(amount.value) * sign
+    """A date, date-time or time plus (sign 1) or minus (-1) a time-valued quantity; calendar
+    years and months move the month (the day kept within the month), the rest is exact."""
+    unit = _CALENDAR.get(amount.unit) or _UCUM_TIME.get(amount.unit)
+    if unit is None or (unit in ("year", "month") and amount.unit in ("a", "mo")):
+        raise FhirPathEvalError(f"cannot add {amount!r} to a date or time")
     parts = list(value.parts)
-    filled = parts + [1, 1, 0, 0, Decimal(0)][len(parts) - 3 :] if len(parts) >= 3 else \
-        parts + [1, 1][: 3 - len(parts)] + [0, 0, Decimal(0)]
-    if value.kind == "time":
-        filled = [2000, 1, 1, *parts, *[0, 0, Decimal(0)][len(parts) - 1 :]][:6]
-    year, month = filled[0], filled[1]
+    offset = 3 if value.kind == "time" else 0
+    full = [2000, 1, 1, *parts] if value.kind == "time" else parts
+    filled = full + [1, 1, 0, 0, Decimal(0)][len(full) - 1 :]
+    year, month, day, hour, minute, second = filled[:6]
+    second = Decimal(second)
     if unit in ("year", "month"):
-        months = year * 12 + (month - 1) + (n * 12 if unit == "year" else n)
+        months = year * 12 + (month - 1) + int(amount.value) * sign * (12 if unit == "year" else 1)
         year, month = divmod(months, 12)
         month += 1
-        day = min(filled[2], [31, 29 if _leap(year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
-                              31][month - 1])
-        moment = datetime(year, month, day, filled[3], filled[4])
+        day = min(day, 29 if month == 2 and _leap(year) else _DAYS[month - 1])
+        moment = datetime(year, month, day, hour, minute)
     else:
-        moment = datetime(filled[0], filled[1], filled[2], filled[3], filled[4])
-        seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1,
-                   "millisecond": Decimal("0.001")}[unit] * n
-        moment += timedelta(seconds=float(seconds))
-    new = [moment.year, moment.month, moment.day, moment.hour, moment.minute,
-           Decimal(filled[5]) if len(filled) > 5 else Decimal(0)]
-    if value.kind == "time":
-        kept = tuple(new[3 : 3 + len(parts)])
-    else:
-        kept = tuple(new[: len(parts)])
+        count = int(amount.value) if unit in ("week", "day") else amount.value
+        moment = datetime(year, month, day, hour, minute) + timedelta(
+            milliseconds=float(count * _MILLISECONDS[unit] * sign + second * 1000))
+        second = Decimal(moment.second) + Decimal(moment.microsecond // 1000).scaleb(-3)
+        moment = moment.replace(second=0, microsecond=0)
+    places = _decimal_places(Decimal(filled[5]))
+    second = second.quantize(Decimal(1).scaleb(-places)) if places else Decimal(int(second))
+    new = [moment.year, moment.month, moment.day, moment.hour, moment.minute, second]
+    kept = tuple(new[offset : offset + len(parts)])
     return _temporal_from_parts(value.kind, kept, value.tz)
 
 
@@ -1496,8 +1507,6 @@ def _temporal_from_parts(kind: str, parts: tuple[Any, ...], tz: int | None) -> T
         text += f":{parts[4]:02d}"
     if len(parts) > 5:
         text += ":" + _seconds_text(parts[5])
-    if kind == "datetime" and len(parts) <= 3:
-        text += "T"
     if tz is not None and len(parts) > 3:
         text += "Z" if tz == 0 else f"{'+' if tz > 0 else '-'}{abs(tz) // 60:02d}:{abs(tz) % 60:02d}"
     return Temporal(kind, parts, tz, text)
@@ -1588,39 +1597,71 @@ def round_(coll: Collection, digits: Collection | None = None) -> Collection:
 # ==================================================================== boundaries
 
 
-def _boundary_decimal(value: Decimal | int, high: bool, digits: int | None) -> Decimal:
+def _boundary_decimal(value: Decimal | int, high: bool, digits: int | None) -> Decimal | None:
+    """The least (greatest) value *value* may stand for, given its written precision, at
+    *digits* decimal places (default 8): ``1.587`` -> ``1.58650000`` (``1.58750000``)."""
+    target = 8 if digits is None else digits
+    if target < 0 or target > 28:
+        return None
     places = _decimal_places(value)
     half = Decimal(5).scaleb(-(places + 1))
     edge = Decimal(value) + half if high else Decimal(value) - half
-    target = max(8 if digits is None else digits, places + 1)
-    return edge.quantize(Decimal(1).scaleb(-target))
+    step = Decimal(1).scaleb(-target)
+    if edge.quantize(step, rounding=ROUND_FLOOR) == edge:
+        return edge.quantize(step)
+    return edge.quantize(step, rounding=ROUND_CEILING if high else ROUND_FLOOR)
 
 
 _DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+#: Precision (number of digits) -> number of parts, per kind.
+_DATE_DIGITS = {4: 1, 6: 2, 8: 3}
+_DATETIME_DIGITS = {4: 1, 6: 2, 8: 3, 10: 4, 12: 5, 14: 6, 17: 6}
+_TIME_DIGITS = {2: 1, 4: 2, 6: 3, 9: 3}
+#: The widest time zone offsets (minutes): a boundary of a date-time without one may be in any.
+_EARLIEST_ZONE, _LATEST_ZONE = 14 * 60, -12 * 60
 
 
-def _boundary_temporal(value: Temporal, high: bool) -> Temporal:
+def _boundary_temporal(value: Temporal, high: bool, digits: int | None) -> Temporal | None:
+    """lowBoundary/highBoundary of a date, date-time or time at *digits* precision (default:
+    day for dates, milliseconds otherwise); a date-time without a zone gets the earliest (+14:00)
+    or latest (-12:00) zone."""
+    kind = value.kind
+    table = {"date": _DATE_DIGITS, "datetime": _DATETIME_DIGITS, "time": _TIME_DIGITS}[kind]
+    target = digits if digits is not None else {"date": 8, "datetime": 17, "time": 9}[kind]
+    if target not in table:
+        return None
+    count = table[target]
+    millis = target in (17, 9)
     parts = list(value.parts)
-    if value.kind == "time":
-        mins = [0, 0, Decimal("0.000")]
-        maxs = [23, 59, Decimal("59.999")]
-        filled = parts + (maxs if high else mins)[len(parts) :]
-        if len(parts) == 3 and high:
-            filled[2] = _seconds_high(parts[2])
-        return _temporal_from_parts("time", tuple(filled), None)
-    if high:
-        year = parts[0]
-        month = parts[1] if len(parts) > 1 else 12
-        days = 29 if month == 2 and _leap(year) else _DAYS[month - 1]
-        rest = [year, month, days, 23, 59, Decimal("59.999")]
+    if kind == "time":
+        full = [0, 0, Decimal("0.000")] if not high else [23, 59, Decimal("59.999")]
+        offset = 3
+        parts = [2000, 1, 1, *parts]
     else:
-        rest = [parts[0], 1, 1, 0, 0, Decimal("0.000")]
-    filled = parts + rest[len(parts) :]
-    if len(parts) == 6 and high:
-        filled[5] = _seconds_high(parts[5])
-    if value.kind == "date":
-        return _temporal_from_parts("date", tuple(filled[:3]), None)
-    return _temporal_from_parts("datetime", tuple(filled), value.tz)
+        full = [parts[0], 1, 1, 0, 0, Decimal("0.000")]
+        offset = 0
+        if high:
+            month = parts[1] if len(parts) > 1 else 12
+            days = 29 if month == 2 and _leap(parts[0]) else _DAYS[month - 1]
+            full = [parts[0], month, days, 23, 59, Decimal("59.999")]
+    if len(parts) == 4:
+        parts.append(0)  # an hour alone is not a FHIR time: it is read as hh:00
+    if kind == "time":
+        full = [2000, 1, 1, *full]
+    filled = parts + full[len(parts):]
+    if len(value.parts) + offset == 6 and high:
+        filled[5] = _seconds_high(filled[5])
+    second = filled[5]
+    filled[5] = second.quantize(Decimal("0.001")) if millis else Decimal(int(second))
+    kept = tuple(filled[offset : offset + count])
+    if kind == "time":
+        return _temporal_from_parts("time", kept, None)
+    if kind == "date":
+        return _temporal_from_parts("date", kept, None)
+    tz = value.tz
+    if tz is None and count > 3:
+        tz = _LATEST_ZONE if high else _EARLIEST_ZONE
+    return _temporal_from_parts("datetime", kept, tz)
 
 
 def _seconds_high(value: Decimal) -> Decimal:
@@ -1638,11 +1679,14 @@ def _boundary(coll: Collection, digits: Collection | None, high: bool) -> Collec
     if isinstance(value, str):
         value = parse_temporal(value) or value
     if isinstance(value, Temporal):
-        return [_boundary_temporal(value, high)]
+        found = _boundary_temporal(value, high, precision)
+        return [] if found is None else [found]
     if isinstance(value, Quantity):
-        return [Quantity(_boundary_decimal(value.value, high, precision), value.unit)]
+        edge = _boundary_decimal(value.value, high, precision)
+        return [] if edge is None else [Quantity(edge, value.unit)]
     if _is_number(value):
-        return [_boundary_decimal(value, high, precision)]
+        edge = _boundary_decimal(value, high, precision)
+        return [] if edge is None else [edge]
     return []
 
 
