@@ -1,6 +1,6 @@
 """Benchmark: fhirgen's generated validator beside its anchors, measured in one run.
 
-    python -m fhirgen.bench [--seconds S] [--json]
+    python -m fhirgen.bench [--seconds S] [--json] [--lines N] [--no-process] [--big] [--generation]
 
 Inputs are the official ImagingSelection examples in ``definitions/`` plus realistic variants made
 from them (more instances, frames and 2D/3D regions, as key-image and segmentation selections carry),
@@ -16,6 +16,18 @@ serialised once as JSON bytes. Every contender gets the same bytes and must pars
 
 Figures are resources per second (best of several rounds, single core) and the ratio to the others.
 Absent optional anchors (orjson, fhir.resources, fhirpathpy) are reported as such, not guessed.
+
+Whole processes (``--no-process`` skips them), on NDJSON made on the fly from the same corpus in a
+temporary folder:
+
+* ``fhirgen validate --format json`` (output to /dev/null) on *--lines* lines (default 20,000),
+  serial and with ``--jobs`` = the cores available, beside a Python process looping
+  fhir.resources' ``model_validate_json`` over the same lines: wall time, from process start;
+* peak RSS of ``fhirgen validate`` on a 10 MB file and, with ``--big`` (minutes: it validates
+  1 GB), on a 1 GB file: flat memory means both peaks are about the same.
+
+``--generation`` times ``fhirgen generate --all`` of the whole R5 core into a temporary folder
+(needs ``.cache/packages/hl7.fhir.r5.core-5.0.0.tgz``, as CI fetches it).
 No figure here is asserted by a test: timings belong to this script, not to the test suite.
 """
 
@@ -27,7 +39,10 @@ import copy
 import gc
 import io
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -161,10 +176,111 @@ def _fhirpathpy_runner(data: list[bytes]) -> tuple[Callable[[bytes], Any] | str,
     return run, f"{len(runnable)} of {len(set(candidates))} invariants (the rest fhirpathpy cannot run)"
 
 
+# ----------------------------------------------------------------------------- whole processes
+
+FHIR_RESOURCES_LOOP = """
+import sys
+from fhir.resources.imagingselection import ImagingSelection
+failed = 0
+with open(sys.argv[1], "rb") as lines:
+    for line in lines:
+        if line.strip():
+            try:
+                ImagingSelection.model_validate_json(line)
+            except ValueError:
+                failed += 1
+print(failed, file=sys.stderr)
+"""
+
+
+def write_ndjson(path: Path, data: list[bytes], *, lines: int | None = None,
+                 size: int | None = None) -> int:
+    """The corpus repeated as NDJSON, up to *lines* lines or *size* bytes; the lines written."""
+    written = total = 0
+    with path.open("wb") as out:
+        while (lines is None or written < lines) and (size is None or total < size):
+            item = data[written % len(data)]
+            out.write(item + b"\n")
+            written += 1
+            total += len(item) + 1
+    return written
+
+
+def run_process(command: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in MiB, exit code) of one child process, output discarded."""
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        child = subprocess.Popen(command, stdout=sink, stderr=sink)
+        _pid, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    return elapsed, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
+
+
+def _fhirgen() -> list[str]:
+    return [sys.executable, "-m", "fhirgen.cli", "validate", "--format", "json", "--no-progress"]
+
+
+def whole_process(data: list[bytes], lines: int, big: bool) -> list[tuple[str, str]]:
+    """Rows (label, figure) of the whole-process comparison and the memory figures."""
+    rows: list[tuple[str, str]] = []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="fhirgen-bench-") as work:
+        ndjson = Path(work) / "bench.ndjson"
+        write_ndjson(ndjson, data, lines=lines)
+        ours, _rss, _code = run_process([*_fhirgen(), str(ndjson)])
+        rows.append((f"fhirgen validate, {lines:,} lines", f"{ours:7.2f} s  {lines / ours:8.0f}/s"))
+        if cores > 1:
+            pooled, _rss, _code = run_process([*_fhirgen(), "--jobs", str(cores), str(ndjson)])
+            rows.append((f"  the same, --jobs {cores}",
+                         f"{pooled:7.2f} s  {lines / pooled:8.0f}/s  ({ours / pooled:.2f}x serial)"))
+        try:
+            import fhir.resources  # noqa: F401
+        except ImportError:
+            rows.append(("fhir.resources loop", "unavailable: fhir.resources not installed"))
+        else:
+            theirs, _rss, _code = run_process([sys.executable, "-c", FHIR_RESOURCES_LOOP,
+                                               str(ndjson)])
+            ratio = f"(fhirgen is {theirs / ours:.2f}x faster)"
+            rows.append(("fhir.resources loop, same lines",
+                         f"{theirs:7.2f} s  {lines / theirs:8.0f}/s  {ratio}"))
+        sizes = [("10 MB", 10 * 1024**2)] + ([("1 GB", 1024**3)] if big else [])
+        for label, size in sizes:
+            path = Path(work) / f"rss-{label.replace(' ', '')}.ndjson"
+            count = write_ndjson(path, data, size=size)
+            elapsed, rss, _code = run_process([*_fhirgen(), str(path)])
+            rows.append((f"peak RSS, {label} NDJSON ({count:,} lines)",
+                         f"{rss:5d} MiB  ({elapsed:.1f} s)"))
+            path.unlink()
+        if not big:
+            rows.append(("peak RSS, 1 GB NDJSON", "not measured (pass --big; takes minutes)"))
+    return rows
+
+
+def generation_speed() -> tuple[str, str]:
+    core = ROOT / ".cache" / "packages" / "hl7.fhir.r5.core-5.0.0.tgz"
+    if not core.is_file():
+        return "fhirgen generate --all (R5 core)", f"unavailable: no {core.relative_to(ROOT)}"
+    with tempfile.TemporaryDirectory(prefix="fhirgen-bench-gen-") as work:
+        elapsed, rss, code = run_process([
+            sys.executable, "-m", "fhirgen.cli", "generate", "--all", "--definitions", str(core),
+            "--output", str(Path(work) / "allmodels"),
+        ])
+    status = "" if code == 0 else f" (exit {code})"
+    return "fhirgen generate --all (R5 core)", f"{elapsed:7.1f} s, peak RSS {rss} MiB{status}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fhirgen.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per contender (default 2)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--lines", type=int, default=20_000,
+                        help="NDJSON lines of the whole-process comparison (default 20000)")
+    parser.add_argument("--no-process", action="store_true",
+                        help="skip the whole-process and memory figures")
+    parser.add_argument("--big", action="store_true",
+                        help="also measure peak RSS on a 1 GB NDJSON file (takes minutes)")
+    parser.add_argument("--generation", action="store_true",
+                        help="also time `fhirgen generate --all` of the whole R5 core")
     args = parser.parse_args(argv)
     data = corpus()
     size = sum(len(item) for item in data)
@@ -174,8 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     contenders["fhirpathpy invariants"] = fhirpath_run
     for name, run in contenders.items():
         figures[name] = run if isinstance(run, str) else _time(run, data, args.seconds)
+    rows = [] if args.no_process else whole_process(data, args.lines, args.big)
+    if args.generation:
+        rows.append(generation_speed())
     if args.json:
-        print(json.dumps({"resources": len(data), "bytes": size, "per_second": figures}, indent=2))
+        print(json.dumps({"resources": len(data), "bytes": size, "per_second": figures,
+                          "processes": dict(rows)}, indent=2))
         return 0
     print(f"{len(data)} ImagingSelection resources ({size / 1024:.0f} KiB), single core, best round")
     ours = figures.get("fhirgen validate")
@@ -189,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:24} {value:10.0f} resources/s{ratio}")
     if fhirpath_note:
         print(f"  (fhirpathpy invariants: {fhirpath_note})")
+    if rows:
+        print("whole processes (wall time from process start), NDJSON of the same resources")
+        for label, figure in rows:
+            print(f"  {label:40} {figure}")
     return 0
 
 

@@ -318,12 +318,18 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
 @click.option("--models", "models", default=None, metavar="IMPORT_NAME_OR_DIR", help="Generated package to validate with: an import name or a folder made by `fhirgen generate --output DIR` (default from [tool.fhirgen]).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="text: grouped by file with a summary; json: one OperationOutcome per resource per line.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True, help="Exit 1 when an issue of this severity (or worse) is found.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Processes validating JSON resources (NDJSON lines go in batches); output keeps input order.")
+@click.option("--ndjson", is_flag=True, help="Read every input, standard input too, as NDJSON (one resource per line). Without it, .ndjson files are NDJSON and stdin is when its first line is a whole JSON value.")
+@click.option("--progress/--no-progress", default=None, help="A progress bar (count, rate, resources with errors) on stderr; default: only when stderr is a terminal.")
 @click.argument("paths", nargs=-1, required=True)
-def validate_command(models: str | None, output_format: str, fail_on: str, paths: tuple[str, ...]) -> None:
+def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...]) -> None:
     """Validate FHIR resources (.json, .ndjson, .xml, folders, Bundles, - for stdin)."""
-    from .runtime.validate import run
+    import itertools
 
-    module = _validators_module(models or _config().import_name)
+    from .runtime.stream import progress_bar, resource_chunks, validate_stream, worker_pool
+
+    models_spec = models or _config().import_name
+    module = _validators_module(models_spec)
     validators = module.RESOURCE_VALIDATORS
     sources: list[tuple[str, Path | None]] = []
     for raw in paths:
@@ -341,17 +347,31 @@ def validate_command(models: str | None, output_format: str, fail_on: str, paths
             _fail(f"{raw}: no such file or folder")
 
     report = _ValidationReport(output_format, fail_on)
-    for name, path in sources:
-        try:
-            for line_offset, chunk in _resource_chunks(name, path):
-                if _is_xml(name, chunk):  # issue 5: FHIR XML, by extension or content
+    tick = progress_bar(progress)
+    pool = worker_pool(jobs, models_spec) if jobs > 1 else None
+    try:
+        for name, path in sources:
+            try:
+                chunks = resource_chunks(name, path, ndjson=True if ndjson else None)
+                first = next(chunks, None)
+                if first is not None and _is_xml(name, first[1]):  # issue 5: FHIR XML
                     package = module.__name__.rpartition(".")[0]
-                    report.add(_xml_schema_module(package).validate_xml(chunk, file=name))
-                    continue
-                report.add(run(chunk, validators, file=name, line_offset=line_offset))
-        except OSError as exc:
-            _fail(f"{name}: cannot read: {exc.strerror}")
-        report.end_file()
+                    for _offset, chunk in itertools.chain([first], chunks):
+                        report.add(_xml_schema_module(package).validate_xml(chunk, file=name))
+                elif first is not None:  # JSON: streamed, in order, on the pool if there is one
+                    for result in validate_stream(itertools.chain([first], chunks), validators,
+                                                  name, jobs=jobs, pool=pool):
+                        report.add(result)
+                        if tick is not None:
+                            tick(result)
+            except OSError as exc:
+                _fail(f"{name}: cannot read: {exc.strerror}")
+            report.end_file()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        if tick is not None:
+            tick.close()  # type: ignore[attr-defined]
     report.finish()
 
 
@@ -438,29 +458,6 @@ def _validators_module(name: str) -> Any:
         return importlib.import_module(f"{import_name}.validators")
     except ImportError as exc:
         _fail(f"cannot import the generated validators of {name!r}: {exc}")
-
-
-def _resource_chunks(name: str, path: Path | None) -> Iterator[tuple[int, bytes]]:
-    """(line offset, text) of each resource: the whole file, or each line of NDJSON (streamed)."""
-    if path is None:
-        data = sys.stdin.buffer.read()
-        if not name.endswith(".ndjson"):
-            yield 0, data
-            return
-        lines: Iterator[bytes] = iter(data.splitlines(keepends=True))
-    elif not name.endswith(".ndjson"):
-        yield 0, path.read_bytes()
-        return
-    else:
-        lines = _file_lines(path)
-    for number, line in enumerate(lines):
-        if line.strip():
-            yield number, line
-
-
-def _file_lines(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as stream:
-        yield from stream
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -148,3 +148,23 @@ def test_locations_are_text_only_when_asked() -> None:
     assert location(((loc, 0), "coordinate")) == (
         "ImagingSelection.instance[3].imageRegion2D[0].coordinate")
     assert location("Bundle.entry[1].resource") == "Bundle.entry[1].resource"
+
+
+@pytest.mark.parametrize("name,text", _mutants()[::7], ids=lambda v: v if isinstance(v, str) else "")
+def test_positions_agree_with_json_source_map(name: str, text: bytes) -> None:
+    """fhirgen's one-pass locator finds what json-source-map (a full position parser) finds."""
+    from json_source_map import calculate
+
+    decoded = text.decode()
+    entries = calculate(decoded)
+    wanted = {pointer for pointer in entries if pointer}
+    found = runtime.locate(decoded, wanted)
+    for pointer in wanted:
+        entry = entries[pointer]
+        value, key = found[pointer]
+        assert runtime._line_col(decoded, value) == (entry.value_start.line + 1,
+                                                     entry.value_start.column + 1), pointer
+        if entry.key_start is not None:
+            assert key is not None
+            assert runtime._line_col(decoded, key) == (entry.key_start.line + 1,
+                                                       entry.key_start.column + 1), pointer

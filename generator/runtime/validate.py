@@ -878,37 +878,136 @@ def json_pointer(expression: str) -> str:
     return pointer
 
 
+#: JSON tokens: a string, a structural character, or a scalar (number, true, false, null).
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
+
+
+def _pointer_key(token: str) -> str:
+    """A JSON name token as a JSON pointer segment (RFC 6901: ~ and / escaped)."""
+    key = token[1:-1]
+    if "\\" in key:
+        try:
+            key = json.loads(token)
+        except ValueError:
+            pass
+    if "~" in key or "/" in key:
+        key = key.replace("~", "~0").replace("/", "~1")
+    return key
+
+
+def locate(text: str, wanted: set[str]) -> dict[str, tuple[int, int | None]]:
+    """Character offsets of the values (and their names) at the JSON pointers *wanted*.
+
+    One pass of a token regex over the text, stopping once every wanted pointer is found; a
+    container no wanted pointer lies in is skipped without building pointers for its content.
+    Returns ``{pointer: (value offset, name offset or None)}``; malformed text gives what was
+    found before the problem.
+    """
+    prefixes = {""}
+    for pointer in wanted:
+        parts = pointer.split("/")
+        prefixes.update("/".join(parts[:i]) for i in range(2, len(parts)))
+    found: dict[str, tuple[int, int | None]] = {}
+    # frames: [pointer of the container, is object, next index, pending name, name offset]
+    stack: list[list[Any]] = []
+    skip = 0  # depth inside a container no wanted pointer lies in
+    expect_name = False
+    for match in _TOKEN.finditer(text):
+        start = match.start()
+        char = text[start]
+        if skip:
+            if char in "{[":
+                skip += 1
+            elif char in "}]":
+                skip -= 1
+                if not skip:
+                    stack.pop()
+            continue
+        if char == ",":
+            if stack:
+                frame = stack[-1]
+                if frame[1]:
+                    expect_name = True
+                else:
+                    frame[2] += 1
+            continue
+        if char == ":":
+            continue
+        if char in "}]":
+            if stack:
+                stack.pop()
+            expect_name = False
+            continue
+        if expect_name and char == '"':
+            frame = stack[-1]
+            frame[3] = _pointer_key(match.group())
+            frame[4] = start
+            expect_name = False
+            continue
+        # a value: its pointer
+        if not stack:
+            pointer, name_at = "", None
+        else:
+            frame = stack[-1]
+            if frame[1]:
+                pointer, name_at = f"{frame[0]}/{frame[3]}", frame[4]
+            else:
+                pointer, name_at = f"{frame[0]}/{frame[2]}", None
+        if pointer in wanted:
+            found[pointer] = (start, name_at)
+            if len(found) == len(wanted):
+                break
+        if char in "{[":
+            is_object = char == "{"
+            stack.append([pointer, is_object, 0, None, None])
+            expect_name = is_object
+            if pointer not in prefixes and pointer not in wanted:
+                skip = 1
+    return found
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 def _with_positions(issues: list[Issue], text: str, line_offset: int) -> list[Issue]:
-    try:
-        from json_source_map import calculate  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:  # pragma: no cover - a declared dependency
-        return issues
-    try:
-        entries = calculate(text)
-    except Exception:  # noqa: BLE001 - positions are a courtesy; never fail validation on them
-        return issues
-    result = []
+    """Issues with the line and column of what they are about (the value, or the name of the
+    property an issue names with ``key``; a primitive's ``_name`` object if it has no value)."""
+    plans: list[list[tuple[str, bool]]] = []
+    wanted: set[str] = set()
     for issue in issues:
         if issue.line is not None or not issue.expression:
-            result.append(issue)
+            plans.append([])
             continue
         pointer = json_pointer(issue.expression)
         candidates = []
         if issue.key is not None:
-            candidates.append((pointer + "/" + issue.key, True))
+            key = issue.key.replace("~", "~0").replace("/", "~1")
+            candidates.append((f"{pointer}/{key}", True))
         candidates.append((pointer, False))
         head, _, last = pointer.rpartition("/")
         if last and not last.isdigit():
             candidates.append((f"{head}/_{last}", False))
-        found = None
+        plans.append(candidates)
+        wanted.update(candidate for candidate, _is_key in candidates)
+    if not wanted:
+        return issues
+    try:
+        found = locate(text, wanted)
+    except RecursionError:  # pragma: no cover - locate does not recurse
+        return issues
+    result = []
+    for issue, candidates in zip(issues, plans, strict=True):
+        offset = None
         for candidate, is_key in candidates:
-            entry = entries.get(candidate)
+            entry = found.get(candidate)
             if entry is not None:
-                location = entry.key_start if is_key and entry.key_start else entry.value_start
-                found = location
+                offset = entry[1] if is_key and entry[1] is not None else entry[0]
                 break
-        if found is None:
+        if offset is None:
             result.append(issue)
         else:
-            result.append(issue.at(found.line + 1 + line_offset, found.column + 1))
+            line, col = _line_col(text, offset)
+            result.append(issue.at(line + line_offset, col))
     return result

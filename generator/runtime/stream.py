@@ -1,0 +1,238 @@
+"""Streaming validation: resources read one at a time, validated in order, on one core or many.
+
+``fhirgen validate`` and the Dask bulk runner (:mod:`fhirgen.dask_bulk`) both come through here,
+so every path validates a resource with the same function, :func:`validate_one`.
+
+* :func:`resource_chunks` yields ``(line offset, bytes)`` per resource: a whole JSON file, or each
+  non-blank line of NDJSON, read line by line (memory stays flat whatever the file size). Standard
+  input is NDJSON when asked (``ndjson=True``) or when its first line is a complete JSON value
+  (sniffed from that one line; a pretty-printed document's first line is ``{``, never complete).
+* :func:`validate_stream` validates chunks in order. With ``jobs > 1`` a process pool validates
+  batches of lines; at most a few batches per worker are in flight, so input is still read as it
+  is consumed, and results come back in input order. Workers return plain, picklable records
+  (:class:`Outcome`) with positions already worked out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from .issues import Issue, count, operation_outcome
+from .validate import Validator, run
+
+__all__ = [
+    "Outcome",
+    "load_validators",
+    "resource_chunks",
+    "validate_one",
+    "validate_stream",
+]
+
+#: Lines per batch sent to a worker: large enough that pickling is a small share of the work.
+BATCH = 64
+#: Batches in flight per worker: enough to keep workers busy, few enough to keep memory flat.
+IN_FLIGHT = 4
+
+
+class Outcome(NamedTuple):
+    """One validated resource, as a plain record (it crosses process boundaries)."""
+
+    issues: list[Issue]
+    resource_type: str | None
+    file: str | None
+
+    @property
+    def error_count(self) -> int:
+        return count(self.issues, "fatal", "error")
+
+    @property
+    def warning_count(self) -> int:
+        return count(self.issues, "warning")
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def outcome(self) -> dict[str, Any]:
+        return operation_outcome(self.issues, self.file)
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def resource_chunks(name: str, path: Path | None, *, ndjson: bool | None = None,
+                    stdin: IO[bytes] | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line offset, text) of each resource of one input: a file, or standard input (None).
+
+    *ndjson*: True reads line by line, False as one document, None decides by the name
+    (``.ndjson``) or, for standard input, by sniffing its first line.
+    """
+    if path is None:
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        yield from _stdin_chunks(stream, ndjson)
+        return
+    if ndjson is None:
+        ndjson = name.endswith(".ndjson")
+    if not ndjson:
+        yield 0, path.read_bytes()
+        return
+    with path.open("rb") as lines:
+        yield from _line_chunks(lines)
+
+
+def _line_chunks(lines: Iterable[bytes], first: int = 0) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(lines, first):
+        if line.strip():
+            yield number, line
+
+
+def _stdin_chunks(stream: IO[bytes], ndjson: bool | None) -> Iterator[tuple[int, bytes]]:
+    if ndjson is False:
+        yield 0, stream.read()
+        return
+    blank = 0
+    first = stream.readline()
+    while first and not first.strip():
+        blank += 1
+        first = stream.readline()
+    if ndjson is None:
+        ndjson = _complete_json(first)
+    if not ndjson:
+        yield 0, b"\n" * blank + first + stream.read()  # blank lines kept: line numbers hold
+        return
+    if first:
+        yield blank, first
+    yield from _line_chunks(stream, blank + 1)
+
+
+def _complete_json(line: bytes) -> bool:
+    text = line.strip()
+    if not text:
+        return False
+    try:
+        import orjson
+
+        orjson.loads(text)
+    except ImportError:  # pragma: no cover - a declared dependency
+        import json
+
+        try:
+            json.loads(text)
+        except ValueError:
+            return False
+    except ValueError:
+        return False
+    return True
+
+
+# -------------------------------------------------------------------------------- validating
+
+
+def validate_one(data: bytes, validators: dict[str, Validator], file: str | None,
+                 line_offset: int) -> Outcome:
+    """The one validation function of every path (serial, pool, Dask): issues with positions."""
+    result = run(data, validators, file=file, line_offset=line_offset)
+    return Outcome(result.issues, result.resource_type, result.file)
+
+
+def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, Validator],
+                    file: str | None, *, jobs: int = 1,
+                    pool: ProcessPoolExecutor | None = None) -> Iterator[Outcome]:
+    """Outcomes of *chunks*, in their order; on *pool* (built with :func:`worker_pool`) if given."""
+    if pool is None or jobs <= 1:
+        for offset, data in chunks:
+            yield validate_one(data, validators, file, offset)
+        return
+    pending: deque[Future[list[Outcome]]] = deque()
+    batch: list[tuple[int, bytes]] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) >= BATCH:
+            pending.append(pool.submit(_validate_batch, batch, file))
+            batch = []
+            while len(pending) >= jobs * IN_FLIGHT:
+                yield from pending.popleft().result()
+    if batch:
+        pending.append(pool.submit(_validate_batch, batch, file))
+    while pending:
+        yield from pending.popleft().result()
+
+
+# ------------------------------------------------------------------------------ worker pool
+
+_WORKER_VALIDATORS: dict[str, Validator] | None = None
+
+
+def worker_pool(jobs: int, models: str) -> ProcessPoolExecutor:
+    """A pool of *jobs* processes, each with the validators of *models* imported once."""
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(models,))
+
+
+def _init_worker(models: str) -> None:
+    global _WORKER_VALIDATORS  # one per worker process, set once
+    _WORKER_VALIDATORS = load_validators(models).RESOURCE_VALIDATORS
+
+
+def _validate_batch(batch: list[tuple[int, bytes]], file: str | None) -> list[Outcome]:
+    validators = _WORKER_VALIDATORS
+    if validators is None:  # pragma: no cover - the initializer always ran
+        raise RuntimeError("worker without validators")
+    return [validate_one(data, validators, file, offset) for offset, data in batch]
+
+
+def load_validators(models: str) -> Any:
+    """The ``validators`` module of a generated package: an import name, or a folder made by
+    ``fhirgen generate --output DIR`` (imported under a private name so it cannot clash)."""
+    folder = Path(models)
+    import_name = models
+    if folder.is_dir():
+        if not (folder / "validators.py").is_file() or not (folder / "__init__.py").is_file():
+            raise ImportError(f"{models}: not a package generated by fhirgen (no validators.py)")
+        import_name = "_fhirgen_validate_models"
+        if import_name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(
+                import_name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+            )
+            if spec is None or spec.loader is None:
+                raise ImportError(f"{models}: cannot import this folder")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[import_name] = module
+            spec.loader.exec_module(module)
+    return importlib.import_module(f"{import_name}.validators")
+
+
+def progress_bar(enabled: bool | None, stream: Any = None) -> Callable[[Outcome], None] | None:
+    """A callback counting outcomes on a tqdm bar (count, rate, errors so far) on stderr.
+
+    *enabled* None: only when stderr is a terminal. Returns None when there is no bar.
+    """
+    stream = stream if stream is not None else sys.stderr
+    if enabled is None:
+        enabled = bool(getattr(stream, "isatty", lambda: False)())
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    bar = tqdm(file=stream, unit=" resources", desc="fhirgen validate", dynamic_ncols=True,
+               mininterval=0.25)
+    state = {"errors": 0, "seen": 0}
+
+    def tick(outcome: Outcome) -> None:
+        state["seen"] += 1
+        if outcome.issues and not outcome.ok:
+            state["errors"] += 1
+        if state["seen"] % 64 == 0 or not outcome.ok:
+            bar.set_postfix_str(f"{state['errors']} with errors", refresh=False)
+        bar.update(1)
+
+    tick.close = bar.close  # type: ignore[attr-defined]
+    return tick
