@@ -29,10 +29,18 @@ has none, a repeated single element, a primitive with neither value nor id/exten
 that is not of its JSON kind raise :class:`XmlReadError`, which names the element path (FHIRPath
 style, ``ImagingSelection.instance[0].uid``) and the source line. Element order is not checked here.
 
-Known, inherent differences between a JSON resource and its XML round trip: XML normalises
-whitespace in attribute values, so a line break inside an XHTML attribute in a JSON ``div`` comes
-back as a space, and the ``div`` string comes back in lxml's serialisation (``"`` instead of
-``&quot;`` in text, ...), the same XHTML written differently.
+* :func:`read_resource_xml_for_validation` is the same walk for validation: every problem is an
+  :class:`~fhirgen.runtime.issues.Issue` (never an exception), the walk goes on, and the XML-only
+  rules are checked too (element order, empty elements); it returns an :class:`XmlReading` whose
+  tree the generated validators walk and whose :meth:`XmlReading.locate` gives issues the line
+  and column of their element. :class:`XmlTables` is the schema a generated package carries
+  (``xmlschema.py``), so generated models need no definitions to read or write XML.
+* The XHTML narrative is read as written in the document when it stands alone (declares its own
+  default namespace) and written as the JSON string has it, so JSON -> XML -> JSON keeps it.
+
+Known difference between a JSON resource and its XML round trip: a ``div`` that does not stand
+alone (a prefix, text around it) comes back in lxml's serialisation, the same XHTML written
+differently.
 """
 
 from __future__ import annotations
