@@ -529,9 +529,7 @@ def _quantity_of(node: Node) -> Quantity | None:
     value = data.get("value")
     if not isinstance(value, (int, Decimal)) or isinstance(value, bool):
         return None
-    unit = data.get("code")
-    if not isinstance(unit, str):
-        unit = data.get("unit") if isinstance(data.get("unit"), str) else "1"
+    unit = next((u for u in (data.get("code"), data.get("unit")) if isinstance(u, str)), "1")
     return Quantity(value, unit)
 
 
