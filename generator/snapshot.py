@@ -379,7 +379,7 @@ class _Builder:
         return self._new_element(element_id, parent_id, diff)
 
     def _new_element(self, element_id: str, parent_id: str, diff: Raw) -> int:
-        element = {"id": element_id, "path": _path_of(element_id)}
+        element: Raw = {"id": element_id, "path": _path_of(element_id)}
         element["base"] = {
             "path": element["path"],
             "min": diff.get("min", 0),
@@ -498,7 +498,8 @@ class _Builder:
             return element
         for candidate in origin["snapshot"]["element"]:
             if candidate.get("id") == base_path:
-                return candidate
+                found: Raw = candidate
+                return found
         return element
 
     def _merge(self, target: Raw, diff: Raw, element_id: str) -> Raw:
