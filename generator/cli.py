@@ -360,7 +360,8 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
                         report.add(_xml_schema_module(package).validate_xml(chunk, file=name))
                 elif first is not None:  # JSON: streamed, in order, on the pool if there is one
                     for result in validate_stream(itertools.chain([first], chunks), validators,
-                                                  name, jobs=jobs, pool=pool):
+                                                  name, jobs=jobs, pool=pool,
+                                                  serialize=output_format == "json"):
                         report.add(result)
                         if tick is not None:
                             tick(result)
@@ -389,7 +390,7 @@ class _ValidationReport:
         self._file_started = False
 
     def add(self, result: Any) -> None:
-        from .runtime.jsonio import dumps
+        from .runtime.stream import outcome_line
 
         self.resources += 1
         issues = result.issues
@@ -397,7 +398,8 @@ class _ValidationReport:
             self.totals[issue.severity] = self.totals.get(issue.severity, 0) + 1
             self.failed = self.failed or issue.severity in self.failing
         if self.output_format == "json":
-            click.echo(dumps(result.outcome()))
+            text = getattr(result, "text", None)  # made by the worker (validate_stream)
+            click.echo(text if isinstance(text, str) else outcome_line(result.outcome()))
             return
         if not self._file_started:
             click.echo(click.style(result.file or "", bold=True))

@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runtime.jsonio import dumps
 from .runtime.stream import load_validators, validate_one
 
 __all__ = ["byte_ranges", "count_lines", "main", "run_bulk", "validate_range"]
@@ -86,12 +85,12 @@ def validate_range(path: str, start: int, end: int, first_line: int, models: str
                 break
             position += len(line)
             if line.strip():
-                outcome = validate_one(line, validators, file_label, number)
+                outcome = validate_one(line, validators, file_label, number, serialize=True)
                 resources += 1
                 for issue in outcome.issues:
                     counts[issue.severity] = counts.get(issue.severity, 0) + 1
                 with_errors += not outcome.ok
-                out.write(dumps(outcome.outcome()) + "\n")
+                out.write(f"{outcome.text}\n")
             number += 1
     return {"resources": resources, "with_errors": with_errors, "issues": counts}
 

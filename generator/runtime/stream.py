@@ -47,6 +47,7 @@ class Outcome(NamedTuple):
     issues: list[Issue]
     resource_type: str | None
     file: str | None
+    text: str | None = None  # the OperationOutcome as one line of JSON, when asked for
 
     @property
     def error_count(self) -> int:
@@ -136,31 +137,51 @@ def _complete_json(line: bytes) -> bool:
 
 
 def validate_one(data: bytes, validators: dict[str, Validator], file: str | None,
-                 line_offset: int) -> Outcome:
-    """The one validation function of every path (serial, pool, Dask): issues with positions."""
+                 line_offset: int, *, serialize: bool = False) -> Outcome:
+    """The one validation function of every path (serial, pool, Dask): issues with positions,
+    and with *serialize* the OperationOutcome as a line of JSON (done where the work is)."""
     result = run(data, validators, file=file, line_offset=line_offset)
-    return Outcome(result.issues, result.resource_type, result.file)
+    outcome = Outcome(result.issues, result.resource_type, result.file)
+    if serialize:
+        outcome = outcome._replace(text=outcome_line(outcome.outcome()))
+    return outcome
+
+
+def outcome_line(outcome: dict[str, Any]) -> str:
+    """An OperationOutcome as one line of JSON (orjson; the same bytes as runtime.jsonio.dumps
+    for outcomes, which hold only strings and integers)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - a declared dependency
+        from .jsonio import dumps
+
+        return dumps(outcome)
+    return orjson.dumps(outcome).decode("utf-8")
 
 
 def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, Validator],
-                    file: str | None, *, jobs: int = 1,
-                    pool: ProcessPoolExecutor | None = None) -> Iterator[Outcome]:
-    """Outcomes of *chunks*, in their order; on *pool* (built with :func:`worker_pool`) if given."""
+                    file: str | None, *, jobs: int = 1, pool: ProcessPoolExecutor | None = None,
+                    serialize: bool = False) -> Iterator[Outcome]:
+    """Outcomes of *chunks*, in their order; on *pool* (built with :func:`worker_pool`) if given.
+
+    *serialize*: each outcome also carries its OperationOutcome as a line of JSON, made by the
+    worker, so the process that prints only writes.
+    """
     if pool is None or jobs <= 1:
         for offset, data in chunks:
-            yield validate_one(data, validators, file, offset)
+            yield validate_one(data, validators, file, offset, serialize=serialize)
         return
     pending: deque[Future[list[Outcome]]] = deque()
     batch: list[tuple[int, bytes]] = []
     for chunk in chunks:
         batch.append(chunk)
         if len(batch) >= BATCH:
-            pending.append(pool.submit(_validate_batch, batch, file))
+            pending.append(pool.submit(_validate_batch, batch, file, serialize))
             batch = []
             while len(pending) >= jobs * IN_FLIGHT:
                 yield from pending.popleft().result()
     if batch:
-        pending.append(pool.submit(_validate_batch, batch, file))
+        pending.append(pool.submit(_validate_batch, batch, file, serialize))
     while pending:
         yield from pending.popleft().result()
 
@@ -180,11 +201,13 @@ def _init_worker(models: str) -> None:
     _WORKER_VALIDATORS = load_validators(models).RESOURCE_VALIDATORS
 
 
-def _validate_batch(batch: list[tuple[int, bytes]], file: str | None) -> list[Outcome]:
+def _validate_batch(batch: list[tuple[int, bytes]], file: str | None,
+                    serialize: bool) -> list[Outcome]:
     validators = _WORKER_VALIDATORS
     if validators is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("worker without validators")
-    return [validate_one(data, validators, file, offset) for offset, data in batch]
+    return [validate_one(data, validators, file, offset, serialize=serialize)
+            for offset, data in batch]
 
 
 def load_validators(models: str) -> Any:
