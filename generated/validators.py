@@ -4,7 +4,8 @@
 
 One function per type and backbone element, straight-line: one call per element stating its facts
 (JSON name, type, cardinality, JSON shape, binding, reference targets), guarded by a membership test
-when the element is optional. The algorithms are in ``fhirgen.runtime.validate``; :func:`validate`
+when the element is optional; then the compiled FHIRPath invariants of the element and of the type
+(``invariants.py``). The algorithms are in ``fhirgen.runtime.validate``; :func:`validate`
 is the entry point. ``path`` is a location (:data:`fhirgen.runtime.validate.Loc`): text only when
 an issue is raised.
 """
@@ -32,6 +33,34 @@ from fhirgen.runtime.validate import (
 )
 
 from ._registry import RESOURCES
+from .invariants import (
+    INV_Age,
+    INV_Attachment,
+    INV_AvailabilityAvailableTime,
+    INV_Coding,
+    INV_ContactPoint,
+    INV_Count,
+    INV_DataRequirementCodeFilter,
+    INV_DataRequirementDateFilter,
+    INV_Distance,
+    INV_DomainResource,
+    INV_Dosage,
+    INV_Duration,
+    INV_Expression,
+    INV_Extension,
+    INV_Identifier,
+    INV_ImagingSelection,
+    INV_Narrative_div,
+    INV_Period,
+    INV_Quantity,
+    INV_Range,
+    INV_Ratio,
+    INV_RatioRange,
+    INV_Reference,
+    INV_SampledData,
+    INV_TimingRepeat,
+    INV_TriggerDefinition,
+)
 
 __all__ = ["RESOURCE_VALIDATORS", "ValidationError", "parse_valid", "validate"]
 
@@ -85,6 +114,7 @@ def validate_Age(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    INV_Age.check(node, path, out)
 
 
 def validate_Annotation(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -121,6 +151,7 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
     if 'frames' in node or '_frames' in node: primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
     if 'duration' in node or '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
     if 'pages' in node or '_pages' in node: primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
+    INV_Attachment.check(node, path, out)
 
 
 def validate_Availability(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -145,6 +176,7 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: Iss
     if 'allDay' in node or '_allDay' in node: primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
     if 'availableStartTime' in node or '_availableStartTime' in node: primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
     if 'availableEndTime' in node or '_availableEndTime' in node: primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
+    INV_AvailabilityAvailableTime.check(node, path, out)
 
 
 def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -219,6 +251,7 @@ def validate_Coding(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if 'display' in node or '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
     if 'userSelected' in node or '_userSelected' in node: primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
+    INV_Coding.check(node, path, out)
 
 
 def validate_ContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -244,6 +277,7 @@ def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> No
     if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
     if 'rank' in node or '_rank' in node: primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
     if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    INV_ContactPoint.check(node, path, out)
 
 
 def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -258,6 +292,7 @@ def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    INV_Count.check(node, path, out)
 
 
 def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -291,6 +326,7 @@ def validate_DataRequirementCodeFilter(node: dict[str, Any], path: Loc, out: Iss
     if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     if 'valueSet' in node or '_valueSet' in node: primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
     if 'code' in node: complex_(node, 'code', path, out, validate_Coding, 0, None, True)
+    INV_DataRequirementCodeFilter.check(node, path, out)
 
 
 def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -306,6 +342,7 @@ def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: Iss
     if 'valuePeriod' in node: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
     if 'valueDuration' in node: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
     choice(node, CHOICE_DataRequirementDateFilter_value, path, out, 'value', 0)
+    INV_DataRequirementDateFilter.check(node, path, out)
 
 
 def validate_DataRequirementValueFilter(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -356,6 +393,7 @@ def validate_Distance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    INV_Distance.check(node, path, out)
 
 
 def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -371,6 +409,7 @@ def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> 
     if 'contained' in node: resource(node, 'contained', path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    INV_DomainResource.check(node, path, out)
 
 
 def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -395,6 +434,7 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'maxDosePerPeriod' in node: complex_(node, 'maxDosePerPeriod', path, out, validate_Ratio, 0, None, True)
     if 'maxDosePerAdministration' in node: complex_(node, 'maxDosePerAdministration', path, out, validate_Quantity, 0, 1, False)
     if 'maxDosePerLifetime' in node: complex_(node, 'maxDosePerLifetime', path, out, validate_Quantity, 0, 1, False)
+    INV_Dosage.check(node, path, out)
 
 
 def validate_DosageDoseAndRate(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -427,6 +467,7 @@ def validate_Duration(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    INV_Duration.check(node, path, out)
 
 
 def validate_Element(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -450,6 +491,7 @@ def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
     if 'expression' in node or '_expression' in node: primitive(node, 'expression', path, out, P_string, 0, 1, False)
     if 'reference' in node or '_reference' in node: primitive(node, 'reference', path, out, P_uri, 0, 1, False)
+    INV_Expression.check(node, path, out)
 
 
 def validate_ExtendedContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -530,6 +572,7 @@ def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'valueDosage' in node: complex_(node, 'valueDosage', path, out, validate_Dosage, 0, 1, False, label='value.ofType(Dosage)')
     if 'valueMeta' in node: complex_(node, 'valueMeta', path, out, validate_Meta, 0, 1, False, label='value.ofType(Meta)')
     choice(node, CHOICE_Extension_value, path, out, 'value', 0)
+    INV_Extension.check(node, path, out)
 
 
 def validate_HumanName(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -561,6 +604,7 @@ def validate_Identifier(node: dict[str, Any], path: Loc, out: IssueList) -> None
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
     if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
     if 'assigner' in node: complex_(node, 'assigner', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Identifier_assigner)
+    INV_Identifier.check(node, path, out)
 
 
 def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -593,6 +637,7 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
     if 'bodySite' in node: complex_(node, 'bodySite', path, out, validate_CodeableReference, 0, 1, False, targets=TARGETS_ImagingSelection_bodySite)
     if 'focus' in node: complex_(node, 'focus', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_focus)
     if 'instance' in node: complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, None, True)
+    INV_ImagingSelection.check(node, path, out)
 
 
 def validate_ImagingSelectionPerformer(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -685,6 +730,7 @@ def validate_Narrative(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
     primitive(node, 'div', path, out, P_xhtml, 1, 1, False)
+    if 'div' in node or '_div' in node: INV_Narrative_div.check_element(node, 'div', path, out)
 
 
 def validate_ParameterDefinition(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -712,6 +758,7 @@ def validate_Period(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'start' in node or '_start' in node: primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
     if 'end' in node or '_end' in node: primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
+    INV_Period.check(node, path, out)
 
 
 def validate_PrimitiveType(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -735,6 +782,7 @@ def validate_Quantity(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    INV_Quantity.check(node, path, out)
 
 
 def validate_Range(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -746,6 +794,7 @@ def validate_Range(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'low' in node: complex_(node, 'low', path, out, validate_Quantity, 0, 1, False)
     if 'high' in node: complex_(node, 'high', path, out, validate_Quantity, 0, 1, False)
+    INV_Range.check(node, path, out)
 
 
 def validate_Ratio(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -757,6 +806,7 @@ def validate_Ratio(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'numerator' in node: complex_(node, 'numerator', path, out, validate_Quantity, 0, 1, False)
     if 'denominator' in node: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
+    INV_Ratio.check(node, path, out)
 
 
 def validate_RatioRange(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -769,6 +819,7 @@ def validate_RatioRange(node: dict[str, Any], path: Loc, out: IssueList) -> None
     if 'lowNumerator' in node: complex_(node, 'lowNumerator', path, out, validate_Quantity, 0, 1, False)
     if 'highNumerator' in node: complex_(node, 'highNumerator', path, out, validate_Quantity, 0, 1, False)
     if 'denominator' in node: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
+    INV_RatioRange.check(node, path, out)
 
 
 def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -782,6 +833,7 @@ def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'type' in node or '_type' in node: primitive(node, 'type', path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
     if 'identifier' in node: complex_(node, 'identifier', path, out, validate_Identifier, 0, 1, False)
     if 'display' in node or '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
+    INV_Reference.check(node, path, out)
 
 
 def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -831,6 +883,7 @@ def validate_SampledData(node: dict[str, Any], path: Loc, out: IssueList) -> Non
     if 'codeMap' in node or '_codeMap' in node: primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
     if 'offsets' in node or '_offsets' in node: primitive(node, 'offsets', path, out, P_string, 0, 1, False)
     if 'data' in node or '_data' in node: primitive(node, 'data', path, out, P_string, 0, 1, False)
+    INV_SampledData.check(node, path, out)
 
 
 def validate_Signature(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -887,6 +940,7 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
     if 'timeOfDay' in node or '_timeOfDay' in node: primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
     if 'when' in node or '_when' in node: primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
     if 'offset' in node or '_offset' in node: primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
+    INV_TimingRepeat.check(node, path, out)
 
 
 def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -907,6 +961,7 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
     choice(node, CHOICE_TriggerDefinition_timing, path, out, 'timing', 0)
     if 'data' in node: complex_(node, 'data', path, out, validate_DataRequirement, 0, None, True)
     if 'condition' in node: complex_(node, 'condition', path, out, validate_Expression, 0, 1, False)
+    INV_TriggerDefinition.check(node, path, out)
 
 
 def validate_UsageContext(node: dict[str, Any], path: Loc, out: IssueList) -> None:

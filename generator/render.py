@@ -101,15 +101,23 @@ def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[st
 def _validator_files(
     env: jinja2.Environment, model: Model, package: PackageView, config: GenerateConfig
 ) -> dict[str, str]:
+    from .invariant_views import build_invariant_views
     from .validator_views import build_validator_views, rule_case_literal, rule_cases
 
-    view = build_validator_views(model, package.header)
+    invariants = build_invariant_views(model, package.header)  # issue 4: FHIRPath invariants
+    view = build_validator_views(model, package.header, invariants)
     files = {
         "models/validators.py": _render(
             env, "validators.py.jinja", header=package.header, fhir_version=view.fhir_version,
             functions=view.functions, resources=view.resources, constants=view.constants,
-            value_sets=view.value_sets, primitives=view.primitives,
-        )
+            value_sets=view.value_sets, primitives=view.primitives, invariants=view.invariants,
+        ),
+        "models/invariants.py": _render(
+            env, "invariants.py.jinja", header=package.header, functions=invariants.functions,
+            groups=invariants.groups, type_elements=invariants.type_elements,
+            type_bases=invariants.type_bases, value_sets=invariants.value_sets,
+            uses_value_sets=invariants.uses_value_sets,
+        ),
     }
     examples = [path for path, resource_type in config.examples if resource_type in model.targets]
     if config.tests and examples:

@@ -10,9 +10,10 @@ output only through :func:`~fhirgen.views.py_literal` (``repr``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import naming
+from .invariant_views import InvariantPackageView, element_group, root_group
 from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef, element_index
 from .views import docstring, py_literal
 
@@ -52,6 +53,7 @@ class ValidatorPackageView:
     constants: tuple[ConstantView, ...]  # KEYS_ and TARGETS_
     functions: tuple[FunctionView, ...]
     resources: tuple[tuple[str, str], ...]  # (resourceType, function name)
+    invariants: tuple[str, ...] = ()  # INV_ groups the validators evaluate
 
 
 def function_name(type_name: str) -> str:
@@ -98,7 +100,7 @@ def _primitive_names(model: Model) -> frozenset[str]:
     return frozenset(t.name for t in model.types if t.is_primitive)
 
 
-def _value_set_expression(value_set: ValueSetDef) -> str:
+def value_set_expression(value_set: ValueSetDef) -> str:
     if not value_set.expanded:
         return f"ValueSet({py_literal(value_set.url)}, None)"
     pairs = sorted({(c.system or "", c.code) for c in value_set.concepts if not c.abstract})
@@ -117,6 +119,14 @@ class _Ctx:
     model: Model
     vs_names: dict[str, str]
     constants: list[ConstantView]
+    invariants: InvariantPackageView | None = None
+    used_invariants: set[str] = field(default_factory=set)
+
+    def invariant_line(self, group: str | None, line: str) -> list[str]:
+        if group is None:
+            return []
+        self.used_invariants.add(group)
+        return [line]
 
 
 def _binding_args(element: Element, ctx: _Ctx) -> str:
@@ -134,6 +144,13 @@ def _guard(json_name: str, twin: bool) -> str:
     if twin:
         test += f" or {py_literal('_' + json_name)} in node"
     return f"if {test}: "
+
+
+def _has_twin(element: Element, type_ref: TypeRef, model: Model) -> bool:
+    """Whether the element's JSON form may come with a ``_name`` twin (a primitive's)."""
+    if element.backbone or element.is_xml_attribute or _is_resource_type(type_ref, model):
+        return False
+    return model.type(type_ref.code).is_primitive
 
 
 def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[str], list[str]]:
@@ -199,6 +216,11 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
             f"{guard}complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
             f"{array}{label}{binding}{targets})"
         )
+    for json_name, type_ref in names:
+        group = element_group(ctx.invariants, owner.name, json_name)
+        guard = _guard(json_name, _has_twin(element, type_ref, model))
+        call = f"{group}.check_element(node, {py_literal(json_name)}, path, out)"
+        lines.extend(ctx.invariant_line(group, guard + call))
     if element.is_choice:
         const = f"CHOICE_{naming.class_name(owner.name)}_{naming.attribute_name(element.name).rstrip('_')}"
         ctx.constants.append(ConstantView(
@@ -217,6 +239,8 @@ def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
         element_lines, element_keys = _element_lines(type_def, element, ctx)
         lines.extend(element_lines)
         keys.extend(element_keys)
+    group = root_group(ctx.invariants, type_def.name)
+    lines.extend(ctx.invariant_line(group, f"{group}.check(node, path, out)"))
     keys_name = "KEYS_" + naming.class_name(type_def.name)
     ctx.constants.append(ConstantView(keys_name, _frozenset(keys)))
     source = type_def.url if not type_def.is_backbone else f"{type_def.name} in {type_def.url}"
@@ -229,8 +253,11 @@ def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
     )
 
 
-def build_validator_views(model: Model, header: tuple[str, ...]) -> ValidatorPackageView:
-    ctx = _Ctx(model, _vs_names(model), [])
+def build_validator_views(model: Model, header: tuple[str, ...],
+                          invariants: InvariantPackageView | None = None) -> ValidatorPackageView:
+    """The validators' view; with *invariants*, each validator also evaluates its type's and
+    its elements' compiled invariants."""
+    ctx = _Ctx(model, _vs_names(model), [], invariants)
     functions: list[FunctionView] = []
     resources: list[tuple[str, str]] = []
     for type_def in model.types:
@@ -251,7 +278,7 @@ def build_validator_views(model: Model, header: tuple[str, ...]) -> ValidatorPac
         if t.is_primitive and t.primitive is not None
     )
     value_sets = tuple(
-        ConstantView(ctx.vs_names[vs.url], _value_set_expression(vs), "ValueSet")
+        ConstantView(ctx.vs_names[vs.url], value_set_expression(vs), "ValueSet")
         for vs in model.value_sets
     )
     return ValidatorPackageView(
@@ -262,6 +289,7 @@ def build_validator_views(model: Model, header: tuple[str, ...]) -> ValidatorPac
         constants=tuple(sorted(ctx.constants, key=lambda c: c.name)),
         functions=tuple(functions),
         resources=tuple(sorted(resources)),
+        invariants=tuple(sorted(ctx.used_invariants)),
     )
 
 

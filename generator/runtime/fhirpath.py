@@ -1794,7 +1794,7 @@ def _in_bundle(bundle: Node, ref: str) -> Node | None:
 def resolve(coll: Collection, resource: Node, root: Node) -> Collection:
     """``resolve()`` offline: ``#id`` among the root resource's contained resources (``#`` is the
     root itself), other references among the entries of an enclosing Bundle. Anything else
-    (an external reference) resolves to nothing."""
+    (an external reference) resolves to nothing, and is recorded in :data:`UNRESOLVED`."""
     out: Collection = []
     for item in coll:
         ref = _reference_text(item)
@@ -1811,11 +1811,19 @@ def resolve(coll: Collection, resource: Node, root: Node) -> Collection:
                     break
             continue
         bundle = _bundle_of(resource)
-        if bundle is not None:
-            found = _in_bundle(bundle, ref)
-            if found is not None:
-                out.append(found)
+        found = _in_bundle(bundle, ref) if bundle is not None else None
+        if found is not None:
+            out.append(found)
+        else:
+            UNRESOLVED.append(ref)
     return out
+
+
+#: What ``resolve()`` and ``memberOf()`` met and could not decide offline (external references,
+#: value sets without an expansion) since the list was last cleared: ``fhirgen.runtime.invariants``
+#: clears it before an invariant that uses either, and reads it after (a verdict that depends on
+#: them is undecidable offline).
+UNRESOLVED: list[str] = []
 
 
 # ====================================================================== value sets
@@ -1831,6 +1839,7 @@ def member_of(coll: Collection, value_sets: Mapping[str, Any], url: str) -> Coll
         return []
     vs = value_sets.get(url.split("|", 1)[0])
     if vs is None or not vs.expanded:
+        UNRESOLVED.append(url)
         return []
     value = value_of(item)
     if isinstance(value, str):

@@ -74,16 +74,22 @@ class IssueList(list[Issue]):
 
     ``contained`` maps the ids of the current resource's contained resources to their types, so
     ``#id`` references can be checked (set by :func:`fhirgen.runtime.validate.resource_root`).
-    ``inexact_numbers`` is set when an issue's message quotes a number: a tree parsed with floats
+    ``resources`` is the stack of resources the walk is in (for ``%resource`` and
+    ``%rootResource`` in invariants). ``inexact_numbers`` is set when an issue's message quotes a number: a tree parsed with floats
     (the fast parse) is then validated again from the text as written, so messages quote it.
     """
 
-    __slots__ = ("contained", "inexact_numbers")
+    __slots__ = ("contained", "context", "inexact_numbers", "resources")
 
     def __init__(self) -> None:
         super().__init__()
         self.contained: dict[str, str] | None = None
         self.inexact_numbers = False
+        #: The resources the walk is in, outermost first, each with whether it is contained.
+        self.resources: list[tuple[dict[str, Any], bool]] = []
+        #: The FHIRPath nodes of those resources, built once per resource when an invariant
+        #: needs them (``fhirgen.runtime.invariants``).
+        self.context: tuple[Any, ...] | None = None
 
 
 def count(issues: list[Issue], *severities: str) -> int:

@@ -530,7 +530,7 @@ def resource(node: dict[str, Any], name: str, path: Loc, out: IssueList,
             continue
         if contained:
             _contained_id(item, at, ids, out)
-            _one_resource(item, at, out, validators)
+            _one_resource(item, at, out, validators, contained=True)
         else:
             resource_root(item, at, out, validators)
 
@@ -550,7 +550,7 @@ def _contained_id(item: dict[str, Any], where: Loc, ids: set[str], out: IssueLis
 
 
 def _one_resource(item: dict[str, Any], where: Loc, out: IssueList,
-                  validators: Mapping[str, Validator]) -> None:
+                  validators: Mapping[str, Validator], contained: bool = False) -> None:
     resource_type = item.get("resourceType")
     if not isinstance(resource_type, str):
         _issue(out, "error", "structure", "json-shape",
@@ -562,7 +562,11 @@ def _one_resource(item: dict[str, Any], where: Loc, out: IssueList,
                f"No validator for resourceType '{resource_type}' in these models: its content "
                "was not checked (generate it, or validate with models of the whole core)", where)
         return
-    validator(item, where, out)
+    out.resources.append((item, contained))  # %resource / %rootResource of invariants
+    try:
+        validator(item, where, out)
+    finally:
+        out.resources.pop()
 
 
 def resource_root(item: dict[str, Any], where: Loc, out: IssueList,

@@ -1,0 +1,148 @@
+"""Evaluating compiled FHIRPath invariants during the validators' walk.
+
+The generator compiles each constraint of the StructureDefinitions (``dom-3``, ``ref-1``,
+``txt-1`` ...) into a Python function ``inv_xxx(node, resource, root)`` (see
+``fhirgen.fhirpath.compiler``) and groups them per type and per element into :class:`Invariants`
+objects in the generated ``invariants`` module. A generated validator ends with one call per
+group: ``INV_Period.check(node, path, out)`` for the constraints on a type's root (evaluated on
+each object of the type), ``INV_Narrative_div.check_element(node, 'div', path, out)`` for those
+on an element (evaluated on each of its values). Nothing is interpreted here: this module builds
+the FHIRPath nodes (:class:`fhirgen.runtime.fhirpath.Node`) the compiled functions take and turns
+their verdicts into issues.
+
+Verdicts follow the HL7 reference validator: an invariant passes only when it evaluates to
+``true``; ``false`` and the empty collection fail. A failure gives an issue of the constraint's
+severity (``error`` or ``warning``) with its key as the rule, the message
+``Constraint failed: key: 'human'`` and the location of the element carrying the constraint.
+An expression that cannot be evaluated on this input (:class:`FhirPathEvalError`: several items
+where one is needed, an invalid regex) is an error naming the key. An invariant that calls
+``resolve()`` cannot be decided offline when a reference points outside the resource and its
+Bundle: when it does not pass and such a reference was met, the issue is information, saying so.
+
+``%resource`` and ``%rootResource`` come from the resources the walk is in
+(:attr:`IssueList.resources`, pushed by :func:`fhirgen.runtime.validate.resource`): the innermost
+resource, and the outermost one that is not contained. Their nodes are chained through
+``parent`` so that ``resolve()`` finds an enclosing Bundle's entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import fhirpath as fp
+from .issues import Issue, IssueList
+
+__all__ = ["Invariant", "Invariants"]
+
+Function = Callable[[fp.Node, fp.Node, fp.Node], "bool | None"]
+Loc = Any  # fhirgen.runtime.validate.Loc (not imported: validate imports this module's users)
+
+
+class Invariant:
+    """One compiled constraint: its function and the facts its issues need."""
+
+    __slots__ = ("function", "human", "key", "message", "severity", "uses_resolve")
+
+    def __init__(self, function: Function, key: str, severity: str, human: str,
+                 uses_resolve: bool = False) -> None:
+        self.function = function
+        self.key = key
+        self.severity = severity if severity in ("error", "warning") else "error"
+        self.human = human
+        self.message = f"Constraint failed: {key}: '{human}'"
+        self.uses_resolve = uses_resolve
+
+    def __repr__(self) -> str:
+        return f"Invariant({self.key})"
+
+
+class Invariants:
+    """The invariants evaluated on one type (``Period``) or one element (``Narrative.div``).
+
+    ``type`` is the FHIR type of the values (``Period``, ``xhtml``); ``path`` the definition path
+    the runtime uses to look element types up in ``table`` (the type's name, or the backbone
+    element's path).
+    """
+
+    __slots__ = ("checks", "path", "table", "type")
+
+    def __init__(self, type_: str, path: str, table: fp.TypeTable,
+                 checks: tuple[Invariant, ...]) -> None:
+        self.type = type_
+        self.path = path
+        self.table = table
+        self.checks = checks
+
+    def check(self, node: dict[str, Any], path: Loc, out: IssueList) -> None:
+        """Evaluate on one object of the type (a validator's own ``node``)."""
+        resource, root = _context(out, self.table)
+        focus = fp.Node(node, None, self.type, self.path, resource, self.table)
+        if node is (resource.data if resource is not None else None):
+            focus = resource
+        self._evaluate(focus, resource or focus, root or focus, path, out)
+
+    def check_element(self, node: dict[str, Any], name: str, path: Loc, out: IssueList) -> None:
+        """Evaluate on each value of element *name* of *node* (the primitive's ``_name`` too)."""
+        value = node.get(name)
+        ext = node.get("_" + name)
+        resource, root = _context(out, self.table)
+        parent = fp.Node(node, None, None, None, resource, self.table)
+        if isinstance(value, list) or isinstance(ext, list):
+            values = value if isinstance(value, list) else []
+            exts = ext if isinstance(ext, list) else []
+            for i in range(max(len(values), len(exts))):
+                item = values[i] if i < len(values) else None
+                item_ext = exts[i] if i < len(exts) else None
+                if item is None and item_ext is None:
+                    continue
+                focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
+                self._evaluate(focus, resource or parent, root or parent, ((path, name), i), out)
+        elif value is not None or ext is not None:
+            focus = fp.Node(value, ext, self.type, self.path, parent, self.table)
+            self._evaluate(focus, resource or parent, root or parent, (path, name), out)
+
+    def _evaluate(self, focus: fp.Node, resource: fp.Node, root: fp.Node, where: Loc,
+                  out: IssueList) -> None:
+        for invariant in self.checks:
+            if invariant.uses_resolve:
+                fp.UNRESOLVED.clear()
+            try:
+                verdict = invariant.function(focus, resource, root)
+            except fp.FhirPathEvalError as error:
+                _add(out, "error", "invariant", invariant.key,
+                     f"Problem evaluating {invariant.key} on this content: {error}", where)
+                continue
+            if verdict is True:
+                continue
+            if invariant.uses_resolve and fp.UNRESOLVED:
+                refs = ", ".join(sorted(set(fp.UNRESOLVED))[:3])
+                _add(out, "information", "informational", invariant.key,
+                     f"{invariant.key} could not be decided offline: it resolves references "
+                     f"outside this resource and its Bundle ({refs})", where)
+                continue
+            _add(out, invariant.severity, "invariant", invariant.key, invariant.message, where)
+
+
+def _add(out: IssueList, severity: str, code: str, rule: str, message: str, where: Loc) -> None:
+    from .validate import _printable, location
+
+    out.append(Issue(severity, code, rule, _printable(message), _printable(location(where))))
+
+
+def _context(out: IssueList, table: fp.TypeTable) -> tuple[fp.Node | None, fp.Node | None]:
+    """The nodes of ``%resource`` and ``%rootResource`` for the resource the walk is in."""
+    stack = out.resources
+    if not stack:
+        return None, None
+    cached = out.context
+    if cached is not None and cached[0] is stack[-1][0] and cached[1] == len(stack):
+        return cached[2], cached[3]
+    parent: fp.Node | None = None
+    root: fp.Node | None = None
+    for data, contained in stack:
+        parent = fp.Node.resource(data, table, parent)
+        if not contained or root is None:
+            root = parent
+    out.context = (stack[-1][0], len(stack), parent, root)
+    return parent, root
