@@ -527,6 +527,8 @@ def _quantity_of(node: Node) -> Quantity | None:
     if not isinstance(data, dict):
         return None
     value = data.get("value")
+    if value.__class__ is float:  # the fast parse (see value_of)
+        value = Decimal(repr(value))
     if not isinstance(value, (int, Decimal)) or isinstance(value, bool):
         return None
     unit = next((u for u in (data.get("code"), data.get("unit")) if isinstance(u, str)), "1")
@@ -557,6 +559,8 @@ def value_of(item: Any) -> Any:
                 return int(data)
             except ValueError:
                 return data
+    if data.__class__ is float:  # the fast parse keeps a number a float holds as written
+        return Decimal(repr(data))
     return data
 
 
@@ -847,14 +851,40 @@ def contains(left: Collection, right: Collection) -> Collection:
     return in_(right, left)
 
 
+def _plain_key(value: Any) -> tuple[str, Any] | None:
+    """A hashable key for values whose equality is Python's (strings, booleans, numbers)."""
+    kind = value.__class__
+    if kind is str:
+        return ("s", value)
+    if kind is bool:
+        return ("b", value)
+    if kind is int or kind is Decimal:
+        return ("n", value) if not (kind is Decimal and value.is_nan()) else None
+    return None
+
+
 def _distinct(items: Iterable[Any]) -> Collection:
+    """Items without repeats by FHIRPath ``=``. Strings and numbers are looked up in a set (a
+    Questionnaire's thousands of linkIds stay linear); other values (nodes, dates, quantities)
+    are compared one by one, also against the plain values (a string may equal a date)."""
     out: Collection = []
-    seen_values: list[Any] = []
+    plain: set[tuple[str, Any]] = set()
+    plain_values: list[Any] = []
+    others: list[Any] = []
     for item in items:
         value = value_of(item)
-        if any(_item_equal(value, other) is True for other in seen_values):
-            continue
-        seen_values.append(value)
+        key = _plain_key(value)
+        if key is not None:
+            if key in plain or any(_item_equal(value, other) is True for other in others):
+                continue
+            plain.add(key)
+            plain_values.append(value)
+        else:
+            if any(_item_equal(value, other) is True for other in others) or any(
+                _item_equal(value, other) is True for other in plain_values
+            ):
+                continue
+            others.append(value)
         out.append(item)
     return out
 
