@@ -49,13 +49,16 @@ def _generation(
     from .render import RenderError
 
     try:
+        use_profiles = definitions is None and not all_types and bool(config.profiles)  # issue 6
+        extra = [config.profile_definitions] if use_profiles and config.profile_definitions else []
         return run_generation(
-            [definitions or config.definitions],
+            [definitions or config.definitions, *extra],
             targets or config.targets,
             all_types=all_types,
             import_name=config.import_name,
             project_root=config.root,
             tests=tests,
+            profiles=config.profiles if use_profiles else (),
         )
     except (DefinitionError, IRError, NamingError, RenderError) as exc:
         _fail(str(exc))
@@ -321,8 +324,9 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Processes validating JSON resources (NDJSON lines go in batches); output keeps input order.")
 @click.option("--ndjson", is_flag=True, help="Read every input, standard input too, as NDJSON (one resource per line). Without it, .ndjson files are NDJSON and stdin is when its first line is a whole JSON value.")
 @click.option("--progress/--no-progress", default=None, help="A progress bar (count, rate, resources with errors) on stderr; default: only when stderr is a terminal.")
+@click.option("--profile", "profiles", multiple=True, metavar="URL", help="Also check each resource against this profile (canonical URL of a profile the package was generated with; repeatable). Profiles a resource claims in meta.profile are checked when the package has them.")
 @click.argument("paths", nargs=-1, required=True)
-def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...]) -> None:
+def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...], profiles: tuple[str, ...] = ()) -> None:
     """Validate FHIR resources (.json, .ndjson, .xml, folders, Bundles, - for stdin)."""
     import itertools
 
@@ -330,7 +334,7 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
 
     models_spec = models or _config().import_name
     module = _validators_module(models_spec)
-    validators = module.RESOURCE_VALIDATORS
+    validators = _profile_validators(module, profiles)  # issue 6: --profile, meta.profile
     sources: list[tuple[str, Path | None]] = []
     for raw in paths:
         path = Path(raw)
@@ -348,7 +352,7 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
 
     report = _ValidationReport(output_format, fail_on)
     tick = progress_bar(progress)
-    pool = worker_pool(jobs, models_spec) if jobs > 1 else None
+    pool = worker_pool(jobs, models_spec, profiles) if jobs > 1 else None
     try:
         for name, path in sources:
             try:
@@ -374,6 +378,16 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
         if tick is not None:
             tick.close()  # type: ignore[attr-defined]
     report.finish()
+
+
+def _profile_validators(module: Any, profiles: tuple[str, ...]) -> Any:
+    """The package's validators with the profiles asked for (issue 6); exit 2 for an unknown one."""
+    from .runtime.profiles import UnknownProfileError, package_validators
+
+    try:
+        return package_validators(module, profiles)
+    except UnknownProfileError as exc:
+        _fail(str(exc))
 
 
 class _ValidationReport:

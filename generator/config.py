@@ -27,6 +27,8 @@ class ProjectConfig:
     tests_output: Path
     targets: tuple[str, ...]
     import_name: str
+    profiles: tuple[str, ...] = ()  # canonical URLs of constraint profiles to generate
+    profile_definitions: Path | None = None  # the project's own profiles and value sets
 
     def relative(self, path: Path) -> str:
         """*path* relative to the project root, in POSIX form (for generated files and messages)."""
@@ -42,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "tests-output": "tests/generated",
     "targets": ["ImagingSelection"],
     "import-name": "fhirgen.models",
+    "profiles": [],
+    "profile-definitions": "profiles",
 }
 
 
@@ -67,12 +71,17 @@ def load_config(start: Path | None = None) -> ProjectConfig:
     if unknown:
         raise ConfigError(f"[tool.fhirgen]: unknown setting(s) {', '.join(sorted(unknown))}")
     values = {**DEFAULTS, **table}
-    for key in ("definitions", "output", "tests-output", "import-name"):
+    for key in ("definitions", "output", "tests-output", "import-name", "profile-definitions"):
         if not isinstance(values[key], str) or not values[key]:
             raise ConfigError(f"[tool.fhirgen] {key} must be a non-empty string")
     targets = values["targets"]
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         raise ConfigError("[tool.fhirgen] targets must be a non-empty list of type names")
+    profiles = values["profiles"]
+    if not isinstance(profiles, list) or not all(
+        isinstance(p, str) and p.startswith(("http://", "https://", "urn:")) for p in profiles
+    ):
+        raise ConfigError("[tool.fhirgen] profiles must be a list of canonical URLs")
     return ProjectConfig(
         root=root,
         definitions=root / values["definitions"],
@@ -80,4 +89,6 @@ def load_config(start: Path | None = None) -> ProjectConfig:
         tests_output=root / values["tests-output"],
         targets=tuple(targets),
         import_name=values["import-name"],
+        profiles=tuple(profiles),
+        profile_definitions=root / values["profile-definitions"],
     )

@@ -52,11 +52,13 @@ __all__ = [
     "IRError",
     "Model",
     "PrimitiveInfo",
+    "Profile",
     "Slicing",
     "TypeDef",
     "TypeRef",
     "ValueSetDef",
     "build_model",
+    "build_profiles",
     "build_type",
     "closure",
 ]
@@ -153,6 +155,7 @@ class Element:
     representation: tuple[str, ...] = ()
     slice_name: str | None = None
     slicing: Slicing | None = None
+    base_min: int | None = None  # min of the base definition (profiles narrow it)
 
     @property
     def is_array(self) -> bool:
@@ -405,6 +408,7 @@ def _element(raw: dict[str, Any], backbone: str | None) -> Element:
         representation=tuple(raw.get("representation", ())),
         slice_name=_text(raw.get("sliceName")),
         slicing=_slicing(raw.get("slicing")),
+        base_min=int(base.get("min", raw.get("min", 0))),
     )
 
 
@@ -704,3 +708,96 @@ def element_index(model: Model) -> Mapping[str, Element]:
             for element in owner.elements:
                 result[element.path] = element
     return result
+
+
+# ------------------------------------------------------------------------------------ profiles
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A constraint profile on a type (``derivation = constraint``), for profile validators.
+
+    ``elements`` is its whole snapshot in order, slices and their children included, each an
+    :class:`Element` whose ``element_id`` places it (``ImagingSelection.instance.imageRegion2D:point
+    .coordinate``) and whose ``base_path``/``base_min``/``base_max`` say what it narrows. Elements
+    inside datatypes appear only where the profile unfolded them (``ImagingSelection.code.coding``).
+    ``value_sets`` are those of the profile's required and extensible bindings, expanded as
+    :attr:`Model.value_sets` are.
+    """
+
+    url: str
+    name: str
+    type: str  # the constrained type ("ImagingSelection")
+    base_definition: str
+    version: str | None
+    title: str | None
+    description: str | None
+    elements: tuple[Element, ...]
+    value_sets: tuple[ValueSetDef, ...] = ()
+
+    @property
+    def root(self) -> Element:
+        return self.elements[0]
+
+    def children(self, element_id: str) -> tuple[Element, ...]:
+        """Direct children of the element *element_id* (not its slices), in snapshot order."""
+        prefix = element_id + "."
+        return tuple(
+            e for e in self.elements
+            if e.element_id.startswith(prefix) and "." not in e.element_id[len(prefix):]
+            and ":" not in e.element_id[len(prefix):]
+        )
+
+    def slices(self, element_id: str) -> tuple[Element, ...]:
+        """The slices of the element *element_id*, in snapshot order."""
+        prefix = element_id + ":"
+        return tuple(
+            e for e in self.elements
+            if e.element_id.startswith(prefix) and "." not in e.element_id[len(prefix):]
+        )
+
+    def element_by_id(self, element_id: str) -> Element | None:
+        return next((e for e in self.elements if e.element_id == element_id), None)
+
+
+def build_profiles(index: DefinitionIndex, urls: Sequence[str]) -> tuple[Profile, ...]:
+    """The :class:`Profile` of each canonical URL in *urls* (snapshots made from differentials
+    first, as :func:`build_model` does). A URL that is not a constraint profile in the
+    definitions is an :class:`IRError` naming it."""
+    from .snapshot import ensure_snapshots
+
+    if not urls:
+        return ()
+    index = ensure_snapshots(index)
+    return tuple(_build_profile(index, url) for url in urls)
+
+
+def _build_profile(index: DefinitionIndex, url: str) -> Profile:
+    sd = index.get(url)
+    if sd is None or sd.get("resourceType") != "StructureDefinition":
+        raise IRError(f"profile {url}: no StructureDefinition with this URL in the definitions")
+    if sd.get("derivation") != "constraint":
+        raise IRError(f"{url} is not a constraint profile (derivation is {sd.get('derivation')!r})")
+    raw_elements = _snapshot(sd)
+    elements = tuple(
+        _element(raw, raw["path"] if _is_backbone(raw, raw_elements) else None)
+        for raw in raw_elements
+    )
+    bound = sorted({
+        e.binding.value_set for e in elements
+        if e.binding and e.binding.value_set and e.binding.strength in ("required", "extensible")
+    })
+    name = _text(sd.get("name"))
+    if not name or not name.isidentifier():
+        raise IRError(f"profile {url}: its name {name!r} is not a plain identifier")
+    return Profile(
+        url=str(sd["url"]),
+        name=name,
+        type=str(sd.get("type") or elements[0].path),
+        base_definition=str(sd.get("baseDefinition", "")),
+        version=_text(sd.get("version")),
+        title=_text(sd.get("title")),
+        description=_text(sd.get("description")),
+        elements=elements,
+        value_sets=tuple(_value_set(index, vs) for vs in bound),
+    )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ir import Model, all_core_types, build_model
+from .ir import Model, all_core_types, build_model, build_profiles
 from .loader import DefinitionIndex, load_index
 from .render import GenerateConfig, generate
 
@@ -28,8 +28,10 @@ def run_generation(
     import_name: str = "fhirgen.models",
     project_root: Path | None = None,
     tests: bool = True,
+    profiles: Sequence[str] = (),
 ) -> Generation:
-    """Load *definitions*, model *targets* (or every core type) and render every file."""
+    """Load *definitions*, model *targets* (or every core type) and render every file; with
+    *profiles* (canonical URLs in the definitions), their validators too (``profiles.py``)."""
     index = load_index(definitions)
     chosen = all_core_types(index) if all_types else tuple(targets)
     model = build_model(index, chosen)
@@ -45,5 +47,6 @@ def run_generation(
                 except ValueError:
                     continue
                 examples.append((rel, str(resource.get("resourceType"))))
-    config = GenerateConfig(import_name=import_name, examples=tuple(sorted(set(examples))), tests=tests)
+    config = GenerateConfig(import_name=import_name, examples=tuple(sorted(set(examples))), tests=tests,
+                            profiles=build_profiles(index, profiles))
     return Generation(index, model, generate(model, config))

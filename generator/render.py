@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 
 from . import naming
-from .ir import Model
+from .ir import Model, Profile
 from .views import PackageView, build_views, py_literal
 
 __all__ = ["GenerateConfig", "RenderError", "generate", "format_python"]
@@ -34,6 +34,7 @@ class GenerateConfig:
     import_name: str = "fhirgen.models"
     examples: tuple[tuple[str, str], ...] = ()  # (path relative to the project, resourceType)
     tests: bool = True
+    profiles: tuple[Profile, ...] = ()  # issue 6: profiles to generate validators for
 
 
 def _templates_dir() -> Path:
@@ -82,6 +83,7 @@ def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[st
     )
     files.update(_validator_files(env, model, package, config))  # issue 3: validators
     files.update(_xml_files(env, model, package))  # issue 5: FHIR XML facts
+    files.update(_profile_files(env, model, package, config))  # issue 6: profiles
     if config.tests and package.examples:
         files["tests/test_examples.py"] = _render(
             env,
@@ -151,6 +153,24 @@ def _xml_files(env: jinja2.Environment, model: Model, package: PackageView) -> d
 
 
 def _ruff() -> str:
+# --- profile validators (issue 6) ---------------------------------------------------------
+
+
+def _profile_files(
+    env: jinja2.Environment, model: Model, package: PackageView, config: GenerateConfig
+) -> dict[str, str]:
+    """``profiles.py`` when profiles are configured (``fhirgen.profile_views``), else nothing."""
+    if not config.profiles:
+        return {}
+    from .profile_views import build_profile_views
+
+    view = build_profile_views(model, config.profiles, package.header)
+    return {"models/profiles.py": _render(env, "profiles.py.jinja", **vars(view))}
+
+
+# --- end of profile validators ------------------------------------------------------------
+
+
     from ruff.__main__ import find_ruff_bin
 
     return str(find_ruff_bin())

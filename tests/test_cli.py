@@ -256,6 +256,7 @@ def project_copy(tmp_path: Path) -> Path:
     the copy is current whatever state the working tree is in."""
     shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(DEFINITIONS, tmp_path / "definitions")
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")  # [tool.fhirgen] profile-definitions
     for folder in ("generated", "tests/generated"):
         if (ROOT / folder).is_dir():
             shutil.copytree(ROOT / folder, tmp_path / folder,

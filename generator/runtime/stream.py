@@ -191,14 +191,18 @@ def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, V
 _WORKER_VALIDATORS: dict[str, Validator] | None = None
 
 
-def worker_pool(jobs: int, models: str) -> ProcessPoolExecutor:
-    """A pool of *jobs* processes, each with the validators of *models* imported once."""
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(models,))
+def worker_pool(jobs: int, models: str, profiles: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    """A pool of *jobs* processes, each with the validators of *models* imported once (with the
+    *profiles* asked for and ``meta.profile`` claims, as :func:`fhirgen.runtime.profiles.package_validators`)."""
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                               initargs=(models, profiles))
 
 
-def _init_worker(models: str) -> None:
+def _init_worker(models: str, profiles: tuple[str, ...] = ()) -> None:
+    from .profiles import package_validators  # issue 6: profiles
+
     global _WORKER_VALIDATORS  # one per worker process, set once
-    _WORKER_VALIDATORS = load_validators(models).RESOURCE_VALIDATORS
+    _WORKER_VALIDATORS = package_validators(load_validators(models), profiles)
 
 
 def _validate_batch(batch: list[tuple[int, bytes]], file: str | None,
