@@ -49,7 +49,8 @@ def _generation(
     from .render import RenderError
 
     try:
-        use_profiles = definitions is None and not all_types and bool(config.profiles)  # issue 6
+        # issue 6: the configured profiles go with the configured definitions and targets
+        use_profiles = definitions is None and not targets and not all_types and bool(config.profiles)
         extra = [config.profile_definitions] if use_profiles and config.profile_definitions else []
         return run_generation(
             [definitions or config.definitions, *extra],
@@ -360,8 +361,11 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
                 first = next(chunks, None)
                 if first is not None and _is_xml(name, first[1]):  # issue 5: FHIR XML
                     package = module.__name__.rpartition(".")[0]
-                    for _offset, chunk in itertools.chain([first], chunks):
-                        report.add(_xml_schema_module(package).validate_xml(chunk, file=name))
+                    from .runtime.xml import validate_xml_with
+
+                    schema = _xml_schema_module(package).XML_SCHEMA
+                    for _offset, chunk in itertools.chain([first], chunks):  # with profiles
+                        report.add(validate_xml_with(chunk, validators, schema, file=name))
                 elif first is not None:  # JSON: streamed, in order, on the pool if there is one
                     for result in validate_stream(itertools.chain([first], chunks), validators,
                                                   name, jobs=jobs, pool=pool,

@@ -190,11 +190,9 @@ class _Builder:
             maximum = "None" if element.max is None else str(element.max)
             lines.append(f"{self.rules}.card(node, {py_literal(names)}, {py_literal(label)}, "
                          f"path, out, {element.min}, {maximum})")
-        if element.is_choice and base is not None:
-            others = tuple(n for n in _json_names(base) if n not in names)
-            if others:
-                lines.append(f"{self.rules}.types(node, {py_literal(names)}, "
-                             f"{py_literal(others)}, path, out)")
+        if element.is_choice and base is not None and set(_json_names(base)) - set(names):
+            lines.append(f"{self.rules}.types(node, {py_literal(element.name)}, "
+                         f"{py_literal(names)}, path, out)")
         function = self._function(element, base)
         if function is not None:
             lines.extend(f"{self.rules}.each(node, {py_literal(n)}, path, out, {function})"

@@ -33,6 +33,7 @@ PROFILE_FILE = ROOT / "profiles" / "StructureDefinition-KeyImageSelection.json"
 VALUE_SET_FILE = ROOT / "profiles" / "ValueSet-dicom-cid-7010.json"
 VALID = ROOT / "tests" / "fixtures" / "profiles" / "key-image-selection.json"
 URL = "http://fhirgen.example.org/fhir/StructureDefinition/KeyImageSelection"
+NOTE = "http://example.org/fhir/StructureDefinition/note"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
@@ -176,6 +177,21 @@ def test_cli_validate_with_profile(tmp_path: Path) -> None:
     assert runner.invoke(main, ["validate", str(path)]).exit_code == 0  # the base alone
 
 
+def test_cli_validate_xml_with_profile(tmp_path: Path) -> None:
+    from fhirgen.models import ImagingSelection
+    from fhirgen.runtime.xml import to_xml
+
+    tree = valid()
+    tree["status"] = "unknown"  # allowed by the base type, not by the profile
+    path = tmp_path / "bad.xml"
+    path.write_bytes(to_xml(ImagingSelection.from_json(tree)))
+    runner = CliRunner()
+    assert runner.invoke(main, ["validate", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["validate", "--profile", URL, str(path)])
+    assert result.exit_code == 1
+    assert "ImagingSelection.status" in result.output and "[fixed]" in result.output
+
+
 def test_cli_validate_with_profile_on_processes(tmp_path: Path) -> None:
     bad = valid()
     bad["status"] = "unknown"
@@ -303,6 +319,17 @@ def test_changed_profile_regenerates(tmp_path: Path) -> None:
         {"id": "ImagingSelection.instance:numbered.number",
          "path": "ImagingSelection.instance.number", "min": 1},
     ]
+    elements[1:1] = [  # an extension sliced by url, its value narrowed to two types
+        {"id": "ImagingSelection.extension", "path": "ImagingSelection.extension",
+         "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}},
+        {"id": "ImagingSelection.extension:note", "path": "ImagingSelection.extension",
+         "sliceName": "note", "min": 0, "max": "1"},
+        {"id": "ImagingSelection.extension:note.url", "path": "ImagingSelection.extension.url",
+         "fixedUri": NOTE},
+        {"id": "ImagingSelection.extension:note.value[x]",
+         "path": "ImagingSelection.extension.value[x]", "min": 1,
+         "type": [{"code": "string"}, {"code": "markdown"}]},
+    ]
     folder = tmp_path / "defs"
     folder.mkdir()
     (folder / "profile.json").write_text(json.dumps(sd))
@@ -329,3 +356,63 @@ def test_changed_profile_regenerates(tmp_path: Path) -> None:
     del tree["instance"][0]["number"]  # the exists-sliced instance:numbered is now empty
     assert [(i.rule, i.expression) for i in changed.validate(tree, URL).issues
             if i.severity == "error"] == [("cardinality", "ImagingSelection")]
+    tree["instance"][0]["number"] = 1
+    tree["extension"] = [{"url": NOTE, "valueBoolean": True}, {"url": "http://e/x", "valueBoolean": True}]
+    assert [(i.rule, i.expression) for i in changed.validate(tree, URL).issues
+            if i.severity == "error"] == [
+        ("cardinality", "ImagingSelection.extension[0]"),  # value[x] 1..1 as string|markdown
+        ("profile-type", "ImagingSelection.extension[0].valueBoolean"),
+    ]
+    tree["extension"][0] = {"url": NOTE, "valueString": "checked by two readers"}
+    assert changed.validate(tree, URL).ok
+
+
+# ---------------------------------------------------------------- generation errors
+
+
+def _profile_index(edit: Callable[[dict[str, Any]], None]) -> Any:
+    from fhirgen.loader import DefinitionIndex, load_index
+
+    index = load_index([ROOT / "definitions", ROOT / "profiles"])
+    sd = json.loads(PROFILE_FILE.read_text())
+    edit(sd)
+    resources = {**index.resources, sd["url"]: sd}
+    return DefinitionIndex(resources, index.origins, index.examples, index.packages)
+
+
+def test_unknown_or_unusable_profiles_fail_generation_clearly() -> None:
+    from fhirgen.ir import IRError, build_model, build_profiles
+    from fhirgen.profile_views import build_profile_views
+
+    index = _profile_index(lambda sd: None)
+    with pytest.raises(IRError, match="http://example.org/none: no StructureDefinition"):
+        build_profiles(index, ["http://example.org/none"])
+    with pytest.raises(IRError, match="is not a constraint profile"):
+        build_profiles(index, ["http://hl7.org/fhir/StructureDefinition/ImagingSelection"])
+
+    def odd_discriminator(sd: dict[str, Any]) -> None:
+        for element in sd["differential"]["element"]:
+            if element["id"] == "ImagingSelection.instance.imageRegion2D":
+                element["slicing"]["discriminator"] = [{"type": "value", "path": "coordinate.first()"}]
+
+    index = _profile_index(odd_discriminator)
+    model = build_model(index, ["ImagingSelection"])
+    with pytest.raises(IRError, match=r"imageRegion2D:point: discriminator path 'coordinate.first\(\)'"):
+        build_profile_views(model, build_profiles(index, [URL]), ())
+
+
+def test_generate_with_an_unknown_configured_profile_exits_2(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    text = (ROOT / "pyproject.toml").read_text().replace(
+        f'profiles = ["{URL}"]', 'profiles = ["http://example.org/fhir/StructureDefinition/none"]')
+    (tmp_path / "pyproject.toml").write_text(text)
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    (tmp_path / "definitions").symlink_to(ROOT / "definitions")
+    result = subprocess.run([sys.executable, "-m", "fhirgen.cli", "check"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("fhirgen: error: profile http://example.org/fhir/"
+                                     "StructureDefinition/none: no StructureDefinition with this "
+                                     "URL in the definitions")

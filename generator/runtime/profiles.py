@@ -8,7 +8,7 @@ fact the profile states beyond its base, on a :class:`Rules` object that names t
 every issue:
 
 * ``R.card(node, names, label, path, out, min, max)``: narrowed cardinality (rule ``cardinality``);
-* ``R.types(node, allowed, others, path, out)``: a choice narrowed to fewer types (``profile-type``);
+* ``R.types(node, name, allowed, path, out)``: a choice narrowed to fewer types (``profile-type``);
 * ``R.fixed(value, at, out, expected)`` and ``R.pattern(...)``: ``fixed[x]`` (the value is exactly
   this; ``id`` and ``extension`` aside) and ``pattern[x]`` (the value holds at least this: every
   property of the pattern, every item of a pattern array matched by some item) (``fixed``,
@@ -291,16 +291,18 @@ class Rules:
                  f"{location(path)}.{label}: maximum allowed = {maximum}, but found "
                  f"{found}{self.source}", path, names[0])
 
-    def types(self, node: Any, allowed: tuple[str, ...], others: tuple[str, ...], path: Loc,
+    def types(self, node: Any, name: str, allowed: tuple[str, ...], path: Loc,
               out: IssueList) -> None:
-        """A choice narrowed: its other JSON names are not allowed."""
+        """A choice narrowed: its JSON names other than *allowed* are not allowed."""
         if not isinstance(node, dict):
             return
-        for name in others:
-            if name in node or "_" + name in node:
+        for key in node:
+            bare = key[1:] if key.startswith("_") else key
+            if (bare.startswith(name) and bare[len(name):][:1].isupper() and bare not in allowed
+                    and (key == bare or bare not in node)):
                 _add(out, "error", "structure", "profile-type",
-                     f"The type of '{name}' is not allowed by the profile: use "
-                     f"{' or '.join(allowed)}{self.source}", (path, name))
+                     f"The type of '{bare}' is not allowed by the profile: use "
+                     f"{' or '.join(allowed)}{self.source}", (path, bare))
 
     def each(self, node: Any, name: str, path: Loc, out: IssueList, check: ItemCheck) -> None:
         for value, at in _values(node, name, path):
