@@ -228,8 +228,9 @@ class _Builder:
         if not root:
             return docstring(f"{element.element_id} in {self.profile.name}: "
                              f"{element.short or element.name}")
-        rows = [f"{self.profile.title or self.profile.name} ({self.profile.url}), "
-                f"a profile of {self.profile.type}.", self.profile.description or ""]
+        title = self.profile.title or self.profile.name
+        rows = [f"{title} ({self.profile.url}), a profile of {self.profile.type}.",
+                self.profile.description or ""]
         table = []
         for e in self.profile.elements[1:]:
             if e.must_support or (e.min, e.max) != (e.base_min, e.base_max) or e.slicing \

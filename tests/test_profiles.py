@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from fhirgen.cli import main
 from fhirgen.models.profiles import PROFILES, validate
 from fhirgen.models.validators import validate as validate_base
@@ -133,8 +132,7 @@ def test_issues_name_the_profile_and_the_slice() -> None:
     _append("basedOn", value={"reference": "ServiceRequest/2"})(tree)
     messages = [i.message for i in validate(tree, URL).issues if i.rule == "cardinality"]
     assert messages == [
-        "ImagingSelection.basedOn:order: maximum allowed = 1, but found 2 "
-        f"(from {URL}|0.1.0)"
+        f"ImagingSelection.basedOn:order: maximum allowed = 1, but found 2 (from {URL}|0.1.0)"
     ]
 
 
@@ -416,3 +414,60 @@ def test_generate_with_an_unknown_configured_profile_exits_2(tmp_path: Path) -> 
     assert result.stderr.strip() == ("fhirgen: error: profile http://example.org/fhir/"
                                      "StructureDefinition/none: no StructureDefinition with this "
                                      "URL in the definitions")
+
+
+# ------------------------------------------------------------------ run-time semantics
+
+
+def test_fixed_and_pattern_semantics() -> None:
+    from decimal import Decimal
+
+    from fhirgen.runtime.profiles import equals_fixed, matches_pattern
+
+    coding = {"system": DCM, "code": "113000"}
+    assert equals_fixed({**coding, "extension": [{"url": "u", "valueString": "x"}]}, coding)
+    assert not equals_fixed({**coding, "display": "Of Interest"}, coding)  # fixed: nothing more
+    assert matches_pattern({**coding, "display": "Of Interest"}, coding)  # pattern: at least
+    assert not matches_pattern({"system": DCM}, coding)
+    assert matches_pattern({"coding": [{"system": "x"}, coding]}, {"coding": ({"system": DCM},)})
+    assert not matches_pattern({"coding": [{"system": "x"}]}, {"coding": ({"system": DCM},)})
+    assert equals_fixed(Decimal("1.50"), 1.5) and not equals_fixed(True, 1)
+
+
+def test_binding_strengths_and_unexpandable_value_sets() -> None:
+    from fhirgen.runtime.validate import ValueSet
+
+    rules = Rules("http://p", "1")
+    vs = ValueSet("http://vs", [(DCM, "113000")])
+    cases: list[tuple[Any, str, list[str]]] = [
+        ("113000", "required", []),
+        ("121000", "required", ["error"]),
+        ({"system": DCM, "code": "121000"}, "extensible", ["warning"]),
+        ({"coding": [{"system": "http://loinc.org", "code": "113000"}]}, "required", ["error"]),
+        ({"concept": {"coding": [{"system": DCM, "code": "113000"}]}}, "required", []),
+    ]
+    for value, strength, expected in cases:
+        out = IssueList()
+        rules.binding(value, "X.code", out, vs, strength)
+        assert [i.severity for i in out] == expected, value
+        assert all(i.message.endswith("(from http://p|1)") for i in out)
+    out = IssueList()
+    rules.binding("121000", "X.code", out, ValueSet("http://vs", None), "required")
+    assert [(i.severity, i.rule) for i in out] == [("information", "binding")]
+
+
+def test_profile_ir_keeps_slices_and_what_they_narrow() -> None:
+    from fhirgen.ir import build_profiles
+    from fhirgen.loader import load_index
+
+    (profile,) = build_profiles(load_index([ROOT / "definitions", ROOT / "profiles"]), [URL])
+    region = "ImagingSelection.instance.imageRegion2D"
+    assert [e.slice_name for e in profile.slices(region)] == ["point", "polyline", "circle"]
+    point = profile.element_by_id(region + ":point.coordinate")
+    assert point is not None and (point.min, point.max, point.base_min, point.base_max) == (2, 2, 1, None)
+    sliced = profile.element_by_id(region)
+    assert sliced is not None and sliced.slicing is not None
+    assert sliced.slicing.discriminators == (("value", "regionType"),) and sliced.slicing.rules == "closed"
+    assert sliced.must_support and profile.element_by_id("ImagingSelection.status").fixed == ("code", "available")  # type: ignore[union-attr]
+    assert [vs.url for vs in profile.value_sets if vs.expanded and len(vs.concepts) > 50] == [
+        "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_7010.html"]

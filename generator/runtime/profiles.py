@@ -46,7 +46,7 @@ from decimal import Decimal
 from typing import Any
 
 from .issues import Issue, IssueList
-from .validate import Loc, ValueSet, Validator, location
+from .validate import Loc, Validator, ValueSet, location
 
 __all__ = [
     "Profile",
@@ -297,7 +297,7 @@ class Rules:
         if not isinstance(node, dict):
             return
         for key in node:
-            bare = key[1:] if key.startswith("_") else key
+            bare = key.removeprefix("_")
             if (bare.startswith(name) and bare[len(name):][:1].isupper() and bare not in allowed
                     and (key == bare or bare not in node)):
                 _add(out, "error", "structure", "profile-type",
