@@ -24,9 +24,11 @@ from fhirgen.runtime.validate import (
     ValidationError,
     Validator,
     ValueSet,
+    attachment_rules,
     check_keys,
     choice,
     complex_,
+    element_id,
     primitive,
     resource,
     run,
@@ -88,7 +90,7 @@ def validate_Address(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Address."""
     if not node or not KEYS_Address.issuperset(node): check_keys(node, KEYS_Address, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_AddressUse)
     if 'type' in node or '_type' in node: primitive(node, 'type', path, out, P_code, 0, 1, False, required=VS_AddressType)
@@ -107,7 +109,7 @@ def validate_Age(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Age."""
     if not node or not KEYS_Age.issuperset(node): check_keys(node, KEYS_Age, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
     if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -122,7 +124,7 @@ def validate_Annotation(node: dict[str, Any], path: Loc, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Annotation."""
     if not node or not KEYS_Annotation.issuperset(node): check_keys(node, KEYS_Annotation, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'authorReference' in node: complex_(node, 'authorReference', path, out, validate_Reference, 0, 1, False, label='author.ofType(Reference)', targets=TARGETS_Annotation_authorReference)
     if 'authorString' in node or '_authorString' in node: primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
@@ -136,7 +138,7 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Attachment."""
     if not node or not KEYS_Attachment.issuperset(node): check_keys(node, KEYS_Attachment, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'contentType' in node or '_contentType' in node: primitive(node, 'contentType', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
@@ -151,6 +153,7 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
     if 'frames' in node or '_frames' in node: primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
     if 'duration' in node or '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
     if 'pages' in node or '_pages' in node: primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
+    attachment_rules(node, path, out)
     INV_Attachment.check(node, path, out)
 
 
@@ -159,7 +162,7 @@ def validate_Availability(node: dict[str, Any], path: Loc, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/Availability."""
     if not node or not KEYS_Availability.issuperset(node): check_keys(node, KEYS_Availability, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'availableTime' in node: complex_(node, 'availableTime', path, out, validate_AvailabilityAvailableTime, 0, None, True)
     if 'notAvailableTime' in node: complex_(node, 'notAvailableTime', path, out, validate_AvailabilityNotAvailableTime, 0, None, True)
@@ -170,7 +173,7 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: Iss
 
     From Availability.availableTime in http://hl7.org/fhir/StructureDefinition/Availability."""
     if not node or not KEYS_AvailabilityAvailableTime.issuperset(node): check_keys(node, KEYS_AvailabilityAvailableTime, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'daysOfWeek' in node or '_daysOfWeek' in node: primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
     if 'allDay' in node or '_allDay' in node: primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
@@ -184,7 +187,7 @@ def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: Loc, out: 
 
     From Availability.notAvailableTime in http://hl7.org/fhir/StructureDefinition/Availability."""
     if not node or not KEYS_AvailabilityNotAvailableTime.issuperset(node): check_keys(node, KEYS_AvailabilityNotAvailableTime, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'description' in node or '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
     if 'during' in node: complex_(node, 'during', path, out, validate_Period, 0, 1, False)
@@ -195,7 +198,7 @@ def validate_BackboneElement(node: dict[str, Any], path: Loc, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/BackboneElement."""
     if not node or not KEYS_BackboneElement.issuperset(node): check_keys(node, KEYS_BackboneElement, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
@@ -205,7 +208,7 @@ def validate_BackboneType(node: dict[str, Any], path: Loc, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/BackboneType."""
     if not node or not KEYS_BackboneType.issuperset(node): check_keys(node, KEYS_BackboneType, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
@@ -222,7 +225,7 @@ def validate_CodeableConcept(node: dict[str, Any], path: Loc, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/CodeableConcept."""
     if not node or not KEYS_CodeableConcept.issuperset(node): check_keys(node, KEYS_CodeableConcept, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'coding' in node: complex_(node, 'coding', path, out, validate_Coding, 0, None, True)
     if 'text' in node or '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
@@ -233,7 +236,7 @@ def validate_CodeableReference(node: dict[str, Any], path: Loc, out: IssueList) 
 
     From http://hl7.org/fhir/StructureDefinition/CodeableReference."""
     if not node or not KEYS_CodeableReference.issuperset(node): check_keys(node, KEYS_CodeableReference, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'concept' in node: complex_(node, 'concept', path, out, validate_CodeableConcept, 0, 1, False)
     if 'reference' in node: complex_(node, 'reference', path, out, validate_Reference, 0, 1, False)
@@ -244,7 +247,7 @@ def validate_Coding(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Coding."""
     if not node or not KEYS_Coding.issuperset(node): check_keys(node, KEYS_Coding, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'version' in node or '_version' in node: primitive(node, 'version', path, out, P_string, 0, 1, False)
@@ -259,7 +262,7 @@ def validate_ContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> N
 
     From http://hl7.org/fhir/StructureDefinition/ContactDetail."""
     if not node or not KEYS_ContactDetail.issuperset(node): check_keys(node, KEYS_ContactDetail, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
     if 'telecom' in node: complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
@@ -270,7 +273,7 @@ def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/ContactPoint."""
     if not node or not KEYS_ContactPoint.issuperset(node): check_keys(node, KEYS_ContactPoint, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
@@ -285,7 +288,7 @@ def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Count."""
     if not node or not KEYS_Count.issuperset(node): check_keys(node, KEYS_Count, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
     if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -300,7 +303,7 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirement.issuperset(node): check_keys(node, KEYS_DataRequirement, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
     if 'profile' in node or '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
@@ -320,7 +323,7 @@ def validate_DataRequirementCodeFilter(node: dict[str, Any], path: Loc, out: Iss
 
     From DataRequirement.codeFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementCodeFilter.issuperset(node): check_keys(node, KEYS_DataRequirementCodeFilter, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'path' in node or '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
     if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
@@ -334,7 +337,7 @@ def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: Iss
 
     From DataRequirement.dateFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementDateFilter.issuperset(node): check_keys(node, KEYS_DataRequirementDateFilter, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'path' in node or '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
     if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
@@ -350,7 +353,7 @@ def validate_DataRequirementValueFilter(node: dict[str, Any], path: Loc, out: Is
 
     From DataRequirement.valueFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementValueFilter.issuperset(node): check_keys(node, KEYS_DataRequirementValueFilter, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'path' in node or '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
     if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
@@ -366,7 +369,7 @@ def validate_DataRequirementSort(node: dict[str, Any], path: Loc, out: IssueList
 
     From DataRequirement.sort in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementSort.issuperset(node): check_keys(node, KEYS_DataRequirementSort, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'path', path, out, P_string, 1, 1, False)
     primitive(node, 'direction', path, out, P_code, 1, 1, False, required=VS_SortDirection)
@@ -377,7 +380,7 @@ def validate_DataType(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/DataType."""
     if not node or not KEYS_DataType.issuperset(node): check_keys(node, KEYS_DataType, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
@@ -386,7 +389,7 @@ def validate_Distance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Distance."""
     if not node or not KEYS_Distance.issuperset(node): check_keys(node, KEYS_Distance, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
     if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -417,7 +420,7 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Dosage."""
     if not node or not KEYS_Dosage.issuperset(node): check_keys(node, KEYS_Dosage, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     if 'sequence' in node or '_sequence' in node: primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
@@ -443,7 +446,7 @@ def validate_DosageDoseAndRate(node: dict[str, Any], path: Loc, out: IssueList) 
 
     From Dosage.doseAndRate in http://hl7.org/fhir/StructureDefinition/Dosage."""
     if not node or not KEYS_DosageDoseAndRate.issuperset(node): check_keys(node, KEYS_DosageDoseAndRate, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'type' in node: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False)
     if 'doseRange' in node: complex_(node, 'doseRange', path, out, validate_Range, 0, 1, False, label='dose.ofType(Range)')
@@ -460,7 +463,7 @@ def validate_Duration(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Duration."""
     if not node or not KEYS_Duration.issuperset(node): check_keys(node, KEYS_Duration, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
     if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -475,7 +478,7 @@ def validate_Element(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Element."""
     if not node or not KEYS_Element.issuperset(node): check_keys(node, KEYS_Element, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
@@ -484,7 +487,7 @@ def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Expression."""
     if not node or not KEYS_Expression.issuperset(node): check_keys(node, KEYS_Expression, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'description' in node or '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
     if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
@@ -499,7 +502,7 @@ def validate_ExtendedContactDetail(node: dict[str, Any], path: Loc, out: IssueLi
 
     From http://hl7.org/fhir/StructureDefinition/ExtendedContactDetail."""
     if not node or not KEYS_ExtendedContactDetail.issuperset(node): check_keys(node, KEYS_ExtendedContactDetail, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'purpose' in node: complex_(node, 'purpose', path, out, validate_CodeableConcept, 0, 1, False)
     if 'name' in node: complex_(node, 'name', path, out, validate_HumanName, 0, None, True)
@@ -514,7 +517,7 @@ def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Extension."""
     if not node or not KEYS_Extension.issuperset(node): check_keys(node, KEYS_Extension, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)
     if 'valueBase64Binary' in node or '_valueBase64Binary' in node: primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
@@ -580,7 +583,7 @@ def validate_HumanName(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/HumanName."""
     if not node or not KEYS_HumanName.issuperset(node): check_keys(node, KEYS_HumanName, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_NameUse)
     if 'text' in node or '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
@@ -596,7 +599,7 @@ def validate_Identifier(node: dict[str, Any], path: Loc, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/Identifier."""
     if not node or not KEYS_Identifier.issuperset(node): check_keys(node, KEYS_Identifier, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
     if 'type' in node: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_IdentifierTypeCodes)
@@ -645,7 +648,7 @@ def validate_ImagingSelectionPerformer(node: dict[str, Any], path: Loc, out: Iss
 
     From ImagingSelection.performer in http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionPerformer.issuperset(node): check_keys(node, KEYS_ImagingSelectionPerformer, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     if 'function' in node: complex_(node, 'function', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_ImagingStudySeriesPerformerFunction)
@@ -657,7 +660,7 @@ def validate_ImagingSelectionInstance(node: dict[str, Any], path: Loc, out: Issu
 
     From ImagingSelection.instance in http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionInstance.issuperset(node): check_keys(node, KEYS_ImagingSelectionInstance, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'uid', path, out, P_id, 1, 1, False)
@@ -674,7 +677,7 @@ def validate_ImagingSelectionInstanceImageRegion2D(node: dict[str, Any], path: L
     From ImagingSelection.instance.imageRegion2D in
     http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionInstanceImageRegion2D.issuperset(node): check_keys(node, KEYS_ImagingSelectionInstanceImageRegion2D, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection2DGraphicType)
@@ -687,7 +690,7 @@ def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: L
     From ImagingSelection.instance.imageRegion3D in
     http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionInstanceImageRegion3D.issuperset(node): check_keys(node, KEYS_ImagingSelectionInstanceImageRegion3D, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection3DGraphicType)
@@ -699,7 +702,7 @@ def validate_Meta(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Meta."""
     if not node or not KEYS_Meta.issuperset(node): check_keys(node, KEYS_Meta, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'versionId' in node or '_versionId' in node: primitive(node, 'versionId', path, out, P_id, 0, 1, False)
     if 'lastUpdated' in node or '_lastUpdated' in node: primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
@@ -714,7 +717,7 @@ def validate_Money(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Money."""
     if not node or not KEYS_Money.issuperset(node): check_keys(node, KEYS_Money, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
     if 'currency' in node or '_currency' in node: primitive(node, 'currency', path, out, P_code, 0, 1, False, required=VS_Currencies)
@@ -726,7 +729,7 @@ def validate_Narrative(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Narrative."""
     if not node or not KEYS_Narrative.issuperset(node): check_keys(node, KEYS_Narrative, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
     primitive(node, 'div', path, out, P_xhtml, 1, 1, False)
@@ -738,7 +741,7 @@ def validate_ParameterDefinition(node: dict[str, Any], path: Loc, out: IssueList
 
     From http://hl7.org/fhir/StructureDefinition/ParameterDefinition."""
     if not node or not KEYS_ParameterDefinition.issuperset(node): check_keys(node, KEYS_ParameterDefinition, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
     primitive(node, 'use', path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
@@ -754,7 +757,7 @@ def validate_Period(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Period."""
     if not node or not KEYS_Period.issuperset(node): check_keys(node, KEYS_Period, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'start' in node or '_start' in node: primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
     if 'end' in node or '_end' in node: primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
@@ -766,7 +769,7 @@ def validate_PrimitiveType(node: dict[str, Any], path: Loc, out: IssueList) -> N
 
     From http://hl7.org/fhir/StructureDefinition/PrimitiveType."""
     if not node or not KEYS_PrimitiveType.issuperset(node): check_keys(node, KEYS_PrimitiveType, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
@@ -775,7 +778,7 @@ def validate_Quantity(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Quantity."""
     if not node or not KEYS_Quantity.issuperset(node): check_keys(node, KEYS_Quantity, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
     if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
@@ -790,7 +793,7 @@ def validate_Range(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Range."""
     if not node or not KEYS_Range.issuperset(node): check_keys(node, KEYS_Range, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'low' in node: complex_(node, 'low', path, out, validate_Quantity, 0, 1, False)
     if 'high' in node: complex_(node, 'high', path, out, validate_Quantity, 0, 1, False)
@@ -802,7 +805,7 @@ def validate_Ratio(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Ratio."""
     if not node or not KEYS_Ratio.issuperset(node): check_keys(node, KEYS_Ratio, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'numerator' in node: complex_(node, 'numerator', path, out, validate_Quantity, 0, 1, False)
     if 'denominator' in node: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
@@ -814,7 +817,7 @@ def validate_RatioRange(node: dict[str, Any], path: Loc, out: IssueList) -> None
 
     From http://hl7.org/fhir/StructureDefinition/RatioRange."""
     if not node or not KEYS_RatioRange.issuperset(node): check_keys(node, KEYS_RatioRange, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'lowNumerator' in node: complex_(node, 'lowNumerator', path, out, validate_Quantity, 0, 1, False)
     if 'highNumerator' in node: complex_(node, 'highNumerator', path, out, validate_Quantity, 0, 1, False)
@@ -827,7 +830,7 @@ def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Reference."""
     if not node or not KEYS_Reference.issuperset(node): check_keys(node, KEYS_Reference, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'reference' in node or '_reference' in node: primitive(node, 'reference', path, out, P_string, 0, 1, False)
     if 'type' in node or '_type' in node: primitive(node, 'type', path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
@@ -841,7 +844,7 @@ def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) ->
 
     From http://hl7.org/fhir/StructureDefinition/RelatedArtifact."""
     if not node or not KEYS_RelatedArtifact.issuperset(node): check_keys(node, KEYS_RelatedArtifact, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_RelatedArtifactType)
     if 'classifier' in node: complex_(node, 'classifier', path, out, validate_CodeableConcept, 0, None, True)
@@ -871,7 +874,7 @@ def validate_SampledData(node: dict[str, Any], path: Loc, out: IssueList) -> Non
 
     From http://hl7.org/fhir/StructureDefinition/SampledData."""
     if not node or not KEYS_SampledData.issuperset(node): check_keys(node, KEYS_SampledData, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     complex_(node, 'origin', path, out, validate_Quantity, 1, 1, False)
     if 'interval' in node or '_interval' in node: primitive(node, 'interval', path, out, P_decimal, 0, 1, False)
@@ -891,7 +894,7 @@ def validate_Signature(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Signature."""
     if not node or not KEYS_Signature.issuperset(node): check_keys(node, KEYS_Signature, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'type' in node: complex_(node, 'type', path, out, validate_Coding, 0, None, True)
     if 'when' in node or '_when' in node: primitive(node, 'when', path, out, P_instant, 0, 1, False)
@@ -907,7 +910,7 @@ def validate_Timing(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Timing."""
     if not node or not KEYS_Timing.issuperset(node): check_keys(node, KEYS_Timing, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     if 'event' in node or '_event' in node: primitive(node, 'event', path, out, P_dateTime, 0, None, True)
@@ -920,7 +923,7 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
 
     From Timing.repeat in http://hl7.org/fhir/StructureDefinition/Timing."""
     if not node or not KEYS_TimingRepeat.issuperset(node): check_keys(node, KEYS_TimingRepeat, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'boundsDuration' in node: complex_(node, 'boundsDuration', path, out, validate_Duration, 0, 1, False, label='bounds.ofType(Duration)')
     if 'boundsRange' in node: complex_(node, 'boundsRange', path, out, validate_Range, 0, 1, False, label='bounds.ofType(Range)')
@@ -948,7 +951,7 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
 
     From http://hl7.org/fhir/StructureDefinition/TriggerDefinition."""
     if not node or not KEYS_TriggerDefinition.issuperset(node): check_keys(node, KEYS_TriggerDefinition, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_TriggerType)
     if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
@@ -969,7 +972,7 @@ def validate_UsageContext(node: dict[str, Any], path: Loc, out: IssueList) -> No
 
     From http://hl7.org/fhir/StructureDefinition/UsageContext."""
     if not node or not KEYS_UsageContext.issuperset(node): check_keys(node, KEYS_UsageContext, path, out)
-    if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)
+    if 'id' in node: element_id(node, path, out, P_string)
     if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     complex_(node, 'code', path, out, validate_Coding, 1, 1, False, extensible=VS_UsageContextType)
     if 'valueCodeableConcept' in node: complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')

@@ -113,6 +113,7 @@ def _validator_files(
             env, "validators.py.jinja", header=package.header, fhir_version=view.fhir_version,
             functions=view.functions, resources=view.resources, constants=view.constants,
             value_sets=view.value_sets, primitives=view.primitives, invariants=view.invariants,
+            runtime=view.runtime,
         ),
         "models/invariants.py": _render(
             env, "invariants.py.jinja", header=package.header, functions=invariants.functions,
@@ -152,7 +153,6 @@ def _xml_files(env: jinja2.Environment, model: Model, package: PackageView) -> d
 # --- end of FHIR XML facts ----------------------------------------------------------------
 
 
-def _ruff() -> str:
 # --- profile validators (issue 6) ---------------------------------------------------------
 
 
@@ -171,6 +171,7 @@ def _profile_files(
 # --- end of profile validators ------------------------------------------------------------
 
 
+def _ruff() -> str:
     from ruff.__main__ import find_ruff_bin
 
     return str(find_ruff_bin())

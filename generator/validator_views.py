@@ -27,6 +27,14 @@ CONCEPT_TYPES = frozenset({"Coding", "CodeableConcept", "CodeableReference", "Qu
 #: ``Element.id`` itself is a ``string``, and ids like ``Patient.name:official`` (ElementDefinition)
 #: are legitimate: the base definition, as the HL7 reference validator reads it, decides.
 ELEMENT_ID = "Element.id"
+#: Rules of the FHIR specification stated in prose on a type (the HL7 reference validator
+#: checks them natively), as the ``fhirgen.runtime.validate`` helper each type's validator calls:
+#: an Attachment's ``size`` and ``hash`` agree with its ``data``; a Bundle entry's RESTful
+#: ``fullUrl`` ends with its resource's type and id.
+#: Types whose element ids repeat by design: an ElementDefinition's id is its path, the same in
+#: a StructureDefinition's snapshot and differential.
+REPEATED_IDS = frozenset({"ElementDefinition"})
+NATIVE_RULES = {"Attachment": "attachment_rules", "Bundle": "bundle_rules"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class ValidatorPackageView:
     functions: tuple[FunctionView, ...]
     resources: tuple[tuple[str, str], ...]  # (resourceType, function name)
     invariants: tuple[str, ...] = ()  # INV_ groups the validators evaluate
+    runtime: tuple[str, ...] = ()  # fhirgen.runtime.validate helpers beyond the usual ones
 
 
 def function_name(type_name: str) -> str:
@@ -121,6 +130,7 @@ class _Ctx:
     constants: list[ConstantView]
     invariants: InvariantPackageView | None = None
     used_invariants: set[str] = field(default_factory=set)
+    runtime: set[str] = field(default_factory=set)  # helpers beyond the always-used ones
 
     def invariant_line(self, group: str | None, line: str) -> list[str]:
         if group is None:
@@ -201,6 +211,12 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
             else:
                 keys.append("_" + json_name)
             guard = _guard(json_name, not ext) if optional else ""
+            if (element.base_path == ELEMENT_ID and not element.is_array
+                    and owner.name.split(".")[0] not in REPEATED_IDS):
+                # an element's id: its lexical rules, and unique within the resource
+                ctx.runtime.add("element_id")
+                lines.append(f"{guard}element_id(node, path, out, {_primitive_name(target.name)})")
+                continue
             lines.append(
                 f"{guard}primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, "
                 f"{maximum}, {array}{label}{binding}{ext})"
@@ -239,6 +255,10 @@ def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
         element_lines, element_keys = _element_lines(type_def, element, ctx)
         lines.extend(element_lines)
         keys.extend(element_keys)
+    native = NATIVE_RULES.get(type_def.name)
+    if native is not None:
+        ctx.runtime.add(native)
+        lines.append(f"{native}(node, path, out)")
     group = root_group(ctx.invariants, type_def.name)
     lines.extend(ctx.invariant_line(group, f"{group}.check(node, path, out)"))
     keys_name = "KEYS_" + naming.class_name(type_def.name)
@@ -290,6 +310,7 @@ def build_validator_views(model: Model, header: tuple[str, ...],
         functions=tuple(functions),
         resources=tuple(sorted(resources)),
         invariants=tuple(sorted(ctx.used_invariants)),
+        runtime=tuple(sorted(ctx.runtime)),
     )
 
 

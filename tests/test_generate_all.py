@@ -93,6 +93,13 @@ KNOWN_DEFECTS: dict[tuple[str, str], str] = {
     ("ImagingStudy-example-xr.json", "reference-target"):
         "procedure refers to 'Procedure/example' where only PlanDefinition/ActivityDefinition "
         "are allowed",
+    ("Bundle-lri-example.json", "bundle-fullurl"):
+        "entries' fullUrls end with ids like 'lri-gramstain1' while their resources' ids are "
+        "'gramstain1'",
+    ("Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json", "bundle-fullurl"):
+        "the fullUrl '.../Patient/pat12' holds a Patient whose id is 'pat2'",
+    ("Bundle-3a0707d3-549e-4467-b8b8-5a2ab3800efe.json", "bundle-fullurl"):
+        "the fullUrl '.../Patient/pat12' holds a Patient whose id is 'pat2'",
     ("Transport-simpledelivery.json", "reference-target"):
         "requestedLocation and currentLocation refer to 'Transport/location-…' where only "
         "Location is allowed",

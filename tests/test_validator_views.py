@@ -54,8 +54,8 @@ def test_choice_elements_use_of_type_labels_and_a_choice_line(functions) -> None
 
 def test_xml_attributes_have_no_underscore_twin_and_element_id_is_a_string(functions, model) -> None:
     assert "primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)" in functions["validate_Extension"]
-    assert ("if 'id' in node: primitive(node, 'id', path, out, P_string, 0, 1, False, ext=False)"
-            in functions["validate_Address"])
+    # an element's id: a string (not an `id`), checked for uniqueness within the resource
+    assert "if 'id' in node: element_id(node, path, out, P_string)" in functions["validate_Address"]
     view = build_validator_views(model, ("header",))
     keys = {c.name: c.expression for c in view.constants}
     assert "'_url'" not in keys["KEYS_Extension"] and "'_status'" in keys["KEYS_ImagingSelection"]

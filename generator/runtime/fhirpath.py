@@ -1936,6 +1936,12 @@ HTML_ELEMENT_ATTRIBUTES: dict[str, frozenset[str]] = {
 }
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 _UNSAFE_URL = re.compile(r"\s*(javascript|vbscript|data:text/html)", re.IGNORECASE)
+#: Characters a URL may not hold unescaped (RFC 3986 excludes them; the HL7 validator rejects
+#: links that have them).
+_URL_INVALID = frozenset('{}|\\^`"<> ')
+#: Elements that cannot sit inside a paragraph (HTML: a ``p`` holds phrasing content only).
+_BLOCK = frozenset({"address", "blockquote", "div", "dl", "fieldset", "form", "h1", "h2", "h3",
+                   "h4", "h5", "h6", "hr", "ol", "p", "pre", "table", "ul"})
 
 
 def html_problems(text: str) -> list[str]:
@@ -1944,7 +1950,8 @@ def html_problems(text: str) -> list[str]:
     Parsed with a hardened lxml parser (no DTD, entities or network). The root must be a ``div``
     in the XHTML namespace; only the narrative subset of elements and attributes is allowed
     (no ``script``, ``form``, ``style`` elements, no ``on*`` event attributes, no
-    ``javascript:`` links); and there must be some non-whitespace text or an image.
+    ``javascript:`` links, no characters a URL cannot hold in links, no block element inside a
+    ``p``); and there must be some non-whitespace text or an image.
     """
     from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
@@ -1977,6 +1984,17 @@ def html_problems(text: str) -> list[str]:
                 problems.append(f"attribute {name!r} is not allowed on {local!r} in narrative")
             elif name in ("href", "src", "cite", "longdesc") and _UNSAFE_URL.match(value):
                 problems.append(f"attribute {name!r} of {local!r} holds an unsafe link")
+            elif name in ("href", "src", "cite", "longdesc"):
+                bad = sorted({ch for ch in value.strip() if ch in _URL_INVALID})
+                if bad:
+                    problems.append(f"the URL {value!r} of {local!r} holds invalid characters "
+                                    + ", ".join(repr(ch) for ch in bad))
+        if local == "p":
+            for inner in element.iterdescendants():
+                if isinstance(inner.tag, str) and inner.tag.rpartition("}")[2] in _BLOCK:
+                    problems.append(f"element {inner.tag.rpartition('}')[2]!r} is not allowed "
+                                    "inside a paragraph")
+                    break
         if local == "img" or (element.text and element.text.strip()) or (
             element is not root and element.tail and element.tail.strip()
         ):
@@ -1993,7 +2011,14 @@ def html_checks(coll: Collection) -> Collection:
         return []
     if not isinstance(value, str):
         return [False]
-    return [not html_problems(value)]
+    problems = html_problems(value)
+    DETAILS.extend(problems)
+    return [not problems]
+
+
+#: Why the last failing check failed, when a function can tell (htmlChecks() names each problem):
+#: ``fhirgen.runtime.invariants`` adds these to the invariant's message and clears the list.
+DETAILS: list[str] = []
 
 
 # ================================================================ literal helpers

@@ -104,6 +104,8 @@ class Invariants:
 
     def _evaluate(self, focus: fp.Node, resource: fp.Node, root: fp.Node, where: Loc,
                   out: IssueList) -> None:
+        if fp.DETAILS:
+            fp.DETAILS.clear()
         for invariant in self.checks:
             if invariant.uses_resolve:
                 fp.UNRESOLVED.clear()
@@ -121,7 +123,11 @@ class Invariants:
                      f"{invariant.key} could not be decided offline: it resolves references "
                      f"outside this resource and its Bundle ({refs})", where)
                 continue
-            _add(out, invariant.severity, "invariant", invariant.key, invariant.message, where)
+            message = invariant.message
+            if fp.DETAILS:  # what the check found (htmlChecks() names each problem)
+                message += ": " + "; ".join(fp.DETAILS[:5])
+                fp.DETAILS.clear()
+            _add(out, invariant.severity, "invariant", invariant.key, message, where)
 
 
 def _add(out: IssueList, severity: str, code: str, rule: str, message: str, where: Loc) -> None:

@@ -79,7 +79,7 @@ class IssueList(list[Issue]):
     (the fast parse) is then validated again from the text as written, so messages quote it.
     """
 
-    __slots__ = ("contained", "context", "inexact_numbers", "resources")
+    __slots__ = ("contained", "context", "element_ids", "inexact_numbers", "resources")
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,6 +90,8 @@ class IssueList(list[Issue]):
         #: The FHIRPath nodes of those resources, built once per resource when an invariant
         #: needs them (``fhirgen.runtime.invariants``).
         self.context: tuple[Any, ...] | None = None
+        #: The element ids met so far in the current resource (they must be unique in it).
+        self.element_ids: set[str] = set()
 
 
 def count(issues: list[Issue], *severities: str) -> int:

@@ -22,6 +22,9 @@ with their location) and the written text of decimals.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -563,10 +566,12 @@ def _one_resource(item: dict[str, Any], where: Loc, out: IssueList,
                "was not checked (generate it, or validate with models of the whole core)", where)
         return
     out.resources.append((item, contained))  # %resource / %rootResource of invariants
+    saved_ids, out.element_ids = out.element_ids, set()
     try:
         validator(item, where, out)
     finally:
         out.resources.pop()
+        out.element_ids = saved_ids
 
 
 def resource_root(item: dict[str, Any], where: Loc, out: IssueList,
@@ -578,6 +583,73 @@ def resource_root(item: dict[str, Any], where: Loc, out: IssueList,
         _one_resource(item, where, out, validators)
     finally:
         out.contained = saved
+
+
+# ------------------------------------------------------------- rules the specification states in prose
+
+
+def element_id(node: dict[str, Any], path: Loc, out: IssueList, prim: Primitive) -> None:
+    """An element's ``id``: a string, and unique among the element ids of its resource (the
+    HL7 validator reports the repeat on the element that carries it)."""
+    primitive(node, "id", path, out, prim, 0, 1, False, ext=False)
+    value = node.get("id")
+    if value.__class__ is str:
+        if value in out.element_ids:
+            _issue(out, "error", "duplicate", "element-id", f"Duplicate id value '{value}'", path)
+        else:
+            out.element_ids.add(value)
+
+
+def attachment_rules(node: dict[str, Any], path: Loc, out: IssueList) -> None:
+    """An Attachment with ``data``: its stated ``size`` is the decoded length and its ``hash``
+    the base64 SHA-1 of the decoded bytes (Attachment.size and .hash definitions)."""
+    data = node.get("data")
+    if data.__class__ is not str or ("size" not in node and "hash" not in node):
+        return
+    try:
+        raw = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return  # the base64Binary rules report it
+    size = node.get("size")
+    if isinstance(size, str) and size.isdigit() or isinstance(size, int) and not isinstance(
+            size, bool):
+        if int(size) != len(raw):
+            _issue(out, "error", "value", "attachment-size",
+                   f"Stated Attachment Size {int(size)} does not match actual attachment size "
+                   f"{len(raw)}", path, "size")
+    stated = node.get("hash")
+    if isinstance(stated, str):
+        actual = base64.b64encode(hashlib.sha1(raw).digest()).decode("ascii")
+        if stated.strip() != actual:
+            _issue(out, "error", "value", "attachment-hash",
+                   f"The hash of the data did not match the data (stated: '{stated}', actual: "
+                   f"'{actual}')", path, "hash")
+
+
+_RESTFUL_URL = re.compile(r"(?:https?://.+/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})\Z")
+
+
+def bundle_rules(node: dict[str, Any], path: Loc, out: IssueList) -> None:
+    """A Bundle entry whose ``fullUrl`` looks like a RESTful URL (``.../Patient/1``) must end
+    with its resource's type and id."""
+    entries = node.get("entry")
+    if entries.__class__ is not list:
+        return
+    for i, entry in enumerate(entries):
+        if entry.__class__ is not dict:
+            continue
+        full_url, item = entry.get("fullUrl"), entry.get("resource")
+        if full_url.__class__ is not str or item.__class__ is not dict:
+            continue
+        rest = _RESTFUL_URL.search(full_url.split("/_history/", 1)[0])
+        resource_type, resource_id = item.get("resourceType"), item.get("id")
+        if rest is None or not isinstance(resource_type, str) or not isinstance(resource_id, str):
+            continue
+        if rest.groups() != (resource_type, resource_id):
+            _issue(out, "error", "invalid", "bundle-fullurl",
+                   f"The fullUrl '{full_url}' looks like a RESTful server URL, so it must end "
+                   f"with the correct type and id (/{resource_type}/{resource_id})",
+                   ((path, "entry"), i))
 
 
 def _contained_index(item: dict[str, Any]) -> dict[str, str]:
@@ -839,6 +911,7 @@ def _bundle_entries(tree: dict[str, Any], out: IssueList,
     _issue(out, "warning", "not-supported", "unknown-resource",
            "No validator for Bundle in these models: only the entries' resources were checked",
            "Bundle")
+    bundle_rules(tree, "Bundle", out)
     entries = tree.get("entry")
     if not isinstance(entries, list):
         return
