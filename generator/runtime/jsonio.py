@@ -3,6 +3,10 @@
 * Decimals are read as :class:`FhirDecimal` (a :class:`decimal.Decimal` that keeps its written
   text), so ``1.50`` stays ``1.50`` and ``2e3`` stays ``2e3`` on the way out (FHIR decimals carry
   their precision).
+* :func:`loads` refuses, as :class:`FhirJsonError`, what is not JSON or not safe to build:
+  ``NaN``/``Infinity``, integers of more digits than Python converts, text that is not UTF-8
+  (a UTF-16 byte order mark is named), and nesting deeper than
+  :data:`fhirgen.runtime.limits.DEFAULT_LIMITS` (checked on the bytes, before any parse).
 * :func:`dumps` writes ``Decimal`` as the JSON number it is, and everything else as ``json`` would,
   with ``ensure_ascii=False`` (FHIR JSON is UTF-8).
 """
@@ -12,6 +16,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+
+from .limits import DEFAULT_LIMITS, too_deep
 
 __all__ = ["FhirDecimal", "FhirJsonError", "dumps", "loads"]
 
@@ -36,18 +42,31 @@ class FhirJsonError(ValueError):
     """Text that is not JSON (or not UTF-8, or nested too deeply)."""
 
 
-def loads(data: str | bytes | bytearray) -> Any:
+def loads(data: str | bytes | bytearray, *, max_depth: int = DEFAULT_LIMITS.max_depth) -> Any:
     """Parse JSON text or UTF-8 bytes; decimals become :class:`Decimal`."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if too_deep(raw, max_depth):
+        raise FhirJsonError(f"JSON nested too deeply (more than {max_depth} levels)")
     try:
         if isinstance(data, (bytes, bytearray)):
             data = bytes(data).decode("utf-8-sig")
         return json.loads(data, parse_float=FhirDecimal, parse_constant=_not_json)
     except UnicodeDecodeError as exc:
-        raise FhirJsonError(f"not UTF-8: {exc}") from exc
+        raise FhirJsonError(f"not UTF-8{_bom_note(bytes(raw[:4]))}: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise FhirJsonError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise FhirJsonError("JSON nested too deeply") from exc
+    except FhirJsonError:
+        raise
+    except ValueError as exc:  # an integer longer than sys.get_int_max_str_digits()
+        raise FhirJsonError(f"not usable JSON: a number is too long ({exc})") from exc
+
+
+def _bom_note(head: bytes) -> str:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return " (it starts with a UTF-16 or UTF-32 byte order mark: FHIR JSON is UTF-8)"
+    return ""
 
 
 def _not_json(name: str) -> Any:

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any, Self
 
 from .issues import Issue, IssueList, count, operation_outcome
+from .limits import DEFAULT_LIMITS, Limits, too_deep
 from .primitives import Primitive, json_kind_of, kind_name
 
 try:
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover - a declared dependency; the exact parse
 
 __all__ = [
     "Choice",
+    "Limits",
     "Loc",
     "Result",
     "ValidationError",
@@ -780,18 +782,60 @@ def parse_json(data: str | bytes | bytearray) -> Parsed:
     try:
         text = bytes(data).decode("utf-8-sig") if isinstance(data, (bytes, bytearray)) else data
     except UnicodeDecodeError as exc:
-        return Parsed(None, None, error=Issue("fatal", "structure", "json-syntax",
-                                              f"The input is not UTF-8: {exc}", ""))
+        return Parsed(None, None, error=_syntax(
+            f"The input is not UTF-8{_bom_name(bytes(data[:4]) if isinstance(data, (bytes, bytearray)) else b'')}: {exc}"))
     try:
-        tree = json.loads(text, object_pairs_hook=pairs_hook, parse_float=_Decimal)
+        tree = json.loads(text, object_pairs_hook=pairs_hook, parse_float=_Decimal,
+                          parse_constant=_not_a_number)
     except json.JSONDecodeError as exc:
         return Parsed(None, text, error=Issue(
             "fatal", "structure", "json-syntax", f"Error parsing JSON: {exc.msg}", "",
             line=exc.lineno, col=exc.colno))
     except RecursionError:
-        return Parsed(None, text, error=Issue("fatal", "structure", "json-syntax",
-                                              "Error parsing JSON: nested too deeply", ""))
+        return Parsed(None, text, error=_syntax("Error parsing JSON: nested too deeply"))
+    except _NotANumber as exc:
+        issue = _syntax(f"Error parsing JSON: {exc.name} is not a JSON number")
+        offset = _token_offset(text, exc.name)
+        return Parsed(None, text, error=issue if offset is None else issue.at(*_line_col(text, offset)))
+    except ValueError as exc:  # an integer of more digits than Python converts (int_max_str_digits)
+        return Parsed(None, text, error=_syntax(f"Error parsing JSON: a number is too long ({exc})"))
     return Parsed(tree, text, duplicates)
+
+
+def _syntax(message: str) -> Issue:
+    return Issue("fatal", "structure", "json-syntax", _printable(message), "")
+
+
+class _NotANumber(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _not_a_number(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``, which Python's json reads, are not JSON."""
+    raise _NotANumber(name)
+
+
+def _token_offset(text: str, token: str) -> int | None:
+    """Where *token* first stands as a JSON token (not inside a string)."""
+    for match in _TOKEN.finditer(text):
+        if match.group() == token:
+            return match.start()
+    return None
+
+
+#: Byte order marks of encodings FHIR JSON is not in (UTF-8's own is accepted and skipped).
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+         (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def _bom_name(data: bytes | bytearray) -> str:
+    """" (it starts with a UTF-16 byte order mark)" and the like: the common reason."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return f" (it starts with a {name} byte order mark: FHIR JSON is UTF-8)"
+    return ""
 
 
 class Result:
@@ -844,21 +888,25 @@ class Result:
 
 
 def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str, Validator], *,
-        file: str | None = None, line_offset: int = 0) -> Result:
+        file: str | None = None, line_offset: int = 0, limits: Limits = DEFAULT_LIMITS) -> Result:
     """Validate one resource (JSON text, bytes or a parsed tree) with *validators*.
 
     Text is parsed once, by :func:`fast_tree` when it can vouch for the input (no duplicate
     names, numbers a float holds as written), else by the exact :func:`parse_json`. A fast
     tree whose issues quote a number is validated again from the exact parse, so messages show
-    numbers as written.
+    numbers as written. Text larger or deeper than *limits* allow is refused with one fatal
+    issue before any parse; past ``limits.max_issues`` issues are counted, not kept.
     """
     file = _printable(file) if file is not None else None
     if isinstance(data, dict):
-        out = _validate_tree(data, validators)
+        out = _validate_tree(data, validators, limits)
         return _result(out, data, file, None, line_offset)
+    refusal = _over_limits(data, limits)
+    if refusal is not None:
+        return Result([refusal], None, file)
     tree = fast_tree(data)
     if tree is not None:
-        out = _validate_tree(tree, validators)
+        out = _validate_tree(tree, validators, limits)
         if not out.inexact_numbers:
             return _result(out, tree, file, data, line_offset)
     parsed = parse_json(data)
@@ -867,21 +915,86 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
         if issue.line is not None:
             issue = issue.at(issue.line + line_offset, issue.col)
         return Result([issue], None, file)
-    out = _validate_tree(parsed.tree, validators)
+    out = _validate_tree(parsed.tree, validators, limits)
     if parsed.duplicates:
         _duplicate_issues(parsed.tree, parsed.duplicates, out)
     return _result(out, parsed.tree, file, parsed.text, line_offset)
 
 
+def _over_limits(data: str | bytes | bytearray, limits: Limits) -> Issue | None:
+    """The fatal issue refusing text too large or too deeply nested to be parsed safely."""
+    size = len(data)  # characters of text: at most a quarter of its UTF-8 bytes are unseen
+    if size > limits.max_bytes:
+        return Issue("fatal", "too-costly", "limit-size",
+                     f"The resource is {size:,} bytes, more than the limit of "
+                     f"{limits.max_bytes:,} (--max-bytes)", "")
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if too_deep(raw, limits.max_depth):
+        return Issue("fatal", "too-costly", "limit-depth",
+                     f"The resource nests more than {limits.max_depth} levels of JSON objects "
+                     f"and arrays, the limit (--max-depth)", "")
+    return None
+
+
+class _BoundedIssues(IssueList):
+    """An :class:`IssueList` that keeps at most ``max_issues`` issues, counts the rest, and
+    shortens messages that quote a huge value: a hostile resource cannot make a huge outcome."""
+
+    __slots__ = ("dropped", "max_issues")
+
+    #: Characters of a message kept; the rest is cut with a note (a value quoted in full could
+    #: be megabytes).
+    MAX_MESSAGE = 2000
+
+    def __init__(self, max_issues: int) -> None:
+        super().__init__()
+        self.max_issues = max_issues
+        self.dropped = 0
+
+    def append(self, issue: Issue) -> None:
+        if len(self) >= self.max_issues:
+            self.dropped += 1
+            return
+        if len(issue.message) > self.MAX_MESSAGE:
+            cut = len(issue.message) - self.MAX_MESSAGE
+            issue = issue._replace(message=f"{issue.message[:self.MAX_MESSAGE]}... ({cut:,} "
+                                           "more characters)")
+        super().append(issue)
+
+    def close(self) -> None:
+        """One last issue saying how many were cut, if any."""
+        if self.dropped:
+            super().append(Issue("error", "too-costly", "limit-issues",
+                                 f"{self.dropped:,} more issue(s) not reported: at most "
+                                 f"{self.max_issues:,} per resource (--max-issues)", ""))
+            self.dropped = 0
+
+
 def _result(out: IssueList, tree: Any, file: str | None, text: str | bytes | bytearray | None,
             line_offset: int) -> Result:
+    if isinstance(out, _BoundedIssues):
+        out.close()
     resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
     return Result(list(out), resource_type if isinstance(resource_type, str) else None, file,
                   text=text, line_offset=line_offset)
 
 
-def _validate_tree(tree: Any, validators: Mapping[str, Validator]) -> IssueList:
-    out = IssueList()
+def _validate_tree(tree: Any, validators: Mapping[str, Validator],
+                   limits: Limits = DEFAULT_LIMITS) -> IssueList:
+    """The issues of a parsed tree, at most ``limits.max_issues`` of them (closed by
+    :func:`_result`, after the duplicate names of the exact parse are added)."""
+    out = _BoundedIssues(limits.max_issues)
+    try:
+        _walk(tree, validators, out)
+    except RecursionError:  # a tree built in Python, or a Bundle of deep entries
+        root = tree.get("resourceType") if isinstance(tree, dict) else None
+        _issue(out, "fatal", "structure", "json-shape",
+               "The resource is nested too deeply to be validated",
+               root if isinstance(root, str) else "")
+    return out
+
+
+def _walk(tree: Any, validators: Mapping[str, Validator], out: IssueList) -> None:
     resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
     if not isinstance(tree, dict):
         _issue(out, "fatal", "structure", "json-shape",
@@ -897,12 +1010,7 @@ def _validate_tree(tree: Any, validators: Mapping[str, Validator]) -> IssueList:
                f"Unknown resourceType '{resource_type}': no validator for it in these models",
                resource_type)
     else:
-        try:
-            resource_root(tree, resource_type, out, validators)
-        except RecursionError:
-            _issue(out, "fatal", "structure", "json-shape",
-                   "The resource is nested too deeply to be validated", resource_type)
-    return out
+        resource_root(tree, resource_type, out, validators)
 
 
 def _bundle_entries(tree: dict[str, Any], out: IssueList,
@@ -913,10 +1021,21 @@ def _bundle_entries(tree: dict[str, Any], out: IssueList,
            "Bundle")
     bundle_rules(tree, "Bundle", out)
     entries = tree.get("entry")
+    if entries is None:
+        return
     if not isinstance(entries, list):
+        _shape(out, f"The property entry must be a JSON array, not {kind_name(json_kind_of(entries))}",
+               "Bundle", "entry")
         return
     for i, entry in enumerate(entries):
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+        # the Bundle is not validated, so the shape its entries need is checked here
+        if not isinstance(entry, dict):
+            _shape(out, f"A Bundle entry must be a JSON object, not {kind_name(json_kind_of(entry))}",
+                   f"Bundle.entry[{i}]")
+        elif "resource" in entry and not isinstance(entry["resource"], dict):
+            _shape(out, "An entry's resource must be a JSON object, not "
+                        f"{kind_name(json_kind_of(entry['resource']))}", f"Bundle.entry[{i}]", "resource")
+        elif "resource" in entry:
             resource_root(entry["resource"], f"Bundle.entry[{i}].resource", out, validators)
 
 
@@ -956,7 +1075,9 @@ def json_pointer(expression: str) -> str:
 
 
 #: JSON tokens: a string, a structural character, or a scalar (number, true, false, null).
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
+#: Possessive, unrolled string form: a string of 10 MB is one linear pass (the form with an
+#: alternation per character took seconds and a gigabyte of regex stack).
+_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\],:]|[^\s{}\[\],:"]+')
 
 
 def _pointer_key(token: str) -> str:

@@ -1,0 +1,81 @@
+"""Limits that keep validation of hostile input bounded in time and memory.
+
+Validation reads untrusted bytes. Everything it does is linear in the input except what nesting
+and repetition make of it: a recursive walk needs stack in proportion to the nesting depth, and a
+resource with a million bad values would make a million issues (and an OperationOutcome to match).
+So three limits, each with a default generous for real FHIR (the official R5 examples nest at
+most 24 levels, the largest is 42 MB) and each refused with one clear issue, never an
+exception:
+
+* ``max_depth``: JSON nesting levels (each ``{`` or ``[`` is one). Checked on the bytes before
+  parsing (:func:`too_deep`), so no parser and no validator walk ever sees deeper input.
+* ``max_bytes``: size of one resource (a JSON or XML file, or one NDJSON line), checked before
+  it is parsed; standard input and NDJSON lines are read with this bound, so a line without end
+  never fills memory.
+* ``max_issues``: issues kept per resource; past it one final issue says how many were cut.
+
+:data:`DEFAULT_LIMITS` is used unless :func:`fhirgen.runtime.validate.run` (or ``fhirgen
+validate --max-depth/--max-bytes/--max-issues``) is given others.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "too_deep"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on one resource; see the module docstring for why each exists."""
+
+    #: JSON nesting levels; the deepest official R5 example (a Questionnaire) nests 24.
+    max_depth: int = 128
+    #: Bytes of one resource (a file, or one NDJSON line): 64 MiB.
+    max_bytes: int = 64 * 1024 * 1024
+    #: Issues kept per resource; one more says how many were cut.
+    max_issues: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_bytes", "max_issues"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+DEFAULT_LIMITS = Limits()
+
+#: A JSON string token (escapes included), possessive so a long string costs one linear pass.
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
+#: Every byte but the four brackets, dropped by ``bytes.translate``.
+_NOT_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_AS_BRACES = bytes.maketrans(b"[]", b"{}")
+
+
+def json_depth(raw: bytes | bytearray, stop: int | None = None) -> int:
+    """The nesting depth of JSON text (brackets inside strings do not count), or more than
+    *stop* as soon as that is certain.
+
+    Strings are cut out with one regex pass, the brackets kept with one ``translate``, and the
+    innermost ``{}`` pairs peeled off with ``bytes.replace``, one level per pass: a few
+    microseconds for a resource, linear for a deep chain. Unbalanced text (a syntax error the
+    parser reports) counts its unclosed brackets, so it cannot hide depth either.
+    """
+    brackets = _STRING.sub(b"", raw).translate(_AS_BRACES, _NOT_BRACKET)
+    level = 0
+    while brackets:
+        peeled = brackets.replace(b"{}", b"")
+        if len(peeled) == len(brackets):
+            break
+        brackets = peeled
+        level += 1
+        if stop is not None and level > stop:
+            return level
+    return level + brackets.count(b"{")
+
+
+def too_deep(raw: bytes | bytearray, max_depth: int) -> bool:
+    """Whether JSON text nests deeper than *max_depth* (cheap when it has few brackets)."""
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:
+        return False
+    return json_depth(raw, max_depth) > max_depth
