@@ -1897,7 +1897,7 @@ def inv_age_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (code.exists() or value.empty()) and (system.empty() or system = %ucum) and
     (value.empty() or value.hasValue().not() or value > 0)"""
-    return fp.result(fp.and_(fp.and_(fp.or_(fp.exists(fp.child([node], 'code', 'code')), lambda: fp.empty(fp.child([node], 'value', 'decimal'))), lambda: fp.or_(fp.empty(fp.child([node], 'system', 'uri')), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.or_(fp.empty(fp.child([node], 'value', 'decimal')), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.gt(fp.child([node], 'value', 'decimal'), [0]))))
+    return fp.result(fp.and_(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.or_(fp.absent(node, 'value'), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.gt(fp.child([node], 'value', 'decimal'), [0]))))
 
 
 
@@ -1906,7 +1906,7 @@ def inv_qty_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     present
 
     code.empty() or system.exists()"""
-    return fp.result(fp.or_(fp.empty(fp.child([node], 'code', 'code')), lambda: fp.exists(fp.child([node], 'system', 'uri'))))
+    return fp.result(fp.or_(fp.absent(node, 'code'), lambda: fp.present(node, 'system')))
 
 
 
@@ -1914,7 +1914,7 @@ def inv_att_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """att-1 (error) on Attachment: If the Attachment has data, it SHALL have a contentType
 
     data.empty() or contentType.exists()"""
-    return fp.result(fp.or_(fp.empty(fp.child([node], 'data', 'base64Binary')), lambda: fp.exists(fp.child([node], 'contentType', 'code'))))
+    return fp.result(fp.or_(fp.absent(node, 'data'), lambda: fp.present(node, 'contentType')))
 
 
 
@@ -1934,7 +1934,7 @@ def inv_cod_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     CodeableConcept.text
 
     code.exists().not() implies display.exists().not()"""
-    return fp.result(fp.implies(fp.not_(fp.exists(fp.child([node], 'code', 'code'))), lambda: fp.not_(fp.exists(fp.child([node], 'display', 'string')))))
+    return fp.result(fp.implies(fp.not_(fp.present(node, 'code')), lambda: fp.not_(fp.present(node, 'display'))))
 
 
 
@@ -1942,7 +1942,7 @@ def inv_cpt_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """cpt-2 (error) on ContactPoint: A system is required if a value is provided.
 
     value.empty() or system.exists()"""
-    return fp.result(fp.or_(fp.empty(fp.child([node], 'value', 'string')), lambda: fp.exists(fp.child([node], 'system', 'code'))))
+    return fp.result(fp.or_(fp.absent(node, 'value'), lambda: fp.present(node, 'system')))
 
 
 
@@ -1953,7 +1953,7 @@ def inv_cnt_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     (code.exists() or value.empty()) and (system.empty() or system = %ucum) and
     (code.empty() or code = '1') and (value.empty() or value.hasValue().not() or
     value.toString().contains('.').not())"""
-    return fp.result(fp.and_(fp.and_(fp.and_(fp.or_(fp.exists(fp.child([node], 'code', 'code')), lambda: fp.empty(fp.child([node], 'value', 'decimal'))), lambda: fp.or_(fp.empty(fp.child([node], 'system', 'uri')), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.empty(fp.child([node], 'code', 'code')), lambda: fp.eq(fp.child([node], 'code', 'code'), ['1']))), lambda: fp.or_(fp.or_(fp.empty(fp.child([node], 'value', 'decimal')), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.not_(fp.str_contains(fp.to_string(fp.child([node], 'value', 'decimal')), ['.'])))))
+    return fp.result(fp.and_(fp.and_(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.absent(node, 'code'), lambda: fp.eq(fp.child([node], 'code', 'code'), ['1']))), lambda: fp.or_(fp.or_(fp.absent(node, 'value'), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.not_(fp.str_contains(fp.to_string(fp.child([node], 'value', 'decimal')), ['.'])))))
 
 
 
@@ -1980,7 +1980,7 @@ def inv_dis_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     expression of length. If system is present, it SHALL be UCUM.
 
     (code.exists() or value.empty()) and (system.empty() or system = %ucum)"""
-    return fp.result(fp.and_(fp.or_(fp.exists(fp.child([node], 'code', 'code')), lambda: fp.empty(fp.child([node], 'value', 'decimal'))), lambda: fp.or_(fp.empty(fp.child([node], 'system', 'uri')), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))))
+    return fp.result(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))))
 
 
 
@@ -2039,7 +2039,7 @@ def inv_dos_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dos-1 (error) on Dosage: AsNeededFor can only be set if AsNeeded is empty or true
 
     asNeededFor.empty() or asNeeded.empty() or asNeeded"""
-    return fp.result(fp.or_(fp.or_(fp.empty(fp.child([node], 'asNeededFor', 'CodeableConcept')), lambda: fp.empty(fp.child([node], 'asNeeded', 'boolean'))), lambda: fp.child([node], 'asNeeded', 'boolean')))
+    return fp.result(fp.or_(fp.or_(fp.absent(node, 'asNeededFor'), lambda: fp.absent(node, 'asNeeded')), lambda: fp.child([node], 'asNeeded', 'boolean')))
 
 
 
@@ -2048,7 +2048,7 @@ def inv_drt_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     expression of time. If system is present, it SHALL be UCUM.
 
     code.exists() implies ((system = %ucum) and value.exists())"""
-    return fp.result(fp.implies(fp.exists(fp.child([node], 'code', 'code')), lambda: fp.and_(fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']), lambda: fp.exists(fp.child([node], 'value', 'decimal')))))
+    return fp.result(fp.implies(fp.present(node, 'code'), lambda: fp.and_(fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']), lambda: fp.present(node, 'value'))))
 
 
 
@@ -2056,7 +2056,7 @@ def inv_exp_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """exp-1 (error) on Expression: An expression or a reference must be provided
 
     expression.exists() or reference.exists()"""
-    return fp.result(fp.or_(fp.exists(fp.child([node], 'expression', 'string')), lambda: fp.exists(fp.child([node], 'reference', 'uri'))))
+    return fp.result(fp.or_(fp.present(node, 'expression'), lambda: fp.present(node, 'reference')))
 
 
 
@@ -2073,7 +2073,7 @@ def inv_ext_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ext-1 (error) on Extension: Must have either extensions or value[x], not both
 
     extension.exists() != value.exists()"""
-    return fp.result(fp.ne(fp.exists(fp.child([node], 'extension', 'Extension')), fp.exists(fp.child([node], 'value'))))
+    return fp.result(fp.ne(fp.present(node, 'extension'), fp.exists(fp.child([node], 'value'))))
 
 
 
@@ -2084,7 +2084,7 @@ def inv_ident_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     data-absent-reason
 
     value.exists()"""
-    return fp.result(fp.exists(fp.child([node], 'value', 'string')))
+    return fp.result(fp.present(node, 'value'))
 
 
 
@@ -2132,7 +2132,7 @@ def inv_rat_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (numerator.exists() and denominator.exists()) or (numerator.empty() and
     denominator.empty() and extension.exists())"""
-    return fp.result(fp.or_(fp.and_(fp.exists(fp.child([node], 'numerator', 'Quantity')), lambda: fp.exists(fp.child([node], 'denominator', 'Quantity'))), lambda: fp.and_(fp.and_(fp.empty(fp.child([node], 'numerator', 'Quantity')), lambda: fp.empty(fp.child([node], 'denominator', 'Quantity'))), lambda: fp.exists(fp.child([node], 'extension', 'Extension')))))
+    return fp.result(fp.or_(fp.and_(fp.present(node, 'numerator'), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.absent(node, 'numerator'), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
 
 
 
@@ -2144,7 +2144,7 @@ def inv_ratrng_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None
     ((lowNumerator.exists() or highNumerator.exists()) and denominator.exists()) or
     (lowNumerator.empty() and highNumerator.empty() and denominator.empty() and
     extension.exists())"""
-    return fp.result(fp.or_(fp.and_(fp.or_(fp.exists(fp.child([node], 'lowNumerator', 'Quantity')), lambda: fp.exists(fp.child([node], 'highNumerator', 'Quantity'))), lambda: fp.exists(fp.child([node], 'denominator', 'Quantity'))), lambda: fp.and_(fp.and_(fp.and_(fp.empty(fp.child([node], 'lowNumerator', 'Quantity')), lambda: fp.empty(fp.child([node], 'highNumerator', 'Quantity'))), lambda: fp.empty(fp.child([node], 'denominator', 'Quantity'))), lambda: fp.exists(fp.child([node], 'extension', 'Extension')))))
+    return fp.result(fp.or_(fp.and_(fp.or_(fp.present(node, 'lowNumerator'), lambda: fp.present(node, 'highNumerator')), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.and_(fp.absent(node, 'lowNumerator'), lambda: fp.absent(node, 'highNumerator')), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
 
 
 
@@ -2165,7 +2165,7 @@ def inv_ref_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     reference.exists() implies (reference.startsWith('#').not() or
     (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids')) or
     (reference='#' and %rootResource!=%resource))"""
-    return fp.result(fp.implies(fp.exists(fp.child([node], 'reference', 'string')), lambda: fp.or_(fp.or_(fp.not_(fp.starts_with(fp.child([node], 'reference', 'string'), ['#'])), lambda: fp.in_(fp.trace(fp.substring(fp.child([node], 'reference', 'string'), [1])), fp.trace(fp.child(fp.child([root], 'contained'), 'id')))), lambda: fp.and_(fp.eq(fp.child([node], 'reference', 'string'), ['#']), lambda: fp.ne([root], [resource])))))
+    return fp.result(fp.implies(fp.present(node, 'reference'), lambda: fp.or_(fp.or_(fp.not_(fp.starts_with(fp.child([node], 'reference', 'string'), ['#'])), lambda: fp.in_(fp.trace(fp.substring(fp.child([node], 'reference', 'string'), [1])), fp.trace(fp.child(fp.child([root], 'contained'), 'id')))), lambda: fp.and_(fp.eq(fp.child([node], 'reference', 'string'), ['#']), lambda: fp.ne([root], [resource])))))
 
 
 
@@ -2174,7 +2174,7 @@ def inv_ref_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     present (unless an extension is provided).
 
     reference.exists() or identifier.exists() or display.exists() or extension.exists()"""
-    return fp.result(fp.or_(fp.or_(fp.or_(fp.exists(fp.child([node], 'reference', 'string')), lambda: fp.exists(fp.child([node], 'identifier', 'Identifier'))), lambda: fp.exists(fp.child([node], 'display', 'string'))), lambda: fp.exists(fp.child([node], 'extension', 'Extension'))))
+    return fp.result(fp.or_(fp.or_(fp.or_(fp.present(node, 'reference'), lambda: fp.present(node, 'identifier')), lambda: fp.present(node, 'display')), lambda: fp.present(node, 'extension')))
 
 
 
@@ -2183,7 +2183,7 @@ def inv_sdd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     but not both
 
     interval.exists().not() xor offsets.exists().not()"""
-    return fp.result(fp.xor(fp.not_(fp.exists(fp.child([node], 'interval', 'decimal'))), fp.not_(fp.exists(fp.child([node], 'offsets', 'string')))))
+    return fp.result(fp.xor(fp.not_(fp.present(node, 'interval')), fp.not_(fp.present(node, 'offsets'))))
 
 
 
@@ -2265,7 +2265,7 @@ def inv_trd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-1 (error) on TriggerDefinition: Either timing, or a data requirement, but not both
 
     data.empty() or timing.empty()"""
-    return fp.result(fp.or_(fp.empty(fp.child([node], 'data', 'DataRequirement')), lambda: fp.empty(fp.child([node], 'timing'))))
+    return fp.result(fp.or_(fp.absent(node, 'data'), lambda: fp.empty(fp.child([node], 'timing'))))
 
 
 
@@ -2273,7 +2273,7 @@ def inv_trd_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-2 (error) on TriggerDefinition: A condition only if there is a data requirement
 
     condition.exists() implies data.exists()"""
-    return fp.result(fp.implies(fp.exists(fp.child([node], 'condition', 'Expression')), lambda: fp.exists(fp.child([node], 'data', 'DataRequirement'))))
+    return fp.result(fp.implies(fp.present(node, 'condition'), lambda: fp.present(node, 'data')))
 
 
 
@@ -2283,7 +2283,7 @@ def inv_trd_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (type = 'named-event' implies name.exists()) and (type = 'periodic' implies
     timing.exists()) and (type.startsWith('data-') implies data.exists())"""
-    return fp.result(fp.and_(fp.and_(fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['named-event']), lambda: fp.exists(fp.child([node], 'name', 'string'))), lambda: fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['periodic']), lambda: fp.exists(fp.child([node], 'timing')))), lambda: fp.implies(fp.starts_with(fp.child([node], 'type', 'code'), ['data-']), lambda: fp.exists(fp.child([node], 'data', 'DataRequirement')))))
+    return fp.result(fp.and_(fp.and_(fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['named-event']), lambda: fp.present(node, 'name')), lambda: fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['periodic']), lambda: fp.exists(fp.child([node], 'timing')))), lambda: fp.implies(fp.starts_with(fp.child([node], 'type', 'code'), ['data-']), lambda: fp.present(node, 'data'))))
 
 # fmt: on
 

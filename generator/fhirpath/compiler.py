@@ -34,6 +34,7 @@ and the reason: nothing is skipped silently and no FHIRPath text is interpreted 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -65,6 +66,12 @@ EXTERNALS = {
 _SYSTEM_TYPES = frozenset({"Boolean", "String", "Integer", "Long", "Decimal", "Date", "DateTime",
                            "Time", "Quantity"})
 _CONVERSIONS = {"Integer", "Decimal", "Boolean", "String", "Quantity", "Date", "DateTime", "Time"}
+
+
+#: ``exists()``/``empty()`` of a child of the focus whose type is known statically (so it is not
+#: a choice element): compiled to ``fp.present``/``fp.absent``, a lookup in the JSON object.
+_DIRECT_CHILD = re.compile(r"fp\.child\(\[(node|t\d+)\], ('[A-Za-z][A-Za-z0-9_]*'), '[A-Za-z0-9]+'\)")
+_PRESENCE = {"exists": "present", "empty": "absent"}
 
 
 class FhirPathCompileError(Exception):
@@ -207,6 +214,12 @@ class _Compiler:
         return FhirPathCompileError(self.state.key, reason)
 
     def call(self, helper: str, *args: str) -> str:
+        if helper in _PRESENCE and len(args) == 1:
+            direct = _DIRECT_CHILD.fullmatch(args[0])
+            if direct is not None:
+                # `x.exists()` / `x.empty()` on a known element of the focus: a key lookup
+                helper = _PRESENCE[helper]
+                args = (direct.group(1), direct.group(2))
         self.state.helpers.add(helper)
         return f"fp.{helper}({', '.join(args)})"
 

@@ -28,6 +28,7 @@ invariant's verdict: ``True``, ``False`` or ``None`` (empty).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -928,6 +929,35 @@ def exists(coll: Collection, criteria: Lambda | None = None) -> Collection:
     if criteria is not None:
         coll = where(coll, criteria)
     return [bool(coll)]
+
+
+def _present(node: Any, name: str) -> bool | None:
+    """Whether element *name* of a node has an item, read off the JSON object; ``None`` when
+    only the general navigation can tell (arrays may hold nulls; the focus may not be an object)."""
+    data = node.data if node.__class__ is Node else None
+    if data.__class__ is not dict:
+        return None
+    value = data.get(name)
+    ext = data.get("_" + name)
+    if value.__class__ is list or ext.__class__ is list:
+        return None
+    return value is not None or ext is not None
+
+
+def present(node: Any, name: str) -> Collection:
+    """``name.exists()`` for an element of *node* known not to be a choice (compiled form)."""
+    found = _present(node, name)
+    if found is None:
+        return exists(child([node], name))
+    return [found]
+
+
+def absent(node: Any, name: str) -> Collection:
+    """``name.empty()`` for an element of *node* known not to be a choice (compiled form)."""
+    found = _present(node, name)
+    if found is None:
+        return empty(child([node], name))
+    return [not found]
 
 
 def empty(coll: Collection) -> Collection:
@@ -1944,7 +1974,29 @@ _BLOCK = frozenset({"address", "blockquote", "div", "dl", "fieldset", "form", "h
                    "h4", "h5", "h6", "hr", "ol", "p", "pre", "table", "ul"})
 
 
+_HTML_PARSER: Any = None
+
+
+def _html_parser() -> Any:
+    """One hardened parser per process (building one costs more than parsing a narrative)."""
+    global _HTML_PARSER
+    if _HTML_PARSER is None:
+        from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+
+        _HTML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                       dtd_validation=False, huge_tree=False,
+                                       remove_comments=False)
+    return _HTML_PARSER
+
+
 def html_problems(text: str) -> list[str]:
+    """What breaks FHIR's narrative rules in an XHTML ``div`` (see :func:`_html_problems`);
+    the last answers are remembered (txt-1 and txt-2 both ask about the same narrative)."""
+    return list(_html_problems(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _html_problems(text: str) -> tuple[str, ...]:
     """What breaks FHIR's narrative rules in an XHTML ``div`` (txt-1, txt-2); empty if none.
 
     Parsed with a hardened lxml parser (no DTD, entities or network). The root must be a ``div``
@@ -1955,14 +2007,12 @@ def html_problems(text: str) -> list[str]:
     """
     from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=False, remove_comments=False)
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        return ["the narrative must not have a DOCTYPE or entity declarations"]
+        return ("the narrative must not have a DOCTYPE or entity declarations",)
     try:
-        root = etree.fromstring(text.encode("utf-8"), parser)
+        root = etree.fromstring(text.encode("utf-8"), _html_parser())
     except etree.XMLSyntaxError as exc:
-        return [f"the narrative is not well-formed XHTML: {exc}"]
+        return (f"the narrative is not well-formed XHTML: {exc}",)
     problems: list[str] = []
     if root.tag != f"{{{XHTML_NS}}}div":
         problems.append("the narrative root must be a div in the XHTML namespace")
@@ -2001,7 +2051,7 @@ def html_problems(text: str) -> list[str]:
             has_content = True
     if not has_content:
         problems.append("the narrative must have some non-whitespace content")
-    return problems
+    return tuple(problems)
 
 
 def html_checks(coll: Collection) -> Collection:

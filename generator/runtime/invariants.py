@@ -77,9 +77,10 @@ class Invariants:
     def check(self, node: dict[str, Any], path: Loc, out: IssueList) -> None:
         """Evaluate on one object of the type (a validator's own ``node``)."""
         resource, root = _context(out, self.table)
-        focus = fp.Node(node, None, self.type, self.path, resource, self.table)
-        if node is (resource.data if resource is not None else None):
-            focus = resource
+        if resource is not None and node is resource.data:
+            focus = resource  # the resource's own invariants (dom-3 ...)
+        else:
+            focus = fp.Node(node, None, self.type, self.path, resource, self.table)
         self._evaluate(focus, resource or focus, root or focus, path, out)
 
     def check_element(self, node: dict[str, Any], name: str, path: Loc, out: IssueList) -> None:
