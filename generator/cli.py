@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .config import ConfigError, ProjectConfig, load_config
+from .runtime.limits import DEFAULT_LIMITS
 
 EXIT_FAILED = 1
 EXIT_UNUSABLE = 2
@@ -326,12 +327,18 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
 @click.option("--ndjson", is_flag=True, help="Read every input, standard input too, as NDJSON (one resource per line). Without it, .ndjson files are NDJSON and stdin is when its first line is a whole JSON value.")
 @click.option("--progress/--no-progress", default=None, help="A progress bar (count, rate, resources with errors) on stderr; default: only when stderr is a terminal.")
 @click.option("--profile", "profiles", multiple=True, metavar="URL", help="Also check each resource against this profile (canonical URL of a profile the package was generated with; repeatable). Profiles a resource claims in meta.profile are checked when the package has them.")
+@click.option("--max-depth", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_depth, show_default=True, help="Most JSON nesting levels of a resource; deeper is refused before parsing (XML: libxml2's 256 elements).")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_bytes, show_default=True, help="Most bytes of one resource (a file or an NDJSON line); larger is refused, and never read whole.")
+@click.option("--max-issues", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_issues, show_default=True, help="Most issues reported per resource; one more says how many were cut.")
 @click.argument("paths", nargs=-1, required=True)
-def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...], profiles: tuple[str, ...] = ()) -> None:
+def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...], profiles: tuple[str, ...] = (), max_depth: int = DEFAULT_LIMITS.max_depth, max_bytes: int = DEFAULT_LIMITS.max_bytes, max_issues: int = DEFAULT_LIMITS.max_issues) -> None:
     """Validate FHIR resources (.json, .ndjson, .xml, folders, Bundles, - for stdin)."""
     import itertools
 
+    from .runtime.limits import Limits
     from .runtime.stream import progress_bar, resource_chunks, validate_stream, worker_pool
+
+    limits = Limits(max_depth=max_depth, max_bytes=max_bytes, max_issues=max_issues)
 
     models_spec = models or _config().import_name
     module = _validators_module(models_spec)
@@ -357,7 +364,7 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
     try:
         for name, path in sources:
             try:
-                chunks = resource_chunks(name, path, ndjson=True if ndjson else None)
+                chunks = resource_chunks(name, path, ndjson=True if ndjson else None, limits=limits)
                 first = next(chunks, None)
                 if first is not None and _is_xml(name, first[1]):  # issue 5: FHIR XML
                     package = module.__name__.rpartition(".")[0]
@@ -365,11 +372,13 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
 
                     schema = _xml_schema_module(package).XML_SCHEMA
                     for _offset, chunk in itertools.chain([first], chunks):  # with profiles
-                        report.add(validate_xml_with(chunk, validators, schema, file=name))
+                        report.add(_within_limits(chunk, name, limits) or _limit_issues(
+                            validate_xml_with(chunk, validators, schema, file=name), limits))
                 elif first is not None:  # JSON: streamed, in order, on the pool if there is one
                     for result in validate_stream(itertools.chain([first], chunks), validators,
                                                   name, jobs=jobs, pool=pool,
-                                                  serialize=output_format == "json"):
+                                                  serialize=output_format == "json",
+                                                  limits=limits):
                         report.add(result)
                         if tick is not None:
                             tick(result)
@@ -382,6 +391,30 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
         if tick is not None:
             tick.close()  # type: ignore[attr-defined]
     report.finish()
+
+
+def _within_limits(chunk: bytes, name: str, limits: Any) -> Any:
+    """None, or the result refusing an XML resource over ``--max-bytes`` (JSON: run() does it)."""
+    from .runtime.limits import size_refusal
+    from .runtime.validate import Result
+
+    refusal = size_refusal(len(chunk), limits)
+    return None if refusal is None else Result([refusal], None, name)
+
+
+def _limit_issues(result: Any, limits: Any) -> Any:
+    """An XML result with at most ``--max-issues`` issues, and one more saying how many were cut."""
+    from .runtime.issues import Issue
+    from .runtime.validate import Result
+
+    issues = result.issues
+    if len(issues) <= limits.max_issues:
+        return result
+    cut = len(issues) - limits.max_issues
+    return Result([*issues[: limits.max_issues], Issue(
+        "error", "too-costly", "limit-issues", f"{cut:,} more issue(s) not reported: at most "
+        f"{limits.max_issues:,} per resource (--max-issues)", "")], result.resource_type,
+        result.file)
 
 
 def _profile_validators(module: Any, profiles: tuple[str, ...]) -> Any:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "too_deep"]
+from .issues import Issue
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "size_refusal", "too_deep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +81,13 @@ def too_deep(raw: bytes | bytearray, max_depth: int) -> bool:
     if raw.count(b"{") + raw.count(b"[") <= max_depth:
         return False
     return json_depth(raw, max_depth) > max_depth
+
+
+def size_refusal(size: int, limits: Limits) -> Issue | None:
+    """The fatal issue refusing a resource of *size* bytes over ``limits.max_bytes`` (JSON or
+    XML: checked before parsing), else None."""
+    if size <= limits.max_bytes:
+        return None
+    return Issue("fatal", "too-costly", "limit-size",
+                 f"The resource is {size:,} bytes or more, over the limit of "
+                 f"{limits.max_bytes:,} (--max-bytes)", "")

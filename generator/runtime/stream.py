@@ -7,6 +7,10 @@ so every path validates a resource with the same function, :func:`validate_one`.
   non-blank line of NDJSON, read line by line (memory stays flat whatever the file size). Standard
   input is NDJSON when asked (``ndjson=True``) or when its first line is a complete JSON value
   (sniffed from that one line; a pretty-printed document's first line is ``{``, never complete).
+* Reading is bounded by :class:`~fhirgen.runtime.limits.Limits` ``max_bytes``: at most that many
+  bytes and one more are read of a file, of standard input or of an NDJSON line (the rest of an
+  over-long line is skipped in pieces), so a 10 GB file or a line without end never fills
+  memory; the over-long chunk is refused by :func:`~fhirgen.runtime.validate.run` with one issue.
 * :func:`validate_stream` validates chunks in order. With ``jobs > 1`` a process pool validates
   batches of lines; at most a few batches per worker are in flight, so input is still read as it
   is consumed, and results come back in input order. Workers return plain, picklable records
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from .issues import Issue, count, operation_outcome
+from .limits import DEFAULT_LIMITS, Limits
 from .validate import Validator, run
 
 __all__ = [
@@ -69,48 +74,71 @@ class Outcome(NamedTuple):
 
 
 def resource_chunks(name: str, path: Path | None, *, ndjson: bool | None = None,
-                    stdin: IO[bytes] | None = None) -> Iterator[tuple[int, bytes]]:
+                    stdin: IO[bytes] | None = None,
+                    limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, bytes]]:
     """(line offset, text) of each resource of one input: a file, or standard input (None).
 
     *ndjson*: True reads line by line, False as one document, None decides by the name
-    (``.ndjson``) or, for standard input, by sniffing its first line.
+    (``.ndjson``) or, for standard input, by sniffing its first line. A chunk is at most
+    ``limits.max_bytes + 1`` bytes: one that long is too long, and validation says so.
     """
+    bound = limits.max_bytes + 1
     if path is None:
         stream = stdin if stdin is not None else sys.stdin.buffer
-        yield from _stdin_chunks(stream, ndjson)
+        yield from _stdin_chunks(stream, ndjson, bound)
         return
     if ndjson is None:
         ndjson = name.endswith(".ndjson")
-    if not ndjson:
-        yield 0, path.read_bytes()
-        return
-    with path.open("rb") as lines:
-        yield from _line_chunks(lines)
+    with path.open("rb") as source:
+        if not ndjson:
+            yield 0, source.read(bound)
+            return
+        yield from _line_chunks(source, bound)
 
 
-def _line_chunks(lines: Iterable[bytes], first: int = 0) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(lines, first):
+def _bounded_lines(stream: IO[bytes], bound: int) -> Iterator[bytes]:
+    """The lines of *stream*, each cut at *bound* bytes (the rest of a longer line is read in
+    pieces of that size and dropped, so line numbers hold and memory stays bounded)."""
+    while True:
+        line = stream.readline(bound)
+        if not line:
+            return
+        if len(line) >= bound and not line.endswith(b"\n"):
+            rest = line
+            while rest and not rest.endswith(b"\n"):
+                rest = stream.readline(bound)
+        yield line
+
+
+def _line_chunks(stream: IO[bytes], bound: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(_bounded_lines(stream, bound), first):
         if line.strip():
             yield number, line
 
 
-def _stdin_chunks(stream: IO[bytes], ndjson: bool | None) -> Iterator[tuple[int, bytes]]:
+def _stdin_chunks(stream: IO[bytes], ndjson: bool | None,
+                  bound: int) -> Iterator[tuple[int, bytes]]:
     if ndjson is False:
-        yield 0, stream.read()
+        yield 0, stream.read(bound)
         return
     blank = 0
-    first = stream.readline()
+    lines = _bounded_lines(stream, bound)
+    first = next(lines, b"")
     while first and not first.strip():
         blank += 1
-        first = stream.readline()
+        first = next(lines, b"")
     if ndjson is None:
-        ndjson = _complete_json(first)
+        ndjson = len(first) < bound and _complete_json(first)
     if not ndjson:
-        yield 0, b"\n" * blank + first + stream.read()  # blank lines kept: line numbers hold
+        # blank lines kept: line numbers hold (a first line cut at the bound is refused whole)
+        rest = b"" if len(first) >= bound else stream.read(max(bound - len(first) - blank, 0))
+        yield 0, b"\n" * blank + first + rest
         return
     if first:
         yield blank, first
-    yield from _line_chunks(stream, blank + 1)
+    for number, line in enumerate(lines, blank + 1):
+        if line.strip():
+            yield number, line
 
 
 def _complete_json(line: bytes) -> bool:
@@ -137,10 +165,11 @@ def _complete_json(line: bytes) -> bool:
 
 
 def validate_one(data: bytes, validators: dict[str, Validator], file: str | None,
-                 line_offset: int, *, serialize: bool = False) -> Outcome:
+                 line_offset: int, *, serialize: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> Outcome:
     """The one validation function of every path (serial, pool, Dask): issues with positions,
     and with *serialize* the OperationOutcome as a line of JSON (done where the work is)."""
-    result = run(data, validators, file=file, line_offset=line_offset)
+    result = run(data, validators, file=file, line_offset=line_offset, limits=limits)
     outcome = Outcome(result.issues, result.resource_type, result.file)
     if serialize:
         outcome = outcome._replace(text=outcome_line(outcome.outcome()))
@@ -161,7 +190,8 @@ def outcome_line(outcome: dict[str, Any]) -> str:
 
 def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, Validator],
                     file: str | None, *, jobs: int = 1, pool: ProcessPoolExecutor | None = None,
-                    serialize: bool = False) -> Iterator[Outcome]:
+                    serialize: bool = False,
+                    limits: Limits = DEFAULT_LIMITS) -> Iterator[Outcome]:
     """Outcomes of *chunks*, in their order; on *pool* (built with :func:`worker_pool`) if given.
 
     *serialize*: each outcome also carries its OperationOutcome as a line of JSON, made by the
@@ -169,19 +199,19 @@ def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, V
     """
     if pool is None or jobs <= 1:
         for offset, data in chunks:
-            yield validate_one(data, validators, file, offset, serialize=serialize)
+            yield validate_one(data, validators, file, offset, serialize=serialize, limits=limits)
         return
     pending: deque[Future[list[Outcome]]] = deque()
     batch: list[tuple[int, bytes]] = []
     for chunk in chunks:
         batch.append(chunk)
         if len(batch) >= BATCH:
-            pending.append(pool.submit(_validate_batch, batch, file, serialize))
+            pending.append(pool.submit(_validate_batch, batch, file, serialize, limits))
             batch = []
             while len(pending) >= jobs * IN_FLIGHT:
                 yield from pending.popleft().result()
     if batch:
-        pending.append(pool.submit(_validate_batch, batch, file, serialize))
+        pending.append(pool.submit(_validate_batch, batch, file, serialize, limits))
     while pending:
         yield from pending.popleft().result()
 
@@ -205,12 +235,12 @@ def _init_worker(models: str, profiles: tuple[str, ...] = ()) -> None:
     _WORKER_VALIDATORS = package_validators(load_validators(models), profiles)
 
 
-def _validate_batch(batch: list[tuple[int, bytes]], file: str | None,
-                    serialize: bool) -> list[Outcome]:
+def _validate_batch(batch: list[tuple[int, bytes]], file: str | None, serialize: bool,
+                    limits: Limits = DEFAULT_LIMITS) -> list[Outcome]:
     validators = _WORKER_VALIDATORS
     if validators is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("worker without validators")
-    return [validate_one(data, validators, file, offset, serialize=serialize)
+    return [validate_one(data, validators, file, offset, serialize=serialize, limits=limits)
             for offset, data in batch]
 
 

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Self
 
 from .issues import Issue, IssueList, count, operation_outcome
-from .limits import DEFAULT_LIMITS, Limits, too_deep
+from .limits import DEFAULT_LIMITS, Limits, size_refusal, too_deep
 from .primitives import Primitive, json_kind_of, kind_name
 
 try:
@@ -923,11 +923,9 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
 
 def _over_limits(data: str | bytes | bytearray, limits: Limits) -> Issue | None:
     """The fatal issue refusing text too large or too deeply nested to be parsed safely."""
-    size = len(data)  # characters of text: at most a quarter of its UTF-8 bytes are unseen
-    if size > limits.max_bytes:
-        return Issue("fatal", "too-costly", "limit-size",
-                     f"The resource is {size:,} bytes, more than the limit of "
-                     f"{limits.max_bytes:,} (--max-bytes)", "")
+    refusal = size_refusal(len(data), limits)  # of text: its characters, about its bytes
+    if refusal is not None:
+        return refusal
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if too_deep(raw, limits.max_depth):
         return Issue("fatal", "too-costly", "limit-depth",
