@@ -11,6 +11,8 @@ serialised once as JSON bytes. Every contender gets the same bytes and must pars
 * ``fhirgen validate``: parse (keeping decimal text and spotting duplicate keys) and every generated
   rule, as ``fhirgen.models.validators.validate``;
 * ``fhirgen model``: ``ImagingSelection.from_json`` (building models, no validation);
+* ``fhirgen invariants``: the time ``fhirgen validate`` spends in its compiled invariants (timed
+  with and without them), beside
 * ``fhirpathpy``: the ImagingSelection closure's FHIRPath invariants interpreted on each resource
   (the anchor for compiled invariants).
 
@@ -176,6 +178,25 @@ def _fhirpathpy_runner(data: list[bytes]) -> tuple[Callable[[bytes], Any] | str,
     return run, f"{len(runnable)} of {len(set(candidates))} invariants (the rest fhirpathpy cannot run)"
 
 
+def _invariants_only(data: list[bytes], seconds: float, with_them: float | str | None
+                     ) -> float | None:
+    """Resources/s of the compiled invariants alone: the time ``validate`` spends in them (the
+    same validation timed with the invariant groups switched off, the difference inverted)."""
+    if not isinstance(with_them, float):
+        return None
+    from fhirgen.models.validators import validate
+    from fhirgen.runtime.invariants import Invariants
+
+    saved = Invariants.check, Invariants.check_element
+    Invariants.check = Invariants.check_element = lambda *args: None  # type: ignore[method-assign, assignment]
+    try:
+        without = _time(validate, data, seconds)
+    finally:
+        Invariants.check, Invariants.check_element = saved  # type: ignore[method-assign]
+    spent = 1 / with_them - 1 / without
+    return 1 / spent if spent > 0 else None
+
+
 # ----------------------------------------------------------------------------- whole processes
 
 FHIR_RESOURCES_LOOP = """
@@ -290,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     contenders["fhirpathpy invariants"] = fhirpath_run
     for name, run in contenders.items():
         figures[name] = run if isinstance(run, str) else _time(run, data, args.seconds)
+    invariants_only = _invariants_only(data, args.seconds, figures.get("fhirgen validate"))
+    if invariants_only is not None:
+        figures["fhirgen invariants"] = invariants_only
     rows = [] if args.no_process else whole_process(data, args.lines, args.big)
     if args.generation:
         rows.append(generation_speed())
@@ -309,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:24} {value:10.0f} resources/s{ratio}")
     if fhirpath_note:
         print(f"  (fhirpathpy invariants: {fhirpath_note})")
+    if "fhirgen invariants" in figures:
+        print("  (fhirgen invariants: every compiled invariant of the closure, the time validate "
+              "spends in them: validate with and without them)")
     if rows:
         print("whole processes (wall time from process start), NDJSON of the same resources")
         for label, figure in rows:
