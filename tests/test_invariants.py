@@ -1,0 +1,419 @@
+"""The compiled FHIRPath invariants as the generated validators evaluate them (issue #4).
+
+Every constraint key of the generated ``invariants`` module has a case in :data:`CASES`: an
+official ImagingSelection example, mutated so that exactly that constraint breaks, must give an
+issue with the key as its rule, the constraint's severity and the location of the element that
+carries it; the same example with a valid variant of the mutation must give no issue with that key
+(and no error or warning at all). Datatypes the resource does not use directly are reached through
+``extension[0].value[x]`` (Extension.value[x] takes every datatype). :func:`test_every_key_has_a_case`
+fails when a new version of the definitions adds an invariant that has no case here.
+
+Beside the table:
+
+* ele-1 is enforced by the validators' walk, not by its compiled function (see
+  ``fhirgen.invariant_views``): a differential test evaluates the compiled ele-1 on every element of
+  mutated resources and checks the walk reports it exactly there;
+* ``%resource``/``%rootResource`` and contained resources (dom-2 .. dom-5, ref-1);
+* verdicts that cannot be decided offline (``resolve()`` of an external reference, ``memberOf()``
+  of a value set without expansion) are information, not errors;
+* the narrative (txt-1, txt-2): each message names what is wrong;
+* the same failures found in FHIR XML.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhirgen.ir import Model, build_model
+from fhirgen.loader import load_index
+from fhirgen.models import invariants as generated
+from fhirgen.models.validators import validate
+from fhirgen.runtime.invariants import Invariants
+from fhirgen.runtime.issues import Issue
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFINITIONS = ROOT / "definitions"
+EXAMPLES = DEFINITIONS / "hl7.fhir.r5.examples"
+BASE = "ImagingSelection-example-basic-image-selection.json"
+UCUM = "http://unitsofmeasure.org"
+X = "http://example.org/x"
+Tree = dict[str, Any]
+Mutation = Callable[[Tree], None]
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+@cache
+def _example(name: str) -> Tree:
+    path = EXAMPLES / name
+    if not path.is_file():
+        pytest.skip(f"{name} not in the definitions folder")
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def example(name: str = BASE) -> Tree:
+    """A fresh copy of an official example (valid: no error or warning)."""
+    return copy.deepcopy(_example(name))
+
+
+def mutated(mutation: Mutation, name: str = BASE) -> Tree:
+    tree = example(name)
+    mutation(tree)
+    return tree
+
+
+def problems(issues: list[Issue]) -> list[Issue]:
+    """Errors and warnings (the examples' value sets that cannot be expanded offline give
+    information, which the cases ignore)."""
+    return [i for i in issues if i.severity in ("fatal", "error", "warning")]
+
+
+def shown(issues: list[Issue]) -> list[str]:
+    return [f"{i.severity} {i.rule} @ {i.expression}: {i.message}" for i in issues]
+
+
+def generated_keys() -> set[str]:
+    """The constraint keys the generated package evaluates (from its ``INV_`` groups)."""
+    return {
+        check.key
+        for name, group in vars(generated).items()
+        if name.startswith("INV_") and isinstance(group, Invariants)
+        for check in group.checks
+    }
+
+
+# ------------------------------------------------------------------------------- mutations
+
+
+def value(type_name: str, data: Any) -> Mutation:
+    """Put *data* as ``extension[0].value<type_name>`` of the resource."""
+
+    def apply(tree: Tree) -> None:
+        tree["extension"] = [{"url": X, f"value{type_name}": copy.deepcopy(data)}]
+
+    return apply
+
+
+def at_value(type_name: str, below: str = "") -> str:
+    return f"ImagingSelection.extension[0].value.ofType({type_name}){below}"
+
+
+def setting(**values: Any) -> Mutation:
+    def apply(tree: Tree) -> None:
+        tree.update(copy.deepcopy(values))
+
+    return apply
+
+
+def removing(key: str) -> Mutation:
+    def apply(tree: Tree) -> None:
+        del tree[key]
+
+    return apply
+
+
+def narrative(div: str) -> Mutation:
+    def apply(tree: Tree) -> None:
+        tree["text"] = {"status": "generated", "div": div}
+
+    return apply
+
+
+def div(body: str) -> str:
+    return f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'
+
+
+NARRATIVE = {"status": "generated", "div": div("<p>A contained selection</p>")}
+
+
+def selection(id_: str, **more: Any) -> Tree:
+    """A small valid ImagingSelection to contain (with a narrative: no dom-6)."""
+    return {"resourceType": "ImagingSelection", "id": id_, "text": NARRATIVE,
+            "status": "available", "code": {"text": "contained"}, **more}
+
+
+def containing(*resources: Tree, refs: tuple[str, ...] = ()) -> Mutation:
+    """Contain *resources*; the container's ``focus`` refers to *refs* (``#id``)."""
+
+    def apply(tree: Tree) -> None:
+        tree["contained"] = copy.deepcopy(list(resources))
+        if refs:
+            tree["focus"] = [{"reference": ref} for ref in refs]
+
+    return apply
+
+
+def timing(**repeat: Any) -> Mutation:
+    return value("Timing", {"repeat": repeat})
+
+
+def trigger(**data: Any) -> Mutation:
+    return value("TriggerDefinition", data)
+
+
+DATA = [{"type": "Patient"}]
+CONDITION = {"language": "text/fhirpath", "expression": "true"}
+QTY = {"value": 1, "system": UCUM, "code": "mg"}
+
+
+# ----------------------------------------------------------------------------------- cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One constraint broken (``bad``) and kept (``good``) in the basic example.
+
+    ``also``: the other rules the broken tree breaks by necessity (txt-1 and txt-2 are the same
+    ``htmlChecks()``).
+    """
+
+    key: str
+    severity: str
+    location: str
+    bad: Mutation
+    good: Mutation
+    also: frozenset[str] = field(default_factory=frozenset)
+    name: str = ""
+    bug: str | None = None  # why the broken tree is not reported (a known defect)
+
+    @property
+    def id(self) -> str:
+        return self.key + (f"-{self.name}" if self.name else "")
+
+
+def case(key: str, severity: str, location: str, bad: Mutation, good: Mutation, *,
+         also: tuple[str, ...] = (), name: str = "", bug: str | None = None) -> Case:
+    return Case(key, severity, location, bad, good, frozenset(also), name, bug)
+
+
+#: ratrng-2 reads ``lowNumerator.hasValue()`` on a Quantity.
+HAS_VALUE_OF_QUANTITY = (
+    "ratrng-2 is 'lowNumerator.hasValue().not() or highNumerator.hasValue().not() or ...': "
+    "fhirgen.runtime.fhirpath.has_value() is false for any complex node (FHIRPath: primitives "
+    "only), so for Quantity operands the first branch is always true and ratrng-2 can never "
+    "fail; the HL7 Java engine's hasValue() is 'convertToString(item) is not empty', true for a "
+    "Quantity, so the reference validator does evaluate the comparison and reports 5 > 1"
+)
+
+
+IS = "ImagingSelection"
+
+CASES: tuple[Case, ...] = (
+    # DomainResource, on the resource (contained ones: the container's constraints)
+    case("dom-2", "error", IS,
+         containing(selection("a", contained=[selection("b")], focus=[{"reference": "#b"}]),
+                    refs=("#a",)),
+         containing(selection("a"), refs=("#a",)),
+         # #b is not among the contained resources of the root resource
+         also=("ref-1", "reference-target")),
+    case("dom-3", "error", IS, containing(selection("a")),
+         containing(selection("a"), refs=("#a",))),
+    case("dom-4", "error", IS,
+         containing(selection("a", meta={"versionId": "2"}), refs=("#a",)),
+         containing(selection("a", meta={"source": "urn:uuid:1"}), refs=("#a",)),
+         name="versionId"),
+    case("dom-4", "error", IS,
+         containing(selection("a", meta={"lastUpdated": "2024-01-01T00:00:00Z"}), refs=("#a",)),
+         containing(selection("a", meta={"source": "urn:uuid:1"}), refs=("#a",)),
+         name="lastUpdated"),
+    case("dom-5", "error", IS,
+         containing(selection("a", meta={"security": [
+             {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+              "code": "R"}]}), refs=("#a",)),
+         containing(selection("a", meta={"tag": [{"system": X, "code": "t"}]}), refs=("#a",))),
+    case("dom-6", "warning", IS, removing("text"), lambda tree: None),
+    # Extension, Reference, Coding, Identifier: elements of ImagingSelection
+    case("ext-1", "error", "ImagingSelection.extension[0]",
+         setting(extension=[{"url": X, "valueString": "v",
+                              "extension": [{"url": "y", "valueString": "w"}]}]),
+         setting(extension=[{"url": X, "extension": [{"url": "y", "valueString": "w"}]}])),
+    case("ref-1", "error", "ImagingSelection.focus[1]",
+         containing(selection("a"), refs=("#a", "#missing")),
+         containing(selection("a"), refs=("#a", "#a")),
+         also=("reference-target",)),  # the walk's own check of #id references
+    case("ref-2", "error", "ImagingSelection.focus[0]",
+         setting(focus=[{"type": "ImagingSelection"}]),
+         setting(focus=[{"type": "ImagingSelection", "display": "the key images"}])),
+    case("cod-1", "warning", "ImagingSelection.code.coding[0]",
+         setting(code={"coding": [{"system": X, "display": "Key images"}]}),
+         setting(code={"coding": [{"system": X, "code": "k", "display": "Key images"}]})),
+    case("ident-1", "warning", "ImagingSelection.identifier[0]",
+         setting(identifier=[{"system": "urn:dicom:uid"}]),
+         setting(identifier=[{"system": "urn:dicom:uid", "value": "urn:oid:1.2.3"}])),
+    # Narrative.div
+    case("txt-1", "error", "ImagingSelection.text.div",
+         narrative(div('<p>Key images</p><script>alert(1)</script>')),
+         narrative(div("<p>Key images</p>")),
+         also=("txt-2",)),
+    case("txt-2", "error", "ImagingSelection.text.div",
+         narrative(div("  <p> </p> ")), narrative(div("<p>Key images</p>")),
+         also=("txt-1",)),
+    # datatypes through extension[0].value[x]
+    case("per-1", "error", at_value("Period"),
+         value("Period", {"start": "2024-02-01", "end": "2024-01-01"}),
+         value("Period", {"start": "2024-01-01", "end": "2024-01-01T10:00:00Z"})),
+    case("att-1", "error", at_value("Attachment"),
+         value("Attachment", {"data": "aGVsbG8="}),
+         value("Attachment", {"data": "aGVsbG8=", "contentType": "text/plain"})),
+    case("qty-3", "error", at_value("Quantity"),
+         value("Quantity", {"value": 1, "code": "mg"}), value("Quantity", QTY)),
+    case("age-1", "error", at_value("Age"),
+         value("Age", {"value": -1, "unit": "a", "system": UCUM, "code": "a"}),
+         value("Age", {"value": 1, "unit": "a", "system": UCUM, "code": "a"})),
+    case("cnt-3", "error", at_value("Count"),
+         value("Count", {"value": 1.5, "system": UCUM, "code": "1"}),
+         value("Count", {"value": 2, "system": UCUM, "code": "1"})),
+    case("dis-1", "error", at_value("Distance"),
+         value("Distance", {"value": 1, "unit": "m"}),
+         value("Distance", {"value": 1, "unit": "m", "system": UCUM, "code": "m"})),
+    case("drt-1", "error", at_value("Duration"),
+         value("Duration", {"value": 1, "system": X, "code": "d"}),
+         value("Duration", {"value": 1, "system": UCUM, "code": "d"})),
+    case("cpt-2", "error", at_value("ContactPoint"),
+         value("ContactPoint", {"value": "555-0100"}),
+         value("ContactPoint", {"system": "phone", "value": "555-0100"})),
+    case("rng-2", "error", at_value("Range"),
+         value("Range", {"low": {"value": 5}, "high": {"value": 1}}),
+         value("Range", {"low": {"value": 1}, "high": {"value": 5}})),
+    case("rat-1", "error", at_value("Ratio"),
+         value("Ratio", {"numerator": {"value": 1}}),
+         value("Ratio", {"numerator": {"value": 1}, "denominator": {"value": 2}})),
+    case("ratrng-1", "error", at_value("RatioRange"),
+         value("RatioRange", {"lowNumerator": {"value": 1}}),
+         value("RatioRange", {"lowNumerator": {"value": 1}, "denominator": {"value": 2}})),
+    case("ratrng-2", "error", at_value("RatioRange"),
+         value("RatioRange", {"lowNumerator": {"value": 5}, "highNumerator": {"value": 1},
+                              "denominator": {"value": 2}}),
+         value("RatioRange", {"lowNumerator": {"value": 1}, "highNumerator": {"value": 5},
+                              "denominator": {"value": 2}}),
+         bug=HAS_VALUE_OF_QUANTITY),
+    case("sdd-1", "error", at_value("SampledData"),
+         value("SampledData", {"origin": {"value": 0}, "interval": 1, "intervalUnit": "s",
+                               "offsets": "0 1", "dimensions": 1}),
+         value("SampledData", {"origin": {"value": 0}, "interval": 1, "intervalUnit": "s",
+                               "dimensions": 1})),
+    case("sdd-1", "error", at_value("SampledData"),
+         value("SampledData", {"origin": {"value": 0}, "intervalUnit": "s", "dimensions": 1}),
+         value("SampledData", {"origin": {"value": 0}, "intervalUnit": "s", "offsets": "0 1",
+                               "dimensions": 1}),
+         name="neither"),
+    case("dos-1", "error", at_value("Dosage"),
+         value("Dosage", {"asNeeded": False, "asNeededFor": [{"text": "pain"}]}),
+         value("Dosage", {"asNeeded": True, "asNeededFor": [{"text": "pain"}]})),
+    case("exp-1", "error", at_value("Expression"),
+         value("Expression", {"language": "text/fhirpath", "description": "nothing"}),
+         value("Expression", {"language": "text/fhirpath", "expression": "true"})),
+    case("exp-2", "error", at_value("Expression"),
+         value("Expression", {"name": "123", "language": "text/fhirpath", "expression": "true"}),
+         value("Expression", {"name": "first", "language": "text/fhirpath",
+                              "expression": "true"})),
+    case("trd-1", "error", at_value("TriggerDefinition"),
+         trigger(type="data-changed", data=DATA, timingDate="2024-01-01"),
+         trigger(type="data-changed", data=DATA)),
+    case("trd-2", "error", at_value("TriggerDefinition"),
+         trigger(type="named-event", name="admit", condition=CONDITION),
+         trigger(type="data-changed", data=DATA, condition=CONDITION)),
+    case("trd-3", "error", at_value("TriggerDefinition"),
+         trigger(type="named-event"), trigger(type="named-event", name="admit"),
+         name="named"),
+    case("trd-3", "error", at_value("TriggerDefinition"),
+         trigger(type="periodic"), trigger(type="periodic", timingDate="2024-01-01"),
+         name="periodic"),
+    case("trd-3", "error", at_value("TriggerDefinition"),
+         trigger(type="data-added"), trigger(type="data-added", data=DATA),
+         name="data"),
+    case("drq-1", "error", at_value("DataRequirement", ".codeFilter[0]"),
+         value("DataRequirement", {"type": "Patient",
+                                   "codeFilter": [{"path": "code", "searchParam": "code"}]}),
+         value("DataRequirement", {"type": "Patient", "codeFilter": [{"path": "code"}]})),
+    case("drq-2", "error", at_value("DataRequirement", ".dateFilter[0]"),
+         value("DataRequirement", {"type": "Patient",
+                                   "dateFilter": [{"path": "date", "searchParam": "date"}]}),
+         value("DataRequirement", {"type": "Patient", "dateFilter": [{"searchParam": "date"}]})),
+    case("av-1", "error", at_value("Availability", ".availableTime[0]"),
+         value("Availability", {"availableTime": [{"allDay": True,
+                                                   "availableStartTime": "08:00:00"}]}),
+         value("Availability", {"availableTime": [{"allDay": False,
+                                                   "availableStartTime": "08:00:00"}]})),
+    case("tim-1", "error", at_value("Timing", ".repeat"),
+         timing(duration=1), timing(duration=1, durationUnit="h")),
+    case("tim-2", "error", at_value("Timing", ".repeat"),
+         timing(period=1), timing(period=1, periodUnit="d")),
+    case("tim-4", "error", at_value("Timing", ".repeat"),
+         timing(duration=-1, durationUnit="h"), timing(duration=0, durationUnit="h")),
+    case("tim-5", "error", at_value("Timing", ".repeat"),
+         timing(period=-1, periodUnit="d"), timing(period=0, periodUnit="d")),
+    case("tim-6", "error", at_value("Timing", ".repeat"),
+         timing(periodMax=2, periodUnit="d"), timing(period=1, periodMax=2, periodUnit="d")),
+    case("tim-7", "error", at_value("Timing", ".repeat"),
+         timing(durationMax=2, durationUnit="h"),
+         timing(duration=1, durationMax=2, durationUnit="h")),
+    case("tim-8", "error", at_value("Timing", ".repeat"),
+         timing(countMax=2), timing(count=1, countMax=2)),
+    case("tim-9", "error", at_value("Timing", ".repeat"),
+         timing(offset=30), timing(when=["ACM"], offset=30), name="no-when"),
+    case("tim-9", "error", at_value("Timing", ".repeat"),
+         timing(when=["CM"], offset=30), timing(when=["ACM"], offset=30), name="meal"),
+    case("tim-10", "error", at_value("Timing", ".repeat"),
+         timing(timeOfDay=["08:00:00"], when=["MORN"]), timing(timeOfDay=["08:00:00"])),
+)
+
+
+def _marked(c: Case) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=c.bug)] if c.bug else []
+    return pytest.param(c, id=c.id, marks=marks)
+
+
+@pytest.mark.parametrize("c", [_marked(c) for c in CASES])
+def test_broken_constraint_is_reported_at_its_element(c: Case) -> None:
+    issues = validate(mutated(c.bad)).issues
+    found = [i for i in issues if i.rule == c.key]
+    assert any(i.expression == c.location and i.severity == c.severity for i in found), (
+        f"expected {c.severity} {c.key} at {c.location}; got {shown(issues)}"
+    )
+    hit = next(i for i in found if i.expression == c.location)
+    assert hit.code == "invariant"
+    assert hit.message.startswith(f"Constraint failed: {c.key}: '")
+    others = [i for i in problems(issues) if i.rule not in c.also | {c.key}]
+    assert not others, f"the mutation breaks more than {c.key}: {shown(others)}"
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_kept_constraint_gives_no_issue(c: Case) -> None:
+    issues = validate(mutated(c.good)).issues
+    assert not [i for i in issues if i.rule == c.key], shown(issues)
+    assert not problems(issues), shown(problems(issues))
+
+
+def test_every_key_has_a_case() -> None:
+    """A new invariant in the definitions (or one the generator stops evaluating) fails here
+    until the table has a case for it."""
+    assert generated_keys() == {c.key for c in CASES}
+
+
+@cache
+def model() -> Model:
+    """The IR of the package's targets, from the project's definitions."""
+    return build_model(load_index([DEFINITIONS]), ["ImagingSelection"])
+
+
+def test_every_constraint_of_the_model_is_evaluated() -> None:
+    """Each constraint of the closure is in the generated groups, but ele-1 (the walk's)."""
+    keys = set()
+    for type_def in model().types:
+        if type_def.is_primitive:
+            continue
+        for owner in type_def.all_types():
+            keys.update(c.key for c in owner.constraints if c.expression)
+            for element in owner.elements:
+                keys.update(c.key for c in element.constraints if c.expression)
+    assert keys - {"ele-1"} == generated_keys()
