@@ -103,4 +103,13 @@ def test_verdict_agreement_with_the_whole_core(all_validators, capsys) -> None:
         for report in json_reports + xml_reports:
             print(report)
     assert json_ran > 0 and xml_ran > 0 and certain >= ran
-    assert 0 <= agree <= ran
+    assert agree >= 0.95 * ran, f"{agree}/{ran} agree, below 95%"
+    disagreeing = {report.split(" ", 1)[0] for report in json_reports + xml_reports}
+    assert disagreeing <= set(KNOWN_DISAGREEMENTS), "new disagreements (see the report above)"
+
+
+#: Cases without doubts where our verdict differs from the reference validator's, and why.
+KNOWN_DISAGREEMENTS = {
+    "xml_v11": "an XML 1.1 document (a character reference to a C0 control character, legal only "
+               "in XML 1.1): libxml2, behind lxml, reads XML 1.0 only, so we report it unreadable",
+}
