@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -32,10 +32,13 @@ from typing import Any
 
 import pytest
 
+from fhirgen.fhirpath import compile_constraint
+from fhirgen.invariant_views import ELE_1
 from fhirgen.ir import Model, build_model
 from fhirgen.loader import load_index
 from fhirgen.models import invariants as generated
 from fhirgen.models.validators import validate
+from fhirgen.runtime import fhirpath as fp
 from fhirgen.runtime.invariants import Invariants
 from fhirgen.runtime.issues import Issue
 
@@ -417,3 +420,162 @@ def test_every_constraint_of_the_model_is_evaluated() -> None:
             for element in owner.elements:
                 keys.update(c.key for c in element.constraints if c.expression)
     assert keys - {"ele-1"} == generated_keys()
+
+
+# ----------------------------------------------------------------------- ele-1 differential
+
+
+def load(key: str, expression: str, context: str) -> Callable[..., bool | None]:
+    """A constraint compiled against the package's model, loaded as a function (tests only:
+    generated code imports its invariants)."""
+    compiled = compile_constraint(key, expression, context, model())
+    namespace: dict[str, Any] = {"fp": fp, "VALUE_SETS": {}}
+    exec(compile(compiled.source, f"<{compiled.name}>", "exec"), namespace)  # noqa: S102
+    return namespace[compiled.name]  # type: ignore[no-any-return]
+
+
+@cache
+def ele_1() -> Callable[..., bool | None]:
+    return load("ele-1", ELE_1[1], "Element")
+
+
+def test_ele_1_of_the_definitions_is_the_one_the_walk_enforces() -> None:
+    """The walk stands in for ele-1 only while its expression is the one it was written for."""
+    found = set()
+    for type_def in model().types:
+        for owner in type_def.all_types():
+            for element in owner.elements:
+                found.update(" ".join((c.expression or "").split())
+                             for c in element.constraints if c.key == "ele-1")
+    assert found == {ELE_1[1]}
+
+
+def _choice(node: fp.Node, key: str) -> tuple[str, str] | None:
+    """(element, type) when *key* is the JSON name of a choice element (``valuePeriod``)."""
+    table = node.table
+    if table is None or node.path is None or f"{node.path}.{key}" in table.elements:
+        return None
+    for end in range(len(key) - 1, 0, -1):
+        entry = table.elements.get(f"{node.path}.{key[:end]}")
+        if key[end].isupper() and entry is not None and entry[0] == "*":
+            suffix = key[end:]
+            primitive = suffix[0].lower() + suffix[1:]
+            return key[:end], primitive if primitive in fp.PRIMITIVES else suffix
+    return None
+
+
+def elements(node: fp.Node, location: str) -> Iterator[tuple[fp.Node, str]]:
+    """Every element below *node*, with its location written as the walk writes it (resources
+    are not elements: a contained resource is only descended into)."""
+    source = node.data if isinstance(node.data, dict) else node.ext or {}
+    seen: set[str] = set()
+    for key in source:
+        name = key[1:] if key.startswith("_") else key
+        if name == "resourceType" or name in seen:
+            continue
+        seen.add(name)
+        choice = _choice(node, name)
+        here = f"{location}.{choice[0]}.ofType({choice[1]})" if choice else f"{location}.{name}"
+        array = isinstance(source.get(name), list) or isinstance(source.get("_" + name), list)
+        kids = fp.child([node], choice[0] if choice else name)
+        for i, kid in enumerate(kids):
+            where = f"{here}[{i}]" if array else here
+            if not (isinstance(kid.data, dict) and "resourceType" in kid.data):
+                yield kid, where
+            yield from elements(kid, where)
+
+
+def compiled_ele_1_failures(tree: Tree) -> set[str]:
+    root = fp.Node.resource(tree, generated.TYPES)
+    return {where for node, where in elements(root, tree["resourceType"])
+            if ele_1()(node, root, root) is not True}
+
+
+def walk_ele_1(issues: list[Issue]) -> tuple[set[str], set[str], set[str]]:
+    """Where the walk reports ele-1, an empty object, an empty array."""
+    shape = [i for i in issues if i.rule == "json-shape"]
+    return (
+        {i.expression for i in issues if i.rule == "ele-1"},
+        {i.expression for i in shape if "empty objects are not allowed" in i.message},
+        {i.expression for i in shape if i.message.startswith("Array cannot be empty")},
+    )
+
+
+def _set_in(path: tuple[str | int, ...], value: Any) -> Mutation:
+    def apply(tree: Tree) -> None:
+        node: Any = tree
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = copy.deepcopy(value)
+
+    return apply
+
+
+def _both(*mutations: Mutation) -> Mutation:
+    def apply(tree: Tree) -> None:
+        for mutation in mutations:
+            mutation(tree)
+
+    return apply
+
+
+EMPTY_ELEMENTS: tuple[tuple[str, Mutation, set[str]], ...] = (
+    ("unmutated", lambda tree: None, set()),
+    ("empty-object", setting(identifier=[{}]), {"ImagingSelection.identifier[0]"}),
+    ("id-only", setting(code={"id": "c"}), {"ImagingSelection.code"}),
+    ("id-only-in-array", setting(derivedFrom=[{"id": "d"}]),
+     {"ImagingSelection.derivedFrom[0]"}),
+    ("id-only-backbone", _set_in(("instance", 0), {"id": "i"}),
+     {"ImagingSelection.instance[0]"}),
+    ("id-only-narrative", setting(text={"id": "t"}), {"ImagingSelection.text"}),
+    ("id-only-meta", setting(meta={"id": "m"}), {"ImagingSelection.meta"}),
+    ("primitive-id-only", _both(removing("studyUid"), setting(_studyUid={"id": "s"})),
+     {"ImagingSelection.studyUid"}),
+    ("primitive-value-and-id", setting(_studyUid={"id": "s"}), set()),
+    ("primitive-empty-twin", _both(removing("studyUid"), setting(_studyUid={})),
+     {"ImagingSelection.studyUid"}),
+    ("primitive-twin-empty-array", _both(removing("studyUid"),
+                                         setting(_studyUid={"extension": []})),
+     {"ImagingSelection.studyUid"}),
+    ("primitive-array-item", _both(_set_in(("instance", 0, "subset"), ["1", None]),
+                                   _set_in(("instance", 0, "_subset"), [None, {"id": "q"}])),
+     {"ImagingSelection.instance[0].subset[1]"}),
+    ("empty-array", setting(code={"coding": []}), {"ImagingSelection.code"}),
+    ("id-and-empty-array", setting(code={"id": "c", "extension": []}),
+     {"ImagingSelection.code"}),
+    ("empty-array-beside-content", setting(code={"text": "Key images", "coding": []}), set()),
+    ("choice-value", setting(extension=[{"url": X, "valuePeriod": {"id": "p"}}]),
+     {"ImagingSelection.extension[0].value.ofType(Period)"}),
+    ("nested-extension", setting(extension=[{"url": X, "extension": [{"id": "e"}]}]),
+     {"ImagingSelection.extension[0].extension[0]"}),
+    ("primitive-extension-value",
+     setting(_studyUid={"extension": [{"url": X, "valueCoding": {"id": "v"}}]}),
+     {"ImagingSelection.studyUid.extension[0].value.ofType(Coding)"}),
+    ("contained", containing(selection("a", code={"id": "z"}), refs=("#a",)),
+     {"ImagingSelection.contained[0].code"}),
+    ("several", _both(setting(identifier=[{"system": "urn:x", "value": "1"}, {"id": "j"}]),
+                      _set_in(("instance", 0, "sopClass"), {})),
+     {"ImagingSelection.identifier[1]", "ImagingSelection.instance[0].sopClass"}),
+)
+
+
+@pytest.mark.parametrize(("name", "mutation", "expected"), EMPTY_ELEMENTS,
+                         ids=[name for name, _m, _e in EMPTY_ELEMENTS])
+def test_walk_reports_ele_1_where_the_compiled_ele_1_fails(
+        name: str, mutation: Mutation, expected: set[str]) -> None:
+    tree = mutated(mutation)
+    failing = compiled_ele_1_failures(tree)
+    assert failing == expected, "the mutation does not empty the element it means to"
+    ele1, empty_objects, empty_arrays = walk_ele_1(validate(tree).issues)
+    assert ele1 | empty_objects <= failing, "the walk reports ele-1 where it holds"
+    for where in failing:
+        inside = {a for a in empty_arrays if a.startswith(where + ".")}
+        assert where in ele1 | empty_objects or inside, f"ele-1 fails at {where}: not reported"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("ImagingSelection-*.json")))
+def test_official_examples_hold_ele_1_everywhere(name: str) -> None:
+    tree = example(name)
+    assert len(list(elements(fp.Node.resource(tree, generated.TYPES), "ImagingSelection"))) > 20
+    assert compiled_ele_1_failures(tree) == set()
+    assert walk_ele_1(validate(tree).issues) == (set(), set(), set())
