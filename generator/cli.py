@@ -43,6 +43,7 @@ def _generation(
     all_types: bool,
     tests: bool,
 ) -> Any:
+    from .fhirpath import FhirPathCompileError
     from .ir import IRError
     from .loader import DefinitionError
     from .naming import NamingError
@@ -64,6 +65,8 @@ def _generation(
         )
     except (DefinitionError, IRError, NamingError, RenderError) as exc:
         _fail(str(exc))
+    except FhirPathCompileError as exc:
+        _fail(f"constraint {exc}: the FHIRPath compiler cannot handle it, so nothing was generated")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -292,6 +295,7 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
     invariants, fixed/pattern values, flags), and which generated files and tests change.
     """
     from .diff import diff_generations, render_json, render_text
+    from .fhirpath import FhirPathCompileError
     from .ir import IRError
     from .loader import DefinitionError
     from .naming import NamingError
@@ -309,6 +313,8 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
         )
     except (DefinitionError, IRError, NamingError, RenderError) as exc:
         _fail(str(exc))
+    except FhirPathCompileError as exc:
+        _fail(f"constraint {exc}: the FHIRPath compiler cannot handle it, so nothing was generated")
     render = render_json if output_format == "json" else render_text
     click.echo(render(result, str(old), str(new)), nl=False)
     if exit_code and result.has_differences:

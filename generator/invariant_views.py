@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from . import naming
-from .fhirpath import CompiledInvariant, compile_constraint, type_table
+from .fhirpath import CompiledInvariant, FhirPathCompileError, compile_constraint, type_table
 from .fhirpath import _definer as definer
 from .ir import CORE_SD, Constraint, Element, Model, TypeDef
 from .views import py_literal
@@ -92,10 +92,15 @@ class _Compiler:
     def compile(self, type_def: TypeDef, where: str, constraint: Constraint) -> CompiledInvariant:
         assert constraint.expression is not None
         context = definer(constraint.source, where)
-        compiled = compile_constraint(
-            constraint.key, constraint.expression, context, self.model,
-            severity=constraint.severity, human=constraint.human,
-        )
+        try:
+            compiled = compile_constraint(
+                constraint.key, constraint.expression, context, self.model,
+                severity=constraint.severity, human=constraint.human,
+            )
+        except FhirPathCompileError as exc:
+            raise FhirPathCompileError(
+                exc.key, f"{exc.reason} (constraint on {where}: {constraint.expression!r})"
+            ) from exc
         name = compiled.name
         seen = self.sources.get(name)
         if seen is not None and seen != compiled.source:
