@@ -470,7 +470,7 @@ def elements(node: fp.Node, location: str) -> Iterator[tuple[fp.Node, str]]:
     source = node.data if isinstance(node.data, dict) else node.ext or {}
     seen: set[str] = set()
     for key in source:
-        name = key[1:] if key.startswith("_") else key
+        name = key.removeprefix("_")
         if name == "resourceType" or name in seen:
             continue
         seen.add(name)
@@ -579,3 +579,64 @@ def test_official_examples_hold_ele_1_everywhere(name: str) -> None:
     assert len(list(elements(fp.Node.resource(tree, generated.TYPES), "ImagingSelection"))) > 20
     assert compiled_ele_1_failures(tree) == set()
     assert walk_ele_1(validate(tree).issues) == (set(), set(), set())
+
+
+# --------------------------------------------------- %resource, %rootResource and contained
+
+CONTEXT_RULES = frozenset({"dom-2", "dom-3", "dom-4", "dom-5", "ref-1"})
+SECURITY = [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]
+
+CONTEXT: tuple[tuple[str, Mutation, set[tuple[str, str]]], ...] = (
+    ("not-referenced", containing(selection("a")), {("dom-3", IS)}),
+    ("one-of-two-not-referenced", containing(selection("a"), selection("b"), refs=("#b",)),
+     {("dom-3", IS)}),
+    ("referenced", containing(selection("a"), refs=("#a",)), set()),
+    ("referenced-by-a-sibling",
+     containing(selection("a", focus=[{"reference": "#b"}]), selection("b"), refs=("#a",)),
+     set()),
+    ("referenced-by-canonical",
+     _both(containing(selection("a")), setting(extension=[{"url": X, "valueCanonical": "#a"}])),
+     set()),
+    ("referenced-by-uri",
+     _both(containing(selection("a")), setting(extension=[{"url": X, "valueUri": "#a"}])),
+     set()),
+    ("referenced-by-text-only",  # a string is not a reference
+     _both(containing(selection("a")), setting(extension=[{"url": X, "valueString": "#a"}])),
+     {("dom-3", IS)}),
+    ("refers-to-its-container",  # '#' inside a contained resource: %rootResource != %resource
+     containing(selection("a", focus=[{"reference": "#"}])), set()),
+    ("hash-at-the-root",  # '#' in the container itself: %rootResource = %resource
+     setting(focus=[{"reference": "#"}]), {("ref-1", "ImagingSelection.focus[0]")}),
+    ("missing", containing(selection("a"), refs=("#a", "#missing")),
+     {("ref-1", "ImagingSelection.focus[1]")}),
+    ("missing-from-contained",
+     containing(selection("a", focus=[{"reference": "#nowhere"}]), refs=("#a",)),
+     {("ref-1", "ImagingSelection.contained[0].focus[0]")}),
+    ("nested", containing(selection("a", contained=[selection("b")],
+                                    focus=[{"reference": "#b"}]), refs=("#a",)),
+     # b is contained in a, not in the root resource: a's reference to it fails ref-1
+     {("dom-2", IS), ("ref-1", "ImagingSelection.contained[0].focus[0]")}),
+    ("nested-not-referenced",
+     containing(selection("a", contained=[selection("b")]), refs=("#a",)),
+     {("dom-2", IS), ("dom-3", "ImagingSelection.contained[0]")}),
+    ("contained-versionId", containing(selection("a", meta={"versionId": "1"}), refs=("#a",)),
+     {("dom-4", IS)}),
+    ("contained-lastUpdated",
+     containing(selection("a", meta={"lastUpdated": "2024-01-01T00:00:00Z"}), refs=("#a",)),
+     {("dom-4", IS)}),
+    ("contained-security", containing(selection("a", meta={"security": SECURITY}), refs=("#a",)),
+     {("dom-5", IS)}),
+    ("root-versionId-and-security",  # dom-4 and dom-5 are about contained resources only
+     setting(meta={"versionId": "3", "lastUpdated": "2024-01-01T00:00:00Z",
+                   "security": SECURITY}), set()),
+)
+
+
+@pytest.mark.parametrize(("name", "mutation", "expected"), CONTEXT,
+                         ids=[name for name, _m, _e in CONTEXT])
+def test_resource_context_of_invariants(name: str, mutation: Mutation,
+                                        expected: set[tuple[str, str]]) -> None:
+    issues = validate(mutated(mutation)).issues
+    found = {(i.rule, i.expression) for i in issues if i.rule in CONTEXT_RULES}
+    assert found == expected, shown(issues)
+    assert all(i.severity == "error" for i in issues if i.rule in CONTEXT_RULES)
