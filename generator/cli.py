@@ -185,7 +185,7 @@ def convert_command(
         except (FhirJsonError, RecursionError, ValueError) as exc:
             _fail(f"{name}: {exc}")
         resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
-        if resource_type not in registry and tree != {}:
+        if (not isinstance(resource_type, str) or resource_type not in registry) and tree != {}:
             _fail(f"{name}: no generated model for resourceType {resource_type!r}")
         try:
             if is_xml:
