@@ -39,8 +39,8 @@ from fhirgen.loader import load_index
 from fhirgen.models import invariants as generated
 from fhirgen.models.validators import validate
 from fhirgen.runtime import fhirpath as fp
-from fhirgen.runtime.invariants import Invariants
-from fhirgen.runtime.issues import Issue
+from fhirgen.runtime.invariants import Invariant, Invariants
+from fhirgen.runtime.issues import Issue, IssueList
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITIONS = ROOT / "definitions"
@@ -640,3 +640,89 @@ def test_resource_context_of_invariants(name: str, mutation: Mutation,
     found = {(i.rule, i.expression) for i in issues if i.rule in CONTEXT_RULES}
     assert found == expected, shown(issues)
     assert all(i.severity == "error" for i in issues if i.rule in CONTEXT_RULES)
+
+
+# ---------------------------------------------------------------- undecidable offline: info
+
+
+def test_no_generated_invariant_needs_resolve_or_member_of() -> None:
+    """Why the undecidable cases below use hand-compiled constraints: the closure has none."""
+    checks = [check for group in vars(generated).values() if isinstance(group, Invariants)
+              for check in group.checks]
+    assert checks and not any(check.uses_resolve for check in checks)
+    assert not getattr(generated, "VALUE_SETS", None)
+
+
+def group(key: str, expression: str, context: str) -> Invariants:
+    """One constraint as the generator turns it into an ``Invariants`` group
+    (``fhirgen.invariant_views``: the compiled function and its ``uses_resolve`` flag)."""
+    compiled = compile_constraint(key, expression, context, model(), severity="error",
+                                  human="test constraint")
+    check = Invariant(load(key, expression, context), key, "error", "test constraint",
+                      uses_resolve=compiled.uses_resolve)
+    return Invariants(context, context, generated.TYPES, (check,))
+
+
+FOCUS = (("ImagingSelection", "focus"), 0)
+
+
+def check_focus(invariants: Invariants, reference: Tree, *contained: Tree) -> IssueList:
+    """Evaluate *invariants* on ``focus[0]`` of a resource holding *reference* (and *contained*),
+    with the resource on the walk's stack (``%resource``, ``resolve()`` of ``#id``)."""
+    tree = example()
+    tree["focus"] = [reference]
+    if contained:
+        tree["contained"] = list(contained)
+    out = IssueList()
+    out.resources.append((tree, False))
+    invariants.check(tree["focus"][0], FOCUS, out)
+    return out
+
+
+RESOLVES = ("x-1", "reference.resolve().exists()", "Reference")
+
+
+@pytest.mark.parametrize("reference", ["http://example.org/fhir/Patient/1", "Patient/1",
+                                       "urn:uuid:9d9a5b9e-7f0d-4b8a-9d5e-2f1f0b1c3a4d"])
+def test_resolve_of_an_external_reference_is_information(reference: str) -> None:
+    out = check_focus(group(*RESOLVES), {"reference": reference})
+    assert [(i.severity, i.code, i.rule, i.expression) for i in out] == [
+        ("information", "informational", "x-1", "ImagingSelection.focus[0]")]
+    assert "could not be decided offline" in out[0].message and reference in out[0].message
+
+
+def test_resolve_of_a_contained_reference_is_decided() -> None:
+    invariants = group(*RESOLVES)
+    assert list(check_focus(invariants, {"reference": "#a"}, selection("a"))) == []
+    out = check_focus(invariants, {"reference": "#b"}, selection("a"))
+    assert [(i.severity, i.code, i.rule, i.expression) for i in out] == [
+        ("error", "invariant", "x-1", "ImagingSelection.focus[0]")]
+    assert out[0].message.startswith("Constraint failed: x-1: 'test constraint'")
+
+
+def test_resolve_undecided_for_one_reference_does_not_leak_to_the_next_check() -> None:
+    """UNRESOLVED is cleared per invariant: a later failing check is an error again."""
+    invariants = group(*RESOLVES)
+    check_focus(invariants, {"reference": "http://example.org/fhir/Patient/1"})
+    out = check_focus(invariants, {"reference": "#b"}, selection("a"))
+    assert [i.severity for i in out] == ["error"]
+
+
+MEMBER_OF_UNDECIDED = (
+    "memberOf() of a value set the package has no expansion of records the URL in "
+    "fp.UNRESOLVED, but the compiler sets CompiledInvariant.uses_resolve only for resolve() "
+    "(fhirgen/fhirpath/compiler.py _member_of), invariant_views passes uses_resolve=True only "
+    "from that flag, and Invariants._evaluate reads UNRESOLVED only when uses_resolve is set: "
+    "the undecidable verdict is reported as an error instead of information"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=MEMBER_OF_UNDECIDED)
+def test_member_of_without_expansion_is_information() -> None:
+    invariants = group("x-2", "code.memberOf('http://example.org/ValueSet/unknown')", "Coding")
+    tree = example()
+    out = IssueList()
+    out.resources.append((tree, False))
+    invariants.check({"system": X, "code": "k"}, (("ImagingSelection", "code"), "coding"), out)
+    assert [(i.severity, i.code, i.rule) for i in out] == [
+        ("information", "informational", "x-2")]
