@@ -726,3 +726,78 @@ def test_member_of_without_expansion_is_information() -> None:
     invariants.check({"system": X, "code": "k"}, (("ImagingSelection", "code"), "coding"), out)
     assert [(i.severity, i.code, i.rule) for i in out] == [
         ("information", "informational", "x-2")]
+
+
+# ---------------------------------------------------------------------------- narrative
+
+DIV = "ImagingSelection.text.div"
+
+NARRATIVES: tuple[tuple[str, str, str], ...] = (
+    ("script", div("<p>Key images</p><script>alert(1)</script>"),
+     "element 'script' is not allowed in narrative"),
+    ("form", div('<form action="x"><p>Key images</p></form>'),
+     "element 'form' is not allowed in narrative"),
+    ("onclick", div('<p onclick="alert(1)">Key images</p>'),
+     "event attribute 'onclick' is not allowed"),
+    ("unknown-attribute", div('<p data-x="1">Key images</p>'),
+     "attribute 'data-x' is not allowed on 'p'"),
+    ("nested-p", div("<p>Key <p>images</p></p>"), "element 'p' is not allowed inside a paragraph"),
+    ("div-in-p", div("<p>Key <div>images</div></p>"),
+     "element 'div' is not allowed inside a paragraph"),
+    ("url-brace", div('<p><a href="http://example.org/{id}">Key images</a></p>'),
+     "holds invalid characters '{', '}'"),
+    ("url-space", div('<p><a href="http://example.org/a b">Key images</a></p>'),
+     "holds invalid characters ' '"),
+    ("javascript-link", div('<p><a href="javascript:alert(1)">Key images</a></p>'),
+     "attribute 'href' of 'a' holds an unsafe link"),
+    ("not-xhtml-namespace", "<div><p>Key images</p></div>",
+     "the narrative root must be a div in the XHTML namespace"),
+    ("root-not-div", '<p xmlns="http://www.w3.org/1999/xhtml">Key images</p>',
+     "the narrative root must be a div in the XHTML namespace"),
+    ("not-well-formed", div("<p>Key images"), "the narrative is not well-formed XHTML"),
+    ("doctype", '<!DOCTYPE div><div xmlns="http://www.w3.org/1999/xhtml">Key images</div>',
+     "must not have a DOCTYPE"),
+)
+
+
+def _div_issues(text: str) -> list[Issue]:
+    return validate(mutated(narrative(text))).issues
+
+
+@pytest.mark.parametrize(("name", "text", "problem"), NARRATIVES,
+                         ids=[name for name, _t, _p in NARRATIVES])
+def test_txt_1_names_the_problem(name: str, text: str, problem: str) -> None:
+    issues = _div_issues(text)
+    txt1 = [i for i in issues if i.rule == "txt-1"]
+    assert [(i.severity, i.expression) for i in txt1] == [("error", DIV)], shown(issues)
+    assert problem in txt1[0].message, txt1[0].message
+    assert "non-whitespace content" not in txt1[0].message  # each has some text
+
+
+@pytest.mark.parametrize("body", ["", "   ", "<p> </p>", "<p><b>\n</b></p>", "<br/>"])
+def test_txt_2_empty_narrative(body: str) -> None:
+    issues = _div_issues(div(body))
+    txt2 = [i for i in issues if i.rule == "txt-2"]
+    assert [(i.severity, i.expression) for i in txt2] == [("error", DIV)], shown(issues)
+    assert "the narrative must have some non-whitespace content" in txt2[0].message
+
+
+@pytest.mark.parametrize("body", [
+    "Key images",
+    '<img src="http://example.org/key.png" alt=""/>',  # an image is content
+    '<p>Key <a href="http://example.org/images?study=1&amp;series=2">images</a></p>',
+    '<p xml:lang="en" lang="en" class="c" style="color: red" title="t">Key images</p>',
+    "<table><tr><td>Key</td><td>images</td></tr></table>",
+    "<ul><li>Key images</li></ul>",
+])
+def test_narrative_within_the_rules_passes(body: str) -> None:
+    issues = _div_issues(div(body))
+    assert not [i for i in issues if i.rule in ("txt-1", "txt-2")], shown(issues)
+
+
+def test_several_narrative_problems_are_all_named() -> None:
+    issues = _div_issues(div('<p onclick="x">Key <p>images</p><script>1</script></p>'))
+    message = next(i.message for i in issues if i.rule == "txt-1")
+    for problem in ("event attribute 'onclick'", "element 'script' is not allowed",
+                    "not allowed inside a paragraph"):
+        assert problem in message, message
