@@ -33,11 +33,13 @@ from typing import Any
 import pytest
 
 from fhirgen.fhirpath import compile_constraint
+from fhirgen.fhirxml import write_resource_xml
 from fhirgen.invariant_views import ELE_1
 from fhirgen.ir import Model, build_model
 from fhirgen.loader import load_index
 from fhirgen.models import invariants as generated
 from fhirgen.models.validators import validate
+from fhirgen.models.xmlschema import XML_SCHEMA, validate_xml
 from fhirgen.runtime import fhirpath as fp
 from fhirgen.runtime.invariants import Invariant, Invariants
 from fhirgen.runtime.issues import Issue, IssueList
@@ -801,3 +803,28 @@ def test_several_narrative_problems_are_all_named() -> None:
     for problem in ("event attribute 'onclick'", "element 'script' is not allowed",
                     "not allowed inside a paragraph"):
         assert problem in message, message
+
+
+# -------------------------------------------------------------------------------- FHIR XML
+
+
+def xml_issues(tree: Tree) -> list[Issue]:
+    """The tree written as FHIR XML (in the definitions' element order) and validated as XML."""
+    return validate_xml(write_resource_xml(tree, XML_SCHEMA)).issues
+
+
+@pytest.mark.parametrize("c", [_marked(c) for c in CASES])
+def test_broken_constraint_is_reported_in_xml(c: Case) -> None:
+    issues = xml_issues(mutated(c.bad))
+    assert any(i.rule == c.key and i.expression == c.location and i.severity == c.severity
+               for i in issues), f"expected {c.severity} {c.key} at {c.location}; {shown(issues)}"
+    located = [i for i in issues if i.rule == c.key and i.expression == c.location]
+    assert all(i.line is not None for i in located)
+    others = [i for i in problems(issues) if i.rule not in c.also | {c.key}]
+    assert not others, shown(others)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_kept_constraint_gives_no_issue_in_xml(c: Case) -> None:
+    issues = xml_issues(mutated(c.good))
+    assert not problems(issues), shown(problems(issues))
