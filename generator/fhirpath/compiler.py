@@ -96,7 +96,7 @@ class CompiledInvariant:
     source: str  # "def inv_ele_1(node, resource, root):\n    ...\n"
     helpers: frozenset[str]  # functions of fhirgen.runtime.fhirpath it calls
     value_sets: tuple[str, ...] = ()  # URLs memberOf() reads from VALUE_SETS
-    uses_resolve: bool = False  # resolve(): external references are undecidable offline
+    uses_resolve: bool = False  # resolve() or memberOf(): may be undecidable offline
     imports: tuple[str, ...] = (RUNTIME_IMPORT,)
 
 
@@ -487,6 +487,7 @@ def _member_of(c: _Compiler, node: Call, source: str, static: _Static, scope: _S
     url = arg.value.split("|", 1)[0]
     if url not in c.state.value_sets:
         c.state.value_sets.append(url)
+    c.state.uses_resolve = True  # a value set without an expansion is undecidable offline
     return c.call("member_of", source, "VALUE_SETS", repr(url)), _Static(None, "Boolean")
 
 

@@ -1099,7 +1099,11 @@ def has_value(coll: Collection) -> Collection:
         return [False]
     item = coll[0]
     if isinstance(item, Node):
-        return [item.data is not None and not isinstance(item.data, dict)]
+        if isinstance(item.data, dict):
+            # a Quantity with a value has one, as the HL7 engine sees it (its hasValue() is "the
+            # item converts to a non-empty string"): ratrng-2 compares RatioRange numerators so
+            return [item.type in QUANTITY_TYPES and _quantity_of(item) is not None]
+        return [item.data is not None]
     return [item is not None and not isinstance(item, Quantity)]
 
 
