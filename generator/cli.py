@@ -336,8 +336,9 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
 @click.option("--max-depth", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_depth, show_default=True, help="Most JSON nesting levels of a resource; deeper is refused before parsing (XML: libxml2's 256 elements).")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_bytes, show_default=True, help="Most bytes of one resource (a file or an NDJSON line); larger is refused, and never read whole.")
 @click.option("--max-issues", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_issues, show_default=True, help="Most issues reported per resource; one more says how many were cut.")
+@click.option("--imaging-rules", "imaging_rules", type=click.Choice(["error", "warning", "off"]), default="warning", show_default=True, help="fhirgen's DICOM-aware ImagingSelection rules (definitions/fhirgen-imaging-rules, not part of FHIR): reported at this severity, or not checked.")
 @click.argument("paths", nargs=-1, required=True)
-def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...], profiles: tuple[str, ...] = (), max_depth: int = DEFAULT_LIMITS.max_depth, max_bytes: int = DEFAULT_LIMITS.max_bytes, max_issues: int = DEFAULT_LIMITS.max_issues) -> None:
+def validate_command(models: str | None, output_format: str, fail_on: str, jobs: int, ndjson: bool, progress: bool | None, paths: tuple[str, ...], profiles: tuple[str, ...] = (), max_depth: int = DEFAULT_LIMITS.max_depth, max_bytes: int = DEFAULT_LIMITS.max_bytes, max_issues: int = DEFAULT_LIMITS.max_issues, imaging_rules: str = "warning") -> None:
     """Validate FHIR resources (.json, .ndjson, .xml, folders, Bundles, - for stdin)."""
     import itertools
 
@@ -349,6 +350,7 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
     models_spec = models or _config().import_name
     module = _validators_module(models_spec)
     validators = _profile_validators(module, profiles)  # issue 6: --profile, meta.profile
+    validators = _imaging_validators(module, validators, imaging_rules)  # issue 9
     sources: list[tuple[str, Path | None]] = []
     for raw in paths:
         path = Path(raw)
@@ -366,7 +368,7 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
 
     report = _ValidationReport(output_format, fail_on)
     tick = progress_bar(progress)
-    pool = worker_pool(jobs, models_spec, profiles) if jobs > 1 else None
+    pool = worker_pool(jobs, models_spec, profiles, imaging_rules) if jobs > 1 else None
     try:
         for name, path in sources:
             try:
@@ -431,6 +433,14 @@ def _profile_validators(module: Any, profiles: tuple[str, ...]) -> Any:
         return package_validators(module, profiles)
     except UnknownProfileError as exc:
         _fail(str(exc))
+
+
+def _imaging_validators(module: Any, validators: Any, mode: str) -> Any:
+    """*validators* with fhirgen's imaging rules at the severity *mode* names (issue 9), when
+    the package was generated with them."""
+    from .runtime.imaging import package_imaging_rules, with_imaging_rules
+
+    return with_imaging_rules(validators, package_imaging_rules(module), mode)
 
 
 class _ValidationReport:

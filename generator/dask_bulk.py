@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .runtime.imaging import package_imaging_rules, with_imaging_rules
 from .runtime.stream import load_validators, validate_one
 
 __all__ = ["byte_ranges", "count_lines", "main", "run_bulk", "validate_range"]
@@ -72,7 +73,9 @@ def validate_range(path: str, start: int, end: int, first_line: int, models: str
     """Validate the NDJSON lines of one range; write their outcomes; return the counts."""
     validators = _VALIDATORS.get(models)
     if validators is None:
-        validators = _VALIDATORS[models] = load_validators(models).RESOURCE_VALIDATORS
+        module = load_validators(models)  # with the imaging rules, as `fhirgen validate` (issue 9)
+        validators = _VALIDATORS[models] = with_imaging_rules(
+            module.RESOURCE_VALIDATORS, package_imaging_rules(module))
     counts = dict.fromkeys(SEVERITIES, 0)
     resources = with_errors = 0
     with open(path, "rb") as stream, open(out_path, "w", encoding="utf-8") as out:

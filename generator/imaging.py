@@ -37,6 +37,8 @@ from typing import Any
 
 from .fhirpath import CompiledInvariant, compile_constraint
 from .ir import Constraint, Model
+from .loader import DefinitionError
+from .views import py_literal
 
 __all__ = [
     "HINT_URL",
@@ -46,7 +48,9 @@ __all__ = [
     "ImagingRule",
     "ImagingRules",
     "ImagingRulesError",
+    "build_imaging_view",
     "compile_rules",
+    "find_rules",
     "load_rules",
     "sop_class_value_set",
 ]
@@ -66,9 +70,9 @@ HINTS = frozenset({"closest-sop-class"})
 SEVERITIES = frozenset({"error", "warning"})
 
 
-class ImagingRulesError(Exception):
+class ImagingRulesError(DefinitionError):
     """A rules file that cannot be used (unreadable, not the expected StructureDefinition, a
-    constraint without key, severity, human or expression)."""
+    constraint without key, severity, human or expression): unusable definitions."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,84 @@ def compile_rules(rules: ImagingRules, model: Model | None = None,
         )
         for rule in rules.rules
     ]
+
+
+def find_rules(definitions: Sequence[Path | str]) -> ImagingRules | None:
+    """The rules of the first definitions folder that has a :data:`RULES_FOLDER` (``None`` when
+    none has: other definitions, a package file, the test fixtures)."""
+    for source in definitions:
+        folder = Path(source) / RULES_FOLDER
+        if folder.is_dir():
+            return load_rules(folder)
+    return None
+
+
+# ------------------------------------------------------------------- generated module view
+
+
+@dataclass(frozen=True)
+class ImagingModuleView:
+    """What ``templates/imaging_rules.py.jinja`` prints (literals already rendered)."""
+
+    header: tuple[str, ...]
+    url: str
+    version: str
+    functions: tuple[str, ...]  # compiled sources
+    rules: tuple[str, ...]  # Rule(...) expressions, in file order
+    value_sets: tuple[tuple[str, str], ...]  # (URL, ValueSet(...) expression) memberOf() reads
+    sop_classes: tuple[tuple[str, str], ...]  # (UID literal, name literal)
+
+
+def _element_type(model: Model, path: str) -> str:
+    """The FHIR type of the values at definition *path* (the resource type for the root)."""
+    owner, _, name = path.rpartition(".")
+    if not owner:
+        return path
+    for element in model.type(owner).elements:
+        if element.name == name:
+            if element.backbone:
+                return element.types[0].code if element.types else "BackboneElement"
+            if len(element.types) == 1:
+                return element.types[0].code
+    raise ImagingRulesError(f"{path}: not an element of one type in the model")
+
+
+def build_imaging_view(rules: ImagingRules, model: Model,
+                       header: tuple[str, ...]) -> ImagingModuleView:
+    """The generated module's view: every rule compiled against *model* (static types), where it
+    sits, and the value sets and SOP Class names its rules and hints read."""
+    functions: list[str] = []
+    lines: list[str] = []
+    used: set[str] = set()
+    for rule, compiled in zip(rules.rules, compile_rules(rules, model), strict=True):
+        functions.append(compiled.source)
+        used.update(compiled.value_sets)
+        human = " ".join(rule.constraint.human.split())
+        cite = f" (fhirgen imaging rule; source: {rule.constraint.source})" \
+            if rule.constraint.source else " (fhirgen imaging rule)"
+        lines.append(
+            f"Rule({py_literal(rule.path)}, {py_literal(_element_type(model, rule.path))}, "
+            f"{compiled.name}, {py_literal(rule.key)}, {py_literal(rule.constraint.severity)}, "
+            f"{py_literal(human + cite)}"
+            + (f", hint={py_literal(rule.hint)}" if rule.hint else "") + ")"
+        )
+    expansions = rules.expansions()
+    missing = sorted(used - set(expansions))
+    if missing:
+        raise ImagingRulesError(f"memberOf() of a value set the rules folder does not expand: "
+                                f"{', '.join(missing)}")
+    value_sets = tuple(
+        (url, f"ValueSet({py_literal(url)}, ("
+              + "".join(f"({py_literal(s)}, {py_literal(c)}), " for s, c in sorted(expansions[url]))
+              + "))")
+        for url in sorted(used)
+    )
+    hinted = any(rule.hint == "closest-sop-class" for rule in rules.rules)
+    sop_classes = tuple(
+        (py_literal(uid), py_literal(name)) for uid, name in sorted(rules.sop_classes().items())
+    ) if hinted else ()
+    return ImagingModuleView(header, rules.url, rules.version, tuple(functions), tuple(lines),
+                             value_sets, sop_classes)
 
 
 # ---------------------------------------------------------------- SOP Class value set

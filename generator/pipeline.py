@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .imaging import find_rules
 from .ir import Model, all_core_types, build_model, build_profiles
 from .loader import DefinitionIndex, load_index
 from .render import GenerateConfig, generate
@@ -48,5 +49,6 @@ def run_generation(
                     continue
                 examples.append((rel, str(resource.get("resourceType"))))
     config = GenerateConfig(import_name=import_name, examples=tuple(sorted(set(examples))), tests=tests,
-                            profiles=build_profiles(index, profiles))
+                            profiles=build_profiles(index, profiles),
+                            imaging_rules=find_rules(definitions))  # issue 9
     return Generation(index, model, generate(model, config))

@@ -11,12 +11,16 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from . import naming
 from .ir import Model, Profile
 from .views import PackageView, build_views, py_literal
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .imaging import ImagingRules
 
 __all__ = ["GenerateConfig", "RenderError", "generate", "format_python"]
 
@@ -35,6 +39,7 @@ class GenerateConfig:
     examples: tuple[tuple[str, str], ...] = ()  # (path relative to the project, resourceType)
     tests: bool = True
     profiles: tuple[Profile, ...] = ()  # issue 6: profiles to generate validators for
+    imaging_rules: ImagingRules | None = None  # issue 9: fhirgen's imaging rules, if any
 
 
 def _templates_dir() -> Path:
@@ -84,6 +89,7 @@ def generate(model: Model, config: GenerateConfig = GenerateConfig()) -> dict[st
     files.update(_validator_files(env, model, package, config))  # issue 3: validators
     files.update(_xml_files(env, model, package))  # issue 5: FHIR XML facts
     files.update(_profile_files(env, model, package, config))  # issue 6: profiles
+    files.update(_imaging_files(env, model, package, config))  # issue 9: imaging rules
     if config.tests and package.examples:
         files["tests/test_examples.py"] = _render(
             env,
@@ -169,6 +175,19 @@ def _profile_files(
 
 
 # --- end of profile validators ------------------------------------------------------------
+
+
+def _imaging_files(
+    env: jinja2.Environment, model: Model, package: PackageView, config: GenerateConfig
+) -> dict[str, str]:
+    """``imaging_rules.py`` when the definitions have fhirgen's imaging rules and ImagingSelection
+    is generated (``fhirgen.imaging``), else nothing."""
+    if config.imaging_rules is None or "ImagingSelection" not in model.targets:
+        return {}
+    from .imaging import build_imaging_view
+
+    view = build_imaging_view(config.imaging_rules, model, package.header)
+    return {"models/imaging_rules.py": _render(env, "imaging_rules.py.jinja", **vars(view))}
 
 
 def _ruff() -> str:

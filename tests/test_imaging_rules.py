@@ -397,3 +397,116 @@ def test_a_broken_rules_file_is_a_clear_error(tmp_path, change, message) -> None
 def test_a_missing_rules_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ImagingRulesError, match="no StructureDefinition-fhirgen-imaging-rules"):
         load_rules(tmp_path)
+
+
+# ------------------------------------------------------------- generated and wired (phase 2)
+
+
+def _bad_selection() -> dict[str, Any]:
+    """The 2D example with a bad study UID, an unknown SOP Class and a circle of three pairs."""
+    data: dict[str, Any] = json.loads((EXAMPLES / REGION_2D).read_text(encoding="utf-8"))
+    data["studyUid"] = "1.2.03"
+    data["instance"][0]["sopClass"]["code"] = "urn:oid:1.2.840.10008.5.1.4.1.1.2.3"
+    data["instance"][0]["imageRegion2D"][0] = {"regionType": "circle",
+                                               "coordinate": [1, 2, 3, 4, 5, 6]}
+    return data
+
+
+BAD = {
+    ("isr-4", "ImagingSelection.studyUid"),
+    ("isr-9", "ImagingSelection.instance[0].sopClass"),
+    ("isr-12", "ImagingSelection.instance[0].imageRegion2D[0]"),
+}
+
+
+def _rule_issues(result: Any) -> set[tuple[str, str, str]]:
+    return {(i.severity, i.rule, i.expression) for i in result.issues if i.rule.startswith("isr-")}
+
+
+def test_generated_module_has_every_rule_of_the_file(rules: ImagingRules) -> None:
+    from fhirgen.models import imaging_rules
+
+    assert imaging_rules.RULES.url == RULES_URL and imaging_rules.RULES.version == "1.0.0"
+    assert [r.key for r in imaging_rules.RULES.rules] == [r.key for r in rules.rules]
+    assert [r.path for r in imaging_rules.RULES.rules] == [r.path for r in rules.rules]
+    assert imaging_rules.SOP_CLASSES == rules.sop_classes()
+
+
+@pytest.mark.parametrize("mode", ["warning", "error", "off"])
+def test_generated_rules_report_at_the_chosen_severity(mode: str) -> None:
+    from fhirgen.models import imaging_rules
+
+    for name in sorted(p.name for p in EXAMPLES.glob("ImagingSelection-*.json")):
+        assert _rule_issues(imaging_rules.validate((EXAMPLES / name).read_bytes(), mode)) == set()
+    result = imaging_rules.validate(json.dumps(_bad_selection()), mode)
+    expected = set() if mode == "off" else {(mode, key, where) for key, where in BAD}
+    assert _rule_issues(result) == expected
+    assert result.ok is (mode != "error")
+    sop = [i for i in result.issues if i.rule == "isr-9"]
+    if mode != "off":
+        assert "the closest is urn:oid:1.2.840.10008.5.1.4.1.1.2 (CT Image Storage)" in sop[0].message
+
+
+def test_base_validation_alone_does_not_run_the_rules() -> None:
+    from fhirgen.models.validators import validate
+
+    assert _rule_issues(validate(json.dumps(_bad_selection()))) == set()
+
+
+def test_rules_apply_to_an_imaging_selection_inside_a_bundle() -> None:
+    from fhirgen.models import imaging_rules
+
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": "urn:uuid:0b8f6b36-3c4c-4a4e-9a47-2b4f4f0c0a01",
+                         "resource": _bad_selection()}]}
+    found = _rule_issues(imaging_rules.validate(json.dumps(bundle)))
+    assert ("warning", "isr-4", "Bundle.entry[0].resource.studyUid") in found
+    assert len(found) == len(BAD)
+
+
+def test_with_imaging_rules_leaves_other_packages_and_off_alone() -> None:
+    from fhirgen.models import imaging_rules
+    from fhirgen.models.validators import RESOURCE_VALIDATORS
+    from fhirgen.runtime.imaging import with_imaging_rules
+
+    assert with_imaging_rules(RESOURCE_VALIDATORS, None) == dict(RESOURCE_VALIDATORS)
+    assert with_imaging_rules(RESOURCE_VALIDATORS, imaging_rules.RULES, "off") == dict(
+        RESOURCE_VALIDATORS)
+    with pytest.raises(ValueError, match="one of error, warning, off"):
+        with_imaging_rules(RESOURCE_VALIDATORS, imaging_rules.RULES, "fatal")
+
+
+def test_generation_adds_the_module_only_with_the_rules_folder(tmp_path: Path) -> None:
+    from fhirgen.pipeline import run_generation
+
+    mini = ROOT / "tests" / "fixtures" / "mini" / "definitions"
+    assert "models/imaging_rules.py" not in run_generation([mini], ["Widget"], tests=False).files
+    generated = run_generation([DEFINITIONS], ["ImagingSelection"], tests=False).files
+    committed = (ROOT / "generated" / "imaging_rules.py").read_text(encoding="utf-8")
+    assert generated["models/imaging_rules.py"] == committed
+
+
+@pytest.mark.parametrize(("args", "code", "severity"), [
+    ([], 0, "WARNING"),
+    (["--fail-on", "warning"], 1, "WARNING"),
+    (["--imaging-rules", "error"], 1, "ERROR"),
+    (["--imaging-rules", "off"], 0, None),
+    (["--imaging-rules", "error", "--jobs", "2"], 1, "ERROR"),
+])
+def test_cli_imaging_rules_option(tmp_path: Path, args: list[str], code: int,
+                                  severity: str | None) -> None:
+    from click.testing import CliRunner
+
+    from fhirgen.cli import main as cli
+
+    path = tmp_path / "bad.ndjson"
+    path.write_text(json.dumps(_bad_selection()) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", *args, str(path)])
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if "[isr-" in line]
+    if severity is None:
+        assert lines == []
+    else:
+        assert sorted(line.split()[0] for line in lines) == [severity] * len(BAD)
+        assert any("ImagingSelection.instance[0].imageRegion2D[0]" in line and "[isr-12]" in line
+                   for line in lines)

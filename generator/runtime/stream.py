@@ -221,18 +221,23 @@ def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, V
 _WORKER_VALIDATORS: dict[str, Validator] | None = None
 
 
-def worker_pool(jobs: int, models: str, profiles: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+def worker_pool(jobs: int, models: str, profiles: tuple[str, ...] = (),
+                imaging: str = "warning") -> ProcessPoolExecutor:
     """A pool of *jobs* processes, each with the validators of *models* imported once (with the
-    *profiles* asked for and ``meta.profile`` claims, as :func:`fhirgen.runtime.profiles.package_validators`)."""
+    *profiles* asked for and ``meta.profile`` claims, as :func:`fhirgen.runtime.profiles.package_validators`,
+    and the imaging rules at the severity *imaging* names, as :mod:`fhirgen.runtime.imaging`)."""
     return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                               initargs=(models, profiles))
+                               initargs=(models, profiles, imaging))
 
 
-def _init_worker(models: str, profiles: tuple[str, ...] = ()) -> None:
+def _init_worker(models: str, profiles: tuple[str, ...] = (), imaging: str = "warning") -> None:
+    from .imaging import package_imaging_rules, with_imaging_rules  # issue 9: imaging rules
     from .profiles import package_validators  # issue 6: profiles
 
     global _WORKER_VALIDATORS  # one per worker process, set once
-    _WORKER_VALIDATORS = package_validators(load_validators(models), profiles)
+    module = load_validators(models)
+    _WORKER_VALIDATORS = with_imaging_rules(package_validators(module, profiles),
+                                            package_imaging_rules(module), imaging)
 
 
 def _validate_batch(batch: list[tuple[int, bytes]], file: str | None, serialize: bool,
