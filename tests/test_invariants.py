@@ -43,6 +43,7 @@ from fhirgen.models.xmlschema import XML_SCHEMA, validate_xml
 from fhirgen.runtime import fhirpath as fp
 from fhirgen.runtime.invariants import Invariant, Invariants
 from fhirgen.runtime.issues import Issue, IssueList
+from fhirgen.runtime.validate import ValueSet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITIONS = ROOT / "definitions"
@@ -200,14 +201,16 @@ def case(key: str, severity: str, location: str, bad: Mutation, good: Mutation, 
     return Case(key, severity, location, bad, good, frozenset(also), name, bug)
 
 
-#: ratrng-2 reads ``lowNumerator.hasValue()`` on a Quantity.
-HAS_VALUE_OF_QUANTITY = (
-    "ratrng-2 is 'lowNumerator.hasValue().not() or highNumerator.hasValue().not() or ...': "
-    "fhirgen.runtime.fhirpath.has_value() is false for any complex node (FHIRPath: primitives "
-    "only), so for Quantity operands the first branch is always true and ratrng-2 can never "
-    "fail; the HL7 Java engine's hasValue() is 'convertToString(item) is not empty', true for a "
-    "Quantity, so the reference validator does evaluate the comparison and reports 5 > 1"
+#: rng-2 compares the bounds only when ``comparable()`` says their units are.
+UCUM_COMPARABLE = (
+    "fhirgen.runtime.fhirpath.comparable() and the Quantity comparison (_quantity_cmp) compare "
+    "unit codes as text (only calendar words are mapped), with no UCUM conversion: 5 g and "
+    "1000 mg are 'not comparable', so rng-2 ('... or low.lowBoundary().comparable("
+    "high.highBoundary()).not() or ...') passes although low (5 g) > high (1 g); the HL7 engine "
+    "asks its UCUM service (isComparable, then compares converted values) and reports rng-2"
 )
+
+
 
 
 IS = "ImagingSelection"
@@ -266,6 +269,10 @@ CASES: tuple[Case, ...] = (
     case("per-1", "error", at_value("Period"),
          value("Period", {"start": "2024-02-01", "end": "2024-01-01"}),
          value("Period", {"start": "2024-01-01", "end": "2024-01-01T10:00:00Z"})),
+    case("per-1", "error", at_value("Period"),
+         value("Period", {"start": "2024-01-01T10:00:00Z", "end": "2024-01-01T10:00:00+01:00"}),
+         value("Period", {"start": "2024-01-01T10:00:00+02:00", "end": "2024-01-01T09:00:00Z"}),
+         name="zones"),
     case("att-1", "error", at_value("Attachment"),
          value("Attachment", {"data": "aGVsbG8="}),
          value("Attachment", {"data": "aGVsbG8=", "contentType": "text/plain"})),
@@ -289,6 +296,12 @@ CASES: tuple[Case, ...] = (
     case("rng-2", "error", at_value("Range"),
          value("Range", {"low": {"value": 5}, "high": {"value": 1}}),
          value("Range", {"low": {"value": 1}, "high": {"value": 5}})),
+    case("rng-2", "error", at_value("Range"),
+         value("Range", {"low": {"value": 5, "system": UCUM, "code": "g"},
+                         "high": {"value": 1000, "system": UCUM, "code": "mg"}}),
+         value("Range", {"low": {"value": 500, "system": UCUM, "code": "mg"},
+                         "high": {"value": 1, "system": UCUM, "code": "g"}}),
+         name="ucum-units", bug=UCUM_COMPARABLE),
     case("rat-1", "error", at_value("Ratio"),
          value("Ratio", {"numerator": {"value": 1}}),
          value("Ratio", {"numerator": {"value": 1}, "denominator": {"value": 2}})),
@@ -299,8 +312,7 @@ CASES: tuple[Case, ...] = (
          value("RatioRange", {"lowNumerator": {"value": 5}, "highNumerator": {"value": 1},
                               "denominator": {"value": 2}}),
          value("RatioRange", {"lowNumerator": {"value": 1}, "highNumerator": {"value": 5},
-                              "denominator": {"value": 2}}),
-         bug=HAS_VALUE_OF_QUANTITY),
+                              "denominator": {"value": 2}})),
     case("sdd-1", "error", at_value("SampledData"),
          value("SampledData", {"origin": {"value": 0}, "interval": 1, "intervalUnit": "s",
                                "offsets": "0 1", "dimensions": 1}),
@@ -427,11 +439,12 @@ def test_every_constraint_of_the_model_is_evaluated() -> None:
 # ----------------------------------------------------------------------- ele-1 differential
 
 
-def load(key: str, expression: str, context: str) -> Callable[..., bool | None]:
+def load(key: str, expression: str, context: str,
+         value_sets: dict[str, ValueSet] | None = None) -> Callable[..., bool | None]:
     """A constraint compiled against the package's model, loaded as a function (tests only:
     generated code imports its invariants)."""
     compiled = compile_constraint(key, expression, context, model())
-    namespace: dict[str, Any] = {"fp": fp, "VALUE_SETS": {}}
+    namespace: dict[str, Any] = {"fp": fp, "VALUE_SETS": value_sets or {}}
     exec(compile(compiled.source, f"<{compiled.name}>", "exec"), namespace)  # noqa: S102
     return namespace[compiled.name]  # type: ignore[no-any-return]
 
@@ -655,12 +668,13 @@ def test_no_generated_invariant_needs_resolve_or_member_of() -> None:
     assert not getattr(generated, "VALUE_SETS", None)
 
 
-def group(key: str, expression: str, context: str) -> Invariants:
+def group(key: str, expression: str, context: str,
+          value_sets: dict[str, ValueSet] | None = None) -> Invariants:
     """One constraint as the generator turns it into an ``Invariants`` group
     (``fhirgen.invariant_views``: the compiled function and its ``uses_resolve`` flag)."""
     compiled = compile_constraint(key, expression, context, model(), severity="error",
                                   human="test constraint")
-    check = Invariant(load(key, expression, context), key, "error", "test constraint",
+    check = Invariant(load(key, expression, context, value_sets), key, "error", "test constraint",
                       uses_resolve=compiled.uses_resolve)
     return Invariants(context, context, generated.TYPES, (check,))
 
@@ -710,24 +724,34 @@ def test_resolve_undecided_for_one_reference_does_not_leak_to_the_next_check() -
     assert [i.severity for i in out] == ["error"]
 
 
-MEMBER_OF_UNDECIDED = (
-    "memberOf() of a value set the package has no expansion of records the URL in "
-    "fp.UNRESOLVED, but the compiler sets CompiledInvariant.uses_resolve only for resolve() "
-    "(fhirgen/fhirpath/compiler.py _member_of), invariant_views passes uses_resolve=True only "
-    "from that flag, and Invariants._evaluate reads UNRESOLVED only when uses_resolve is set: "
-    "the undecidable verdict is reported as an error instead of information"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=MEMBER_OF_UNDECIDED)
-def test_member_of_without_expansion_is_information() -> None:
-    invariants = group("x-2", "code.memberOf('http://example.org/ValueSet/unknown')", "Coding")
-    tree = example()
+VS = "http://example.org/ValueSet/kinds"
+MEMBER_OF = ("x-2", f"memberOf('{VS}')", "Coding")
+CODING_AT = (("ImagingSelection", "code"), "coding")
+
+
+def check_coding(invariants: Invariants, coding: Tree) -> IssueList:
     out = IssueList()
-    out.resources.append((tree, False))
-    invariants.check({"system": X, "code": "k"}, (("ImagingSelection", "code"), "coding"), out)
-    assert [(i.severity, i.code, i.rule) for i in out] == [
-        ("information", "informational", "x-2")]
+    invariants.check(coding, CODING_AT, out)
+    return out
+
+
+@pytest.mark.parametrize("value_sets", [{}, {VS: ValueSet(VS, None)}],
+                         ids=["unknown", "without-expansion"])
+def test_member_of_without_expansion_is_information(value_sets: dict[str, ValueSet]) -> None:
+    """memberOf() of a value set the package has no expansion of cannot be decided offline."""
+    out = check_coding(group(*MEMBER_OF, value_sets), {"system": X, "code": "k"})
+    assert [(i.severity, i.code, i.rule, i.expression) for i in out] == [
+        ("information", "informational", "x-2", "ImagingSelection.code.coding")]
+    assert "could not be decided offline" in out[0].message and VS in out[0].message
+
+
+def test_member_of_an_expanded_value_set_is_decided() -> None:
+    invariants = group(*MEMBER_OF, {VS: ValueSet(VS, [(X, "k")])})
+    assert list(check_coding(invariants, {"system": X, "code": "k"})) == []
+    out = check_coding(invariants, {"system": X, "code": "other"})
+    assert [(i.severity, i.rule) for i in out] == [("error", "x-2")]
 
 
 # ---------------------------------------------------------------------------- narrative
@@ -828,3 +852,17 @@ def test_broken_constraint_is_reported_in_xml(c: Case) -> None:
 def test_kept_constraint_gives_no_issue_in_xml(c: Case) -> None:
     issues = xml_issues(mutated(c.good))
     assert not problems(issues), shown(problems(issues))
+
+
+def test_expression_that_cannot_be_evaluated_is_an_error_naming_the_key() -> None:
+    """A function given several items where it takes one (``startsWith`` on two codes)."""
+    invariants = group("x-3", "coding.code.startsWith('a')", "CodeableConcept")
+    out = IssueList()
+    node = {"coding": [{"system": X, "code": "a1"}, {"system": X, "code": "a2"}]}
+    invariants.check(node, ("ImagingSelection", "code"), out)
+    assert [(i.severity, i.code, i.rule, i.expression) for i in out] == [
+        ("error", "invariant", "x-3", "ImagingSelection.code")]
+    assert out[0].message.startswith("Problem evaluating x-3 on this content: ")
+    out = IssueList()
+    invariants.check({"coding": [{"system": X, "code": "a1"}]}, ("ImagingSelection", "code"), out)
+    assert list(out) == []
