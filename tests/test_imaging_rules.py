@@ -510,3 +510,20 @@ def test_cli_imaging_rules_option(tmp_path: Path, args: list[str], code: int,
         assert sorted(line.split()[0] for line in lines) == [severity] * len(BAD)
         assert any("ImagingSelection.instance[0].imageRegion2D[0]" in line and "[isr-12]" in line
                    for line in lines)
+
+
+@pytest.mark.parametrize("mode", ["warning", "error"])
+def test_malformed_content_fails_a_rule_at_the_chosen_severity_saying_why(mode: str) -> None:
+    """A number where a UID string belongs is the base validator's error; the rule that cannot
+    be evaluated on it fails at the run's severity, not as an error of its own."""
+    from fhirgen.models import imaging_rules
+
+    data = _bad_selection()
+    data["studyUid"] = 123
+    data["instance"][0]["imageRegion2D"][0]["coordinate"][0] = "a"
+    result = imaging_rules.validate(json.dumps(data), mode)
+    by_rule = {i.rule: i for i in result.issues if i.rule in ("isr-4", "isr-15")}
+    assert {r: i.severity for r, i in by_rule.items()} == {"isr-4": mode, "isr-15": mode}
+    assert by_rule["isr-4"].message.endswith(
+        "it could not be evaluated on this content (matches() needs a string, found 123)")
+    assert any(i.rule == "json-shape" and i.severity == "error" for i in result.issues)

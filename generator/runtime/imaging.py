@@ -13,7 +13,9 @@ own default is ``warning``).
 A rule is evaluated as a base invariant is (:class:`fhirgen.runtime.invariants.Invariants`: only
 ``true`` passes, ``%resource`` from the walk's resource stack, the issue at the element carrying
 the rule, with the rule's key as the rule id). A rule that names a *hint* adds what was found to
-its message (``closest-sop-class``: :mod:`fhirgen.runtime.dicom`).
+its message (``closest-sop-class``: :mod:`fhirgen.runtime.dicom`). A rule that cannot be
+evaluated on malformed content (a number where a UID string belongs: the base validator's error
+already) fails at the chosen severity, saying why, instead of adding an error of its own.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class ImagingRules:
         groups: dict[str, list[Invariant]] = {}
         types: dict[str, str] = {}
         for rule in self.rules:
-            function = rule.function
+            function = _tolerant(rule.function)
             if rule.hint is not None:
                 function = with_hint(function, HINTS[rule.hint](self.sop_classes))
             groups.setdefault(rule.path, []).append(Invariant(function, rule.key, severity,
@@ -100,6 +102,23 @@ class ImagingRules:
                     group.check_element(parent, steps[-1], where, out)
 
         return check
+
+
+def _tolerant(function: Function) -> Function:
+    """*function*, failing (with what went wrong as a detail of the message) instead of raising
+    when it cannot be evaluated on this content: a value of the wrong JSON kind, which the base
+    validator reports as an error already. So the rule's issue keeps the severity the run chose,
+    where a base invariant's evaluation problem would be an error."""
+
+    def check(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+        try:
+            return function(node, resource, root)
+        except fp.FhirPathEvalError as error:
+            fp.DETAILS.append(f"it could not be evaluated on this content ({error})")
+            return None
+
+    check.__name__ = getattr(function, "__name__", "check")
+    return check
 
 
 def _parents(node: Any, path: Loc, steps: list[str]) -> Iterator[tuple[dict[str, Any], Loc]]:
