@@ -866,3 +866,79 @@ def test_expression_that_cannot_be_evaluated_is_an_error_naming_the_key() -> Non
     out = IssueList()
     invariants.check({"coding": [{"system": X, "code": "a1"}]}, ("ImagingSelection", "code"), out)
     assert list(out) == []
+
+
+# ------------------------------------------------------- the same constraints, deeper inside
+
+BAD_PERIOD = {"start": "2024-02-01", "end": "2024-01-01"}
+BAD_EXTENSION = {"url": X, "valueString": "v", "extension": [{"url": "y", "valueString": "w"}]}
+DOSAGE = at_value("Dosage")
+
+NESTED: tuple[tuple[str, Mutation, set[tuple[str, str, str]]], ...] = (
+    ("modifierExtension", _set_in(("instance", 0, "modifierExtension"), [BAD_EXTENSION]),
+     {("ext-1", "error", "ImagingSelection.instance[0].modifierExtension[0]")}),
+    ("extension-of-a-primitive", setting(_studyUid={"extension": [BAD_EXTENSION]}),
+     {("ext-1", "error", "ImagingSelection.studyUid.extension[0]")}),
+    ("value-of-a-primitive-extension",
+     setting(_studyUid={"extension": [{"url": X, "valuePeriod": BAD_PERIOD}]}),
+     {("per-1", "error", "ImagingSelection.studyUid.extension[0].value.ofType(Period)")}),
+    ("extension-in-extension",
+     setting(extension=[{"url": X, "extension": [{"url": "y", "valuePeriod": BAD_PERIOD}]}]),
+     {("per-1", "error", "ImagingSelection.extension[0].extension[0].value.ofType(Period)")}),
+    ("contained-narrative",
+     containing(selection("a", text={"status": "generated", "div": div("<p>x</p><script/>")}),
+                refs=("#a",)),
+     {("txt-1", "error", "ImagingSelection.contained[0].text.div"),
+      ("txt-2", "error", "ImagingSelection.contained[0].text.div")}),
+    ("meta-tag", setting(meta={"tag": [{"display": "x"}]}),
+     {("cod-1", "warning", "ImagingSelection.meta.tag[0]")}),
+    ("reference-identifier", setting(subject={"identifier": {"system": "urn:x"}}),
+     {("ident-1", "warning", "ImagingSelection.subject.identifier")}),
+    ("identifier-period",
+     setting(identifier=[{"system": "urn:x", "value": "1"},
+                         {"system": "urn:x", "value": "2", "period": BAD_PERIOD}]),
+     {("per-1", "error", "ImagingSelection.identifier[1].period")}),
+    ("backbone-reference", setting(performer=[{"actor": {"type": "Patient"}}]),
+     {("ref-2", "error", "ImagingSelection.performer[0].actor")}),
+    ("second-item",
+     value("Availability", {"availableTime": [{"allDay": False},
+                                              {"allDay": True, "availableEndTime": "10:00:00"}]}),
+     {("av-1", "error", at_value("Availability", ".availableTime[1]"))}),
+    ("dosage-timing", value("Dosage", {"timing": {"repeat": {"duration": 1}}}),
+     {("tim-1", "error", f"{DOSAGE}.timing.repeat")}),
+    ("choice-in-backbone",
+     value("Dosage", {"doseAndRate": [{"doseRange": {"low": {"value": 5}, "high": {"value": 1}},
+                                       "rateRatio": {"numerator": {"value": 5}}}]}),
+     {("rng-2", "error", f"{DOSAGE}.doseAndRate[0].dose.ofType(Range)"),
+      ("rat-1", "error", f"{DOSAGE}.doseAndRate[0].rate.ofType(Ratio)")}),
+    ("backbone-of-a-datatype-in-a-datatype",
+     value("TriggerDefinition", {"type": "data-added", "data": [
+         {"type": "Patient", "codeFilter": [{"path": "a", "searchParam": "b"}],
+          "dateFilter": [{"path": "x", "valuePeriod": BAD_PERIOD}]}]}),
+     {("drq-1", "error", at_value("TriggerDefinition", ".data[0].codeFilter[0]")),
+      ("per-1", "error",
+       at_value("TriggerDefinition", ".data[0].dateFilter[0].value.ofType(Period)"))}),
+    ("several-datatypes",
+     value("ExtendedContactDetail", {"telecom": [{"value": "555"}], "period": BAD_PERIOD}),
+     {("cpt-2", "error", at_value("ExtendedContactDetail", ".telecom[0]")),
+      ("per-1", "error", at_value("ExtendedContactDetail", ".period"))}),
+    ("reference-choice", value("Annotation", {"text": "x", "authorReference": {"type": "Patient"}}),
+     {("ref-2", "error", at_value("Annotation", ".author.ofType(Reference)"))}),
+    ("attachment-in-related-artifact",
+     value("RelatedArtifact", {"type": "citation", "document": {"data": "aGk="}}),
+     {("att-1", "error", at_value("RelatedArtifact", ".document"))}),
+    ("simple-quantity", value("SampledData", {"origin": {"value": 0, "code": "mg"}, "interval": 1,
+                                              "intervalUnit": "s", "dimensions": 1}),
+     {("qty-3", "error", at_value("SampledData", ".origin"))}),
+)
+
+
+@pytest.mark.parametrize("xml", [False, True], ids=["json", "xml"])
+@pytest.mark.parametrize(("name", "mutation", "expected"), NESTED,
+                         ids=[name for name, _m, _e in NESTED])
+def test_constraints_deep_inside(name: str, mutation: Mutation,
+                                 expected: set[tuple[str, str, str]], xml: bool) -> None:
+    tree = mutated(mutation)
+    issues = xml_issues(tree) if xml else validate(tree).issues
+    found = {(i.rule, i.severity, i.expression) for i in issues if i.code == "invariant"}
+    assert found == expected, shown(issues)
