@@ -742,9 +742,8 @@ def inv_isr_8(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     of more than one digit, at most 64 characters
 
     (code.exists() and code.startsWith('urn:oid:')) implies
-    (code.substring(8).matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and
-    code.substring(8).length() <= 64)"""
-    return fp.result(fp.implies(fp.and_(fp.present(node, 'code'), lambda: fp.starts_with(fp.child([node], 'code', 'code'), ['urn:oid:'])), lambda: fp.and_(fp.matches(fp.substring(fp.child([node], 'code', 'code'), [8]), ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length(fp.substring(fp.child([node], 'code', 'code'), [8])), [64]))))
+    (code.matches('^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and code.length() <= 72)"""
+    return fp.result(fp.implies(fp.and_(fp.present(node, 'code'), lambda: fp.starts_with(fp.child([node], 'code', 'code'), ['urn:oid:'])), lambda: fp.and_(fp.matches(fp.child([node], 'code', 'code'), ['^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length(fp.child([node], 'code', 'code')), [72]))))
 
 
 
