@@ -804,11 +804,11 @@ def inv_isr_14(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 def inv_isr_15(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-15 (warning) on ImagingSelection.instance.imageRegion2D: 2D coordinates are
-    image-relative: none is negative
+    """isr-15 (warning) on ImagingSelection.instance.imageRegion2D.coordinate: A 2D coordinate
+    is image-relative: not negative
 
-    coordinate.where($this < 0).empty()"""
-    return fp.result(fp.empty(fp.where(fp.child([node], 'coordinate', 'decimal'), lambda t1, i1: fp.lt([t1], [0]))))
+    hasValue() implies $this >= 0"""
+    return fp.result(fp.implies(fp.has_value([node]), lambda: fp.ge([node], [0])))
 
 
 
@@ -998,12 +998,12 @@ RULES = ImagingRules(
             "A 2D polyline or interpolated line has at least two (column,row) pairs (four values) (fhirgen imaging rule; source: http://dicom.nema.org/medical/dicom/current/output/chtml/part03/sect_C.10.5.html#sect_C.10.5.1.2)",
         ),
         Rule(
-            "ImagingSelection.instance.imageRegion2D",
-            "BackboneElement",
+            "ImagingSelection.instance.imageRegion2D.coordinate",
+            "decimal",
             inv_isr_15,
             "isr-15",
             "warning",
-            "2D coordinates are image-relative: none is negative (fhirgen imaging rule; source: http://hl7.org/fhir/R5/imagingselection-definitions.html#ImagingSelection.instance.imageRegion2D.coordinate)",
+            "A 2D coordinate is image-relative: not negative (fhirgen imaging rule; source: http://hl7.org/fhir/R5/imagingselection-definitions.html#ImagingSelection.instance.imageRegion2D.coordinate)",
         ),
         Rule(
             "ImagingSelection.instance.imageRegion3D",
