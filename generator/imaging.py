@@ -22,7 +22,12 @@ Why a folder of its own: ``fhirgen fetch`` owns only the package folders its man
 the manifest's integrity checks list only those; the loader indexes this folder with the rest of
 ``definitions/`` but nothing of the base model refers to its canonical URLs (a fhirgen namespace;
 the value set is not the URL core binds ``sopClass`` to), so the rules reach the validators only
-through :func:`load_rules` / :func:`compile_rules`, never by accident.
+through :func:`find_rules` / :func:`load_rules`, never by accident.
+
+Generation: :func:`find_rules` finds the folder among the definitions sources
+(``fhirgen.pipeline``), :func:`build_imaging_view` compiles every rule against the model and
+``templates/imaging_rules.py.jinja`` writes ``imaging_rules.py`` into the generated package; it
+is evaluated at run time by ``fhirgen.runtime.imaging`` (``fhirgen validate --imaging-rules``).
 """
 
 from __future__ import annotations
