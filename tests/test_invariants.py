@@ -127,6 +127,24 @@ def removing(key: str) -> Mutation:
     return apply
 
 
+def _set_in(path: tuple[str | int, ...], value: Any) -> Mutation:
+    def apply(tree: Tree) -> None:
+        node: Any = tree
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = copy.deepcopy(value)
+
+    return apply
+
+
+def _both(*mutations: Mutation) -> Mutation:
+    def apply(tree: Tree) -> None:
+        for mutation in mutations:
+            mutation(tree)
+
+    return apply
+
+
 def narrative(div: str) -> Mutation:
     def apply(tree: Tree) -> None:
         tree["text"] = {"status": "generated", "div": div}
@@ -517,24 +535,6 @@ def walk_ele_1(issues: list[Issue]) -> tuple[set[str], set[str], set[str]]:
         {i.expression for i in shape if "empty objects are not allowed" in i.message},
         {i.expression for i in shape if i.message.startswith("Array cannot be empty")},
     )
-
-
-def _set_in(path: tuple[str | int, ...], value: Any) -> Mutation:
-    def apply(tree: Tree) -> None:
-        node: Any = tree
-        for step in path[:-1]:
-            node = node[step]
-        node[path[-1]] = copy.deepcopy(value)
-
-    return apply
-
-
-def _both(*mutations: Mutation) -> Mutation:
-    def apply(tree: Tree) -> None:
-        for mutation in mutations:
-            mutation(tree)
-
-    return apply
 
 
 #: A choice element whose primitive value has only its ``_`` twin is invisible to ``child()``.
