@@ -446,7 +446,7 @@ def model() -> Model:
 
 def test_every_constraint_of_the_model_is_evaluated() -> None:
     """Each constraint of the closure is in the generated groups, but ele-1 (the walk's)."""
-    keys = set()
+    keys: set[str] = set()
     for type_def in model().types:
         if type_def.is_primitive:
             continue
@@ -477,7 +477,7 @@ def ele_1() -> Callable[..., bool | None]:
 
 def test_ele_1_of_the_definitions_is_the_one_the_walk_enforces() -> None:
     """The walk stands in for ele-1 only while its expression is the one it was written for."""
-    found = set()
+    found: set[str] = set()
     for type_def in model().types:
         for owner in type_def.all_types():
             for element in owner.elements:
