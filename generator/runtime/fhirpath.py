@@ -275,11 +275,14 @@ def _children_named(node: Node, name: str, type_hint: str | None, out: Collectio
         if entry is not None and entry[0] != "*":
             return  # known, not a choice: absent
     for key in data:
-        if key[:1] == "_":
-            continue
-        suffix_type = _is_choice_key(key, name)
+        twin = key[:1] == "_"
+        real = key[1:] if twin else key
+        if twin and real in data:
+            continue  # met with its value
+        suffix_type = _is_choice_key(real, name)
         if suffix_type is not None:
-            for value, ext in _pairs(data[key], data.get("_" + key)):
+            # a primitive choice may have only its `_name` object (an extension, no value)
+            for value, ext in _pairs(data.get(real), data.get("_" + real)):
                 out.append(_node(node, name, value, ext, None, suffix_type))
             return
 
