@@ -14,6 +14,11 @@ from __future__ import annotations
 from fhirgen.runtime import fhirpath as fp
 from fhirgen.runtime.invariants import Invariant, Invariants
 
+# Invariants whose verdict may be undecidable offline: they resolve() references or test memberOf()
+# value sets; when a reference outside the resource and its Bundle, or a value set without an
+# expansion, decides the verdict, the issue is information saying so.
+UNDECIDABLE_OFFLINE: tuple[str, ...] = ()
+
 # Element types for navigation without static knowledge (descendants(), resolve(), %resource).
 TYPES = fp.TypeTable(
     {

@@ -59,6 +59,7 @@ class InvariantPackageView:
     type_bases: str  # dict literal of the TypeTable's bases
     value_sets: tuple[tuple[str, str], ...]  # (URL, ValueSet expression) memberOf() reads
     uses_value_sets: bool
+    undecidable: tuple[str, ...] = ()  # keys that may be undecidable offline (resolve, memberOf)
     roots: dict[str, str] = field(default_factory=dict)  # type name -> group name
     elements: dict[tuple[str, str], str] = field(default_factory=dict)  # (owner, json name)
 
@@ -88,6 +89,7 @@ class _Compiler:
         self.sources: dict[str, str] = {}  # function name -> source
         self.functions: list[str] = []
         self.value_sets: set[str] = set()
+        self.undecidable: set[str] = set()
 
     def compile(self, type_def: TypeDef, where: str, constraint: Constraint) -> CompiledInvariant:
         assert constraint.expression is not None
@@ -115,6 +117,8 @@ class _Compiler:
             self.sources[compiled.name] = compiled.source
             self.functions.append(compiled.source)
         self.value_sets.update(compiled.value_sets)
+        if compiled.uses_resolve:
+            self.undecidable.add(constraint.key)
         return compiled
 
     def check(self, compiled: CompiledInvariant, constraint: Constraint) -> str:
@@ -177,6 +181,7 @@ def build_invariant_views(model: Model, header: tuple[str, ...]) -> InvariantPac
         type_bases=_dict_literal(table.bases),
         value_sets=tuple((url, _value_set(model, url)) for url in sorted(compiler.value_sets)),
         uses_value_sets=bool(compiler.value_sets),
+        undecidable=tuple(sorted(compiler.undecidable)),
         roots=roots,
         elements=elements,
     )

@@ -125,7 +125,7 @@ def _validator_files(
             env, "invariants.py.jinja", header=package.header, functions=invariants.functions,
             groups=invariants.groups, type_elements=invariants.type_elements,
             type_bases=invariants.type_bases, value_sets=invariants.value_sets,
-            uses_value_sets=invariants.uses_value_sets,
+            uses_value_sets=invariants.uses_value_sets, undecidable=invariants.undecidable,
         ),
     }
     examples = [path for path, resource_type in config.examples if resource_type in model.targets]
