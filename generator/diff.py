@@ -414,14 +414,14 @@ def generate_files(
     index = load_index([definitions])
     model = build_model(index, tuple(targets))
     examples: list[tuple[str, str]] = []
+    documents: dict[str, dict[str, Any]] = {}
     if examples_folder is not None and Path(definitions).is_dir():
-        examples = [
-            (f"{examples_folder}/{name}", str(resource.get("resourceType")))
-            for name, resource in index.examples
-        ]
+        documents = {f"{examples_folder}/{name}": resource for name, resource in index.examples}
+        examples = [(path, str(resource.get("resourceType"))) for path, resource in documents.items()]
     config = GenerateConfig(
         import_name=import_name,
         examples=tuple(sorted(set(examples))),
+        example_documents=tuple(sorted(documents.items())),
         tests=examples_folder is not None,
     )
     return model, generate(model, config)

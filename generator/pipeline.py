@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .imaging import find_rules
 from .ir import Model, all_core_types, build_model, build_profiles
@@ -37,6 +38,7 @@ def run_generation(
     chosen = all_core_types(index) if all_types else tuple(targets)
     model = build_model(index, chosen)
     examples: list[tuple[str, str]] = []
+    documents: dict[str, dict[str, Any]] = {}  # the rule tests' datatype cases come from them
     if tests and project_root is not None:
         for source in definitions:
             for name, resource in index.examples:
@@ -48,7 +50,9 @@ def run_generation(
                 except ValueError:
                     continue
                 examples.append((rel, str(resource.get("resourceType"))))
+                documents[rel] = resource
     config = GenerateConfig(import_name=import_name, examples=tuple(sorted(set(examples))), tests=tests,
+                            example_documents=tuple(sorted(documents.items())),
                             profiles=build_profiles(index, profiles),
                             imaging_rules=find_rules(definitions))  # issue 9
     return Generation(index, model, generate(model, config))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -37,6 +38,9 @@ class GenerateConfig:
 
     import_name: str = "fhirgen.models"
     examples: tuple[tuple[str, str], ...] = ()  # (path relative to the project, resourceType)
+    #: the parsed examples by path, so the rule tests can test each datatype where an example
+    #: uses it (paths without a document only get the resource's own cases)
+    example_documents: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     tests: bool = True
     profiles: tuple[Profile, ...] = ()  # issue 6: profiles to generate validators for
     imaging_rules: ImagingRules | None = None  # issue 9: fhirgen's imaging rules, if any
@@ -129,11 +133,13 @@ def _validator_files(
         ),
     }
     examples = [path for path, resource_type in config.examples if resource_type in model.targets]
+    by_path = dict(config.example_documents)
+    documents = [by_path[path] for path in examples if path in by_path]
     if config.tests and examples:
         files["tests/test_rules.py"] = _render(
             env, "test_rules.py.jinja", header=package.header, import_name=config.import_name,
             targets=model.targets, examples=examples,
-            cases=[rule_case_literal(case) for case in rule_cases(model)],
+            cases=[rule_case_literal(case) for case in rule_cases(model, documents)],
         )
     return files
 

@@ -17,34 +17,52 @@ __all__ = ["find_parent", "mutate"]
 PLACEHOLDER = "x"
 
 
-def _objects(node: Any, keys: Sequence[str], where: str) -> list[tuple[dict[str, Any], str]]:
+def _objects(node: Any, keys: Sequence[str], where: str, labels: Sequence[str]
+             ) -> list[tuple[dict[str, Any], str]]:
     if not keys:
         return [(node, where)] if isinstance(node, dict) else []
     if not isinstance(node, dict) or keys[0] not in node:
         return []
     child = node[keys[0]]
-    at = f"{where}.{keys[0]}"
+    at = f"{where}.{labels[0]}"
     if isinstance(child, list):
         found = []
         for i, item in enumerate(child):
-            found.extend(_objects(item, keys[1:], f"{at}[{i}]"))
+            found.extend(_objects(item, keys[1:], f"{at}[{i}]", labels[1:]))
         return found
-    return _objects(child, keys[1:], at)
+    return _objects(child, keys[1:], at, labels[1:])
+
+
+def _shape(keys: Sequence[str], parent_arrays: Sequence[Any]) -> tuple[list[bool], list[str]]:
+    """Each key's array flag and FHIRPath name: an entry of *parent_arrays* is the flag, or
+    ``(flag, name)`` for a choice key (``valueQuantity`` is ``value.ofType(Quantity)``)."""
+    arrays: list[bool] = []
+    labels: list[str] = list(keys)
+    for i, entry in enumerate(parent_arrays):
+        if isinstance(entry, (tuple, list)):
+            arrays.append(bool(entry[0]))
+            if i < len(labels):
+                labels[i] = str(entry[1])
+        else:
+            arrays.append(bool(entry))
+    return arrays, labels
 
 
 def find_parent(
     examples: Sequence[dict[str, Any]], parent_keys: Sequence[str], name: str, present: bool,
-    parent_arrays: Sequence[bool] = (),
+    parent_arrays: Sequence[bool | tuple[bool, str]] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     """(a copy of the example, the parent object in it, its location) or None if none has it.
 
     With *present*, the parent must hold *name* (to remove a required element). Otherwise, when
     no example has the parent, it is added to the first example (``parent_arrays`` tells which
-    keys hold arrays), so a rule inside a backbone no example uses is still tested.
+    keys hold arrays, and the FHIRPath name of a choice key: see :func:`_shape`), so a rule
+    inside a backbone or datatype no example uses is still tested.
     """
+    arrays, labels = _shape(parent_keys, parent_arrays)
     for example in examples:
         tree = copy.deepcopy(example)
-        for parent, where in _objects(tree, parent_keys, str(tree["resourceType"])):
+        for parent, where in _objects(tree, parent_keys, str(tree["resourceType"]), labels):
             if not present or name in parent:
                 return tree, parent, where
     if present or not examples or len(parent_arrays) != len(parent_keys):
@@ -52,19 +70,19 @@ def find_parent(
     tree = copy.deepcopy(examples[0])
     node: dict[str, Any] = tree
     where = str(tree["resourceType"])
-    for key, is_array in zip(parent_keys, parent_arrays):
+    for key, label, is_array in zip(parent_keys, labels, arrays):
         child: dict[str, Any] = {}
         existing = node.get(key)
         if is_array:
             if isinstance(existing, list):
                 existing.append(child)
-                where = f"{where}.{key}[{len(existing) - 1}]"
+                where = f"{where}.{label}[{len(existing) - 1}]"
             else:
                 node[key] = [child]
-                where = f"{where}.{key}[0]"
+                where = f"{where}.{label}[0]"
         else:
             node[key] = child
-            where = f"{where}.{key}"
+            where = f"{where}.{label}"
         node = child
     return tree, node, where
 

@@ -10,14 +10,19 @@ output only through :func:`~fhirgen.views.py_literal` (``repr``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import naming
 from .invariant_views import InvariantPackageView, element_group, root_group
 from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef, element_index
 from .views import docstring, py_literal
 
-__all__ = ["RuleCase", "ValidatorPackageView", "build_validator_views", "rule_cases"]
+__all__ = [
+    "RuleCase", "ValidatorPackageView", "build_validator_views", "datatype_occurrences",
+    "rule_cases",
+]
 
 #: Resource types are the roots of resources; their elements hold whole resources.
 RESOURCE_ROOTS = frozenset({"Resource", "DomainResource"})
@@ -324,6 +329,9 @@ class RuleCase:
     ``keys`` is the element's JSON path below the resource (``("instance", "uid")``); the test
     finds the first example object holding the parent, applies ``action`` and expects an issue
     with ``rule`` whose expression is the parent's location (``at_parent``) or the element's.
+    A datatype's rules are tested where the examples use that datatype first
+    (``("meta", "tag", "system")`` for ``Coding.system``): the generator knows the path, the test
+    only follows it.
     """
 
     test_id: str
@@ -335,20 +343,33 @@ class RuleCase:
     array: bool = False
     primitive: bool = False
     value: str | int | bool | None = None
-    parent_arrays: tuple[bool, ...] = ()  # JSON shape of each key above the element
+    #: JSON shape of each key above the element: array?, or (array?, FHIRPath name) for a
+    #: choice key (``fhirgen.testing.find_parent`` reads both)
+    parent_arrays: tuple[bool | tuple[bool, str], ...] = ()
 
 
 def _safe_id(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text)
 
 
-WRONG_KIND: dict[str, str | int] = {"number": "not a number", "boolean": "true", "string": 42}
+#: A value of another JSON kind (text that is no boolean or number either, so XML rejects it too).
+WRONG_KIND: dict[str, str | int] = {"number": "not a number", "boolean": "yes", "string": 42}
 #: Resource types offered as the disallowed target of a reference (the first one not allowed).
 OTHER_TARGETS = ("Basic", "Binary", "Account")
 
+#: Types whose elements every type inherits (``id``, ``extension`` ...): their suffix cases would
+#: only repeat the rule on each type.
+INHERITED_FROM = frozenset({"Element", "BackboneElement", "Resource", "DomainResource"})
 
-def rule_cases(model: Model) -> tuple[RuleCase, ...]:
-    """Mutation cases for every element rule of the target resources and their backbones."""
+#: Where a datatype occurs: its JSON keys below the resource and, for each key, whether it holds
+#: an array, with the FHIRPath name of a choice key (``(False, "value.ofType(Quantity)")``).
+Shape = tuple[bool | tuple[bool, str], ...]
+Occurrence = tuple[tuple[str, ...], Shape]
+
+
+def rule_cases(model: Model, examples: Sequence[Mapping[str, Any]] = ()) -> tuple[RuleCase, ...]:
+    """Mutation cases for every element rule of the target resources and their backbones, and
+    of every complex datatype the *examples* (parsed, in the order the test reads them) use."""
     cases: list[RuleCase] = []
     elements = element_index(model)
     for target in model.targets:
@@ -358,22 +379,111 @@ def rule_cases(model: Model) -> tuple[RuleCase, ...]:
             continue
         if not root.is_resource:
             continue
-        for owner in root.all_types():
-            prefix = tuple(owner.name.split(".")[1:])
-            shape = tuple(
-                elements[".".join((target, *prefix[: i + 1]))].is_array for i in range(len(prefix))
-            )
-            cases.append(RuleCase(f"{_safe_id(owner.name)}__unknown", target,
-                                  (*prefix, "bogusProperty"), "unknown", "unknown-property", True,
-                                  parent_arrays=shape))
-            for element in owner.elements:
-                if element.types or element.backbone:
-                    cases.extend(_element_cases(model, target, prefix, shape, element))
+        cases.extend(_type_cases(model, elements, root, target, (), ()))
+    for name, (keys, shape) in datatype_occurrences(model, examples).items():
+        first = examples[0]["resourceType"] if examples else ""
+        resource_type = next((str(e["resourceType"]) for e in examples
+                              if _holds(e, keys)), str(first))
+        cases.extend(_type_cases(model, elements, model.type(name), resource_type, keys, shape))
+    cases.extend(_unused_choice_cases(model, examples))
     return tuple(cases)
 
 
+def _unused_choice_cases(model: Model, examples: Sequence[Mapping[str, Any]]) -> list[RuleCase]:
+    """Wrong type suffixes on the choice elements of datatypes no example uses (``Annotation``,
+    ``Timing.repeat`` ...), at the shortest path the model allows to them (through
+    ``extension.valueAnnotation``): the test adds that path, empty, to an example."""
+    roots = [model.type(t) for t in model.targets if _is_type(model, t)]
+    roots = [r for r in roots if r.is_resource]
+    if not roots:
+        return []
+    used = datatype_occurrences(model, examples)
+    paths = _shortest_paths(model, roots[0])
+    cases: list[RuleCase] = []
+    for type_def in model.types:
+        if type_def.is_primitive or type_def.is_resource or type_def.name in used:
+            continue
+        for owner in type_def.all_types():
+            if owner.name not in paths:
+                continue
+            keys, shape = paths[owner.name]
+            taken = {name for element in owner.elements for name, _t in element.json_names()}
+            for element in owner.elements:
+                if element.is_choice:
+                    cases.extend(_suffix_cases(model, roots[0].name, keys, shape, element, taken))
+    return cases
+
+
+def _is_type(model: Model, name: str) -> bool:
+    try:
+        model.type(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _shortest_paths(model: Model, root: TypeDef) -> dict[str, Occurrence]:
+    """The shortest JSON path (breadth first, elements in definition order) from *root* to an
+    object of each complex type and backbone of the model."""
+    types = {owner.name: owner for t in model.types for owner in t.all_types()}
+    paths: dict[str, Occurrence] = {root.name: ((), ())}
+    queue = [root]
+    while queue:
+        owner = queue.pop(0)
+        keys, shape = paths[owner.name]
+        for element in owner.elements:
+            for json_name, type_ref in element.json_names():
+                child = _child_type(model, types, element, type_ref)
+                if child is None or child.name in paths:
+                    continue
+                paths[child.name] = ((*keys, json_name),
+                                     (*shape, _shape_entry(element, type_ref)))
+                queue.append(child)
+    return paths
+
+
+def _child_type(model: Model, types: Mapping[str, TypeDef], element: Element,
+                type_ref: TypeRef) -> TypeDef | None:
+    """The complex type or backbone an element's JSON value is an object of (None otherwise)."""
+    if element.backbone:
+        return types.get(element.backbone)
+    if not type_ref.code or _is_resource_type(type_ref, model):
+        return None
+    child = types.get(type_ref.code)
+    return None if child is None or child.is_primitive else child
+
+
+def _shape_entry(element: Element, type_ref: TypeRef) -> bool | tuple[bool, str]:
+    if element.is_choice:
+        return (element.is_array, f"{element.name}.ofType({type_ref.code})")
+    return element.is_array
+
+
+def _type_cases(model: Model, elements: Mapping[str, Element], type_def: TypeDef,
+                resource_type: str, keys: tuple[str, ...], shape: Shape) -> list[RuleCase]:
+    """The cases of *type_def* and its backbones, found at *keys* (``()``: the resource)."""
+    cases: list[RuleCase] = []
+    for owner in type_def.all_types():
+        below = tuple(owner.name.split(".")[1:])
+        prefix = (*keys, *below)
+        owner_shape = (*shape, *(
+            elements[".".join((type_def.name, *below[: i + 1]))].is_array
+            for i in range(len(below))
+        ))
+        cases.append(RuleCase(f"{_safe_id(owner.name)}__unknown", resource_type,
+                              (*prefix, "bogusProperty"), "unknown", "unknown-property", True,
+                              parent_arrays=owner_shape))
+        taken = {name for element in owner.elements for name, _t in element.json_names()}
+        for element in owner.elements:
+            if element.types or element.backbone:
+                cases.extend(_element_cases(model, resource_type, prefix, owner_shape, element))
+                cases.extend(_suffix_cases(model, resource_type, prefix, owner_shape, element,
+                                           taken))
+    return cases
+
+
 def _element_cases(model: Model, target: str, prefix: tuple[str, ...],
-                   shape: tuple[bool, ...], element: Element) -> list[RuleCase]:
+                   shape: Shape, element: Element) -> list[RuleCase]:
     """The mutations that break each rule of one element."""
     base = _safe_id(element.path)
     if element.is_choice:
@@ -403,8 +513,10 @@ def _element_cases(model: Model, target: str, prefix: tuple[str, ...],
         vs = model.value_set(binding.value_set) if binding and binding.value_set else None
         if binding and binding.strength == "required" and vs is not None and vs.expanded:
             found.append(("__code", "bogus-code", "binding", "bogus-code-value", False))
-    elif not is_resource:
-        found.append(("__empty", "empty", "json-shape", None, False))
+    else:  # an object (complex, backbone, resource) of another JSON kind
+        found.append(("__kind", "wrong-kind", "json-shape", WRONG_KIND["string"], False))
+        if not is_resource:
+            found.append(("__empty", "empty", "json-shape", None, False))
     if type_ref.target_profiles and "Resource" not in type_ref.target_types:
         other = next(t for t in OTHER_TARGETS if t not in type_ref.target_types)
         if type_ref.code == "Reference":
@@ -417,6 +529,84 @@ def _element_cases(model: Model, target: str, prefix: tuple[str, ...],
                  is_primitive, value, shape)
         for suffix, action, rule, value, at_parent in found
     ]
+
+
+def _suffix(type_name: str) -> str:
+    return type_name[0].upper() + type_name[1:]
+
+
+def _suffix_cases(model: Model, target: str, prefix: tuple[str, ...], shape: Shape,
+                  element: Element, taken: set[str]) -> list[RuleCase]:
+    """Type suffixes the element does not allow: on a choice, a real type name that is not one
+    of its types (``valueBoolean`` where only string and Quantity are allowed); on a plain
+    element, its own type as if it were a choice (``subjectReference``). Both are unknown
+    properties of the parent."""
+    base = _safe_id(element.path)
+    if element.is_choice:
+        allowed = {t.code for t in element.types}
+        candidates = sorted(model.types, key=lambda t: not t.is_primitive)  # stable: model order
+        wrong = next((t.name for t in candidates
+                      if not (t.abstract or t.is_resource) and t.name not in allowed
+                      and t.name.isalnum() and element.name + _suffix(t.name) not in taken),
+                     None)
+        if wrong is None:  # every type is allowed (Extension.value[x])
+            return []
+        return [RuleCase(base + "__wrong_type", target, (*prefix, element.name + _suffix(wrong)),
+                         "unknown", "unknown-property", True, parent_arrays=shape)]
+    if element.backbone or not element.types or _is_resource_type(element.types[0], model):
+        return []
+    if element.base_path.split(".")[0] in INHERITED_FROM:
+        return []  # the same rule as the type's own elements, once is enough
+    type_name = model.type(element.types[0].code).name
+    key = element.name + _suffix(type_name)
+    if not type_name.isalnum() or key in taken:
+        return []
+    return [RuleCase(base + "__suffix", target, (*prefix, key), "unknown", "unknown-property",
+                     True, parent_arrays=shape)]
+
+
+def datatype_occurrences(model: Model, examples: Sequence[Mapping[str, Any]]
+                         ) -> dict[str, Occurrence]:
+    """The first place each complex datatype occurs in *examples* (of the model's resource
+    types), walking them in order, elements in definition order, array items in order: the
+    same first place the generated test's ``find_parent`` reaches."""
+    types = {owner.name: owner for t in model.types for owner in t.all_types()}
+    found: dict[str, Occurrence] = {}
+    for example in examples:
+        root = types.get(str(example.get("resourceType")))
+        if root is not None and root.is_resource:
+            _walk_occurrences(model, types, example, root, (), (), found)
+    return found
+
+
+def _walk_occurrences(model: Model, types: Mapping[str, TypeDef], node: Mapping[str, Any],
+                      owner: TypeDef, keys: tuple[str, ...], shape: Shape,
+                      found: dict[str, Occurrence]) -> None:
+    for element in owner.elements:
+        for json_name, type_ref in element.json_names():
+            value = node.get(json_name)
+            if value is None:
+                continue
+            child = _child_type(model, types, element, type_ref)  # not contained resources
+            if child is None:
+                continue
+            at, at_shape = (*keys, json_name), (*shape, _shape_entry(element, type_ref))
+            if not element.backbone:
+                found.setdefault(child.name, (at, at_shape))
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Mapping):
+                    _walk_occurrences(model, types, item, child, at, at_shape, found)
+
+
+def _holds(node: Any, keys: Sequence[str]) -> bool:
+    """Whether *node* has an object at *keys* (through arrays)."""
+    if not keys:
+        return isinstance(node, Mapping)
+    if not isinstance(node, Mapping) or keys[0] not in node:
+        return False
+    child = node[keys[0]]
+    items = child if isinstance(child, list) else [child]
+    return any(_holds(item, keys[1:]) for item in items)
 
 
 def _tuple(items: tuple[object, ...]) -> str:

@@ -10,8 +10,8 @@ for strings, no array/single distinction beyond repetition, so:
 * ``empty`` (an object) becomes an empty element (``xml-shape``);
 * ``wrap`` (single value as an array) becomes the element repeated (``cardinality``);
 * ``wrong-kind`` with text where a number belongs becomes a bad lexical form (``primitive``);
-* ``null``, ``unwrap``, ``wrong-kind`` with a number for a string and a repeated ``Element.id``
-  (an XML attribute) have no XML form: skipped.
+* ``null``, ``unwrap``, ``wrong-kind`` with a number for a string, a repeated ``Element.id``
+  (an XML attribute) and an empty narrative ``div`` (XHTML, not text) have no XML form: skipped.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def _xml_case(case: tuple[Any, ...]) -> str | None:
         return "a number where text belongs: XML values are all text"
     if action == "wrap" and keys[-1] == "id" and len(keys) > 1:
         return "Element.id is an XML attribute: it cannot repeat"
+    if action == "empty" and keys[-1] == "div":
+        return "an empty XHTML div: XML has no empty element in its place, only no element"
     return None
 
 
