@@ -122,6 +122,9 @@ def mutate(parent: dict[str, Any], where: str, name: str, action: str, array: bo
             return item
         parent[name] = [] if array else {}
         return at
+    if action == "text-only":  # a CodeableConcept without codes: binding rules apply
+        put({"text": value})
+        return item
     if action == "bad-target":
         put({"reference": value})
         return item + ".reference"

@@ -337,7 +337,8 @@ class RuleCase:
     test_id: str
     resource_type: str
     keys: tuple[str, ...]
-    action: str  # remove wrap unwrap unknown wrong-kind bogus-code bad-target(-concept) empty null
+    action: str  # remove wrap unwrap unknown wrong-kind bogus-code bad-target(-concept) empty
+    #             null text-only
     rule: str
     at_parent: bool
     array: bool = False
@@ -517,6 +518,12 @@ def _element_cases(model: Model, target: str, prefix: tuple[str, ...],
         found.append(("__kind", "wrong-kind", "json-shape", WRONG_KIND["string"], False))
         if not is_resource:
             found.append(("__empty", "empty", "json-shape", None, False))
+        binding = element.binding
+        if (type_ref.code == "CodeableConcept" and binding and binding.value_set
+                and binding.strength in ("required", "extensible")
+                and model.value_set(binding.value_set) is not None):
+            # text only: no code from the value set (an error, or a warning when extensible)
+            found.append(("__no_code", "text-only", "binding", "text only", False))
     if type_ref.target_profiles and "Resource" not in type_ref.target_types:
         other = next(t for t in OTHER_TARGETS if t not in type_ref.target_types)
         if type_ref.code == "Reference":

@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Self
 
 from .issues import Issue, IssueList, count, operation_outcome
@@ -136,7 +137,8 @@ class ValueSet:
 
     *concepts* are ``(system, code)`` pairs; ``None`` when the value set cannot be expanded
     offline (DICOM pages, all-languages): codes are then not checked and an information issue
-    says so.
+    says so, except all-languages, whose codes are checked against the IANA language subtag
+    registry (:func:`language_problem`).
     """
 
     __slots__ = ("codes", "expanded", "pairs", "unchecked", "url")
@@ -166,26 +168,77 @@ def _not_expanded(vs: ValueSet, where: Loc, out: IssueList) -> None:
     _issue(out, "information", "informational", "binding", vs.unchecked, where)
 
 
+BCP47_SYSTEM = "urn:ietf:bcp:47"
+
+
+@lru_cache(maxsize=4096)
+def language_problem(tag: str) -> str | None:
+    """Why *tag* is not in all-languages (every BCP-47 tag), or None when it is.
+
+    all-languages has no expansion, but it is a grammar over the IANA language subtag registry,
+    which the HL7 validator checks a tag against (its first subtag must be a registered
+    language, each further one a registered extlang, script, region or variant, or private
+    use). langcodes ships that registry; an unknown primary language is named in the HL7
+    validator's words.
+    """
+    if not _BCP47.match(tag):
+        return f"'{tag}' is not a valid BCP-47 language tag"
+    import langcodes  # imported on the first language code only: validation without one never pays
+
+    if langcodes.tag_is_valid(tag):
+        return None
+    primary = tag.split("-", 1)[0]
+    if not langcodes.tag_is_valid(primary):
+        return f"Invalid Language code '{primary}'"
+    return f"'{tag}' has a subtag that is not in the IANA language subtag registry"
+
+
+def _not_in_value_set(value: str, vs: ValueSet, where: Loc, out: IssueList, required: bool,
+                      detail: str = "") -> None:
+    reason = f" (error message = {detail})" if detail else ""
+    if required:
+        _issue(out, "error", "code-invalid", "binding",
+               f"The value provided ('{value}') is not in the value set '{vs.url}', "
+               f"and a code is required from this value set{reason}", where)
+    else:
+        _issue(out, "warning", "code-invalid", "binding",
+               f"The value provided ('{value}') is not in the value set '{vs.url}', "
+               f"and a code should come from this value set unless it has no suitable code{reason}",
+               where)
+
+
 def _code_binding(value: Any, where: Loc, out: IssueList, required: ValueSet | None,
                   extensible: ValueSet | None) -> None:
     vs = required or extensible
     if vs is None or not isinstance(value, str):
         return
-    if not vs.expanded:
-        if vs.url == ALL_LANGUAGES and not _BCP47.match(value):
-            _issue(out, "error", "code-invalid", "binding",
-                   f"The value '{value}' is not a valid BCP-47 language tag", where)
+    if vs.url == ALL_LANGUAGES and not vs.expanded:  # checked against the subtag registry
+        problem = language_problem(value)
+        if problem is not None:
+            _not_in_value_set(value, vs, where, out, required is not None, problem)
+    elif not vs.expanded:
         _not_expanded(vs, where, out)
     elif value not in vs.codes:
-        if required is not None:
-            _issue(out, "error", "code-invalid", "binding",
-                   f"The value provided ('{value}') is not in the value set '{vs.url}', "
-                   "and a code is required from this value set", where)
-        else:
-            _issue(out, "warning", "code-invalid", "binding",
-                   f"The value provided ('{value}') is not in the value set '{vs.url}', "
-                   "and a code should come from this value set unless it has no suitable code",
-                   where)
+        _not_in_value_set(value, vs, where, out, required is not None)
+
+
+def _no_code(vs: ValueSet, where: Loc, out: IssueList, required: bool) -> None:
+    """A CodeableConcept with text only: the HL7 validator wants a code from a required
+    binding's value set (error) and asks for one from an extensible binding's (warning), whether
+    or not the value set can be expanded (there is no code to look up)."""
+    if required:
+        _issue(out, "error", "code-invalid", "binding",
+               f"No code provided, and a code is required from the value set '{vs.url}'", where)
+    else:
+        _issue(out, "warning", "code-invalid", "binding",
+               f"No code provided, and a code should be provided from the value set '{vs.url}'",
+               where)
+
+
+def _language_coding(coding: Mapping[str, Any]) -> bool:
+    code = coding.get("code")
+    return (coding.get("system") == BCP47_SYSTEM and isinstance(code, str)
+            and language_problem(code) is None)
 
 
 def _codings_binding(codings: list[Any], where: Loc, out: IssueList, required: ValueSet | None,
@@ -193,17 +246,18 @@ def _codings_binding(codings: list[Any], where: Loc, out: IssueList, required: V
     vs = required or extensible
     if vs is None:
         return
-    if not vs.expanded:
-        _not_expanded(vs, where, out)
-        return
     good = [c for c in codings if isinstance(c, dict)]
     if not good:
-        if required is not None and concept:
-            _issue(out, "error", "code-invalid", "binding",
-                   f"No code provided, and a code is required from the value set '{vs.url}'",
-                   where)
+        if concept:
+            _no_code(vs, where, out, required is not None)
         return
-    if any(vs.has_coding(c) for c in good):
+    if vs.url == ALL_LANGUAGES and not vs.expanded:
+        if any(_language_coding(c) for c in good):
+            return
+    elif not vs.expanded:
+        _not_expanded(vs, where, out)
+        return
+    elif any(vs.has_coding(c) for c in good):
         return
     shown = ", ".join(f"{c.get('system', '')}#{c.get('code', '')}" for c in good)
     if required is not None:
