@@ -117,9 +117,13 @@ def test_decimals_and_quantities() -> None:
     assert run("120.highBoundary(2)") == [Decimal("120.50")]
     assert run("1.587.lowBoundary(-1)") == []
     assert run("5 'mg' > 3 'mg'") == [True]
-    assert run("5 'mg' > 3 'kg'") == []
+    assert run("5 'mg' > 3 'kg'") == [False]  # UCUM converts commensurable units
+    assert run("5 'g' > 1000 'mg'") == [True]
+    assert run("5 'mg' > 3 'm'") == []  # mass and length: not comparable
+    assert run("2 'Cel' > 1 'K'") == []  # an offset conversion is not a factor
     assert run("(5 'mg').comparable(3 'mg')") == [True]
-    assert run("(5 'mg').comparable(3 'g')") == [False]
+    assert run("(5 'mg').comparable(3 'g')") == [True]  # UCUM: both masses
+    assert run("(5 'mg').comparable(3 'm')") == [False]
     assert run("7 div 2") == [3] and run("7 mod 2") == [1] and run("7 / 2") == [Decimal("3.5")]
     assert run("1 / 0") == []
     assert run("'a' & {} & 'b'") == ["ab"]

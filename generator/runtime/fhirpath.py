@@ -521,9 +521,48 @@ def _unit_key(unit: str) -> str:
 
 
 def _quantity_cmp(a: Quantity, b: Quantity) -> int | None:
+    """-1, 0 or 1; ``None`` when the units are not comparable. Units that differ are converted
+    by UCUM (``5 g`` > ``1000 mg``), as the HL7 engine does; calendar durations (``year``,
+    ``month``) only ever compare with the same keyword."""
+    left = a.value
     if _unit_key(a.unit) != _unit_key(b.unit):
+        factor = _ucum_factor(a.unit, b.unit)
+        if factor is None:
+            return None
+        left = left * factor
+    return (left > b.value) - (left < b.value)
+
+
+#: The UCUM unit registry (ucumvert, over pint), built on first need: about a second.
+_UCUM: Any = None
+#: Conversion factors met so far, bounded (units come from the input).
+_FACTORS: dict[tuple[str, str], Decimal | None] = {}
+
+
+def _ucum_factor(source: str, target: str) -> Decimal | None:
+    """How many *target* units one *source* unit makes, or ``None`` when either is not a UCUM
+    unit, they measure different things, or the conversion has an offset (``Cel`` to ``K``)."""
+    if source in _CALENDAR or target in _CALENDAR:
         return None
-    return (a.value > b.value) - (a.value < b.value)
+    key = (source, target)
+    if key in _FACTORS:
+        return _FACTORS[key]
+    global _UCUM
+    factor: Decimal | None = None
+    try:
+        if _UCUM is None:
+            from ucumvert import PintUcumRegistry  # type: ignore[import-untyped, unused-ignore]
+
+            _UCUM = PintUcumRegistry()
+        unit, other = _UCUM.from_ucum(source), _UCUM.from_ucum(target)
+        if _UCUM.Quantity(0, unit.units).to(other.units).magnitude == 0:  # no offset (Cel)
+            converted = unit.to(other)
+            factor = Decimal(repr(float(converted.magnitude / other.magnitude)))
+    except Exception:  # noqa: BLE001 - the parser's and pint's many errors all mean "no"
+        factor = None
+    if len(_FACTORS) < 4096:
+        _FACTORS[key] = factor
+    return factor
 
 
 def _quantity_of(node: Node) -> Quantity | None:
@@ -1770,7 +1809,7 @@ def comparable(coll: Collection, other: Collection) -> Collection:
     a, b = _to_quantity(a), _to_quantity(b)
     if a is None or b is None:
         return [False]
-    return [_unit_key(a.unit) == _unit_key(b.unit)]
+    return [_unit_key(a.unit) == _unit_key(b.unit) or _ucum_factor(a.unit, b.unit) is not None]
 
 
 def precision(coll: Collection) -> Collection:
