@@ -31,7 +31,8 @@ EXAMPLES = [
 ]
 
 # (test id, JSON keys of the element, action, expected rule, issue on the parent?, array?,
-#  primitive?, value, JSON shape of the keys above: array?)
+#  primitive?, value, JSON shape of the keys above: array?, or (array?, FHIRPath name) for a
+#  choice key such as valueAnnotation)
 # fmt: off
 CASES = [
     ('ImagingSelection__unknown', ('bogusProperty',), 'unknown', 'unknown-property', True, False, False, None, ()),
