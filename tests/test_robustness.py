@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -487,3 +488,184 @@ def test_process_memory_stays_bounded_on_a_huge_file(tmp_path: Path) -> None:
     assert [o["issue"][0]["extension"][-1]["valueCode"] for o in outcomes][1] == "limit-size"
     assert len(outcomes) == 3
     assert peak < 300, peak
+
+
+# ------------------------------------------------------------------------------ the generator
+# tests/test_render.py proves the texts ``short``, ``definition``, constraint ``human`` and the
+# StructureDefinition ``description`` inert (the Gadget fixture), and the banner's version and
+# package names; these cover the other fields that reach output, codes, regexes and names.
+
+MINI = ROOT / "tests" / "fixtures" / "mini" / "definitions"
+WIDGET = "http://hl7.org/fhir/StructureDefinition/Widget"
+CODE_SD = "http://hl7.org/fhir/StructureDefinition/code"
+WIDGET_CLASS = "http://example.org/fhir/ValueSet/widget-class"
+#: Quotes, backslashes, Jinja delimiters, newlines and code, as a definition may carry them.
+PAYLOAD = ('a """ b \'\'\' c \\ d \\n e {{ 7 * 7 }} {% if x %}x{% endif %} {# c #}\r\n'
+           '"""\n__import__("os").system("echo injected")\n"""\n# end \\')
+
+
+def _mini_index() -> Any:
+    from fhirgen.loader import load_index
+
+    return load_index([MINI])
+
+
+def _changed(change: Callable[[dict[str, Any]], None]) -> Any:
+    """The mini definitions with *change* applied to a copy of their resources (by URL)."""
+    from fhirgen.loader import DefinitionIndex
+
+    index = _mini_index()
+    resources = {k: json.loads(json.dumps(v)) for k, v in index.resources.items()}
+    change(resources)
+    return DefinitionIndex(resources, dict(index.origins), index.examples, index.packages)
+
+
+def _generate(index: Any) -> dict[str, str]:
+    from fhirgen.ir import build_model
+    from fhirgen.render import generate
+
+    return generate(build_model(index, ["Widget"]))
+
+
+def _runs_something(source: str) -> list[str]:
+    import ast
+
+    return [node.id for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Name) and node.id in ("__import__", "eval", "exec", "os")]
+
+
+def _import_generated(files: dict[str, str], root: Path) -> Any:
+    import importlib
+    import uuid
+
+    name = f"fhirgen_robust_{uuid.uuid4().hex[:10]}"
+    for key, text in files.items():
+        head, _, rel = key.partition("/")
+        if head == "models":
+            (root / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / name / rel).write_text(text, encoding="utf-8")
+    sys.path.insert(0, str(root))
+    try:
+        importlib.invalidate_caches()
+        return importlib.import_module(f"{name}.validators")
+    finally:
+        sys.path.remove(str(root))
+
+
+def _elements(resources: dict[str, Any], url: str) -> list[dict[str, Any]]:
+    return resources[url]["snapshot"]["element"]
+
+
+def test_every_other_text_field_is_inert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """comment, requirements, binding descriptions, constraint requirements, purpose and
+    value set texts carrying code generate code that compiles and runs nothing."""
+    import os
+
+    def poison(resources: dict[str, Any]) -> None:
+        resources[WIDGET]["purpose"] = PAYLOAD
+        resources[WIDGET]["title"] = PAYLOAD
+        for element in _elements(resources, WIDGET):
+            element["comment"] = element["requirements"] = PAYLOAD
+            element["short"] = PAYLOAD
+            if "binding" in element:
+                element["binding"]["description"] = PAYLOAD
+            for constraint in element.get("constraint", ()):
+                constraint["requirements"] = constraint["human"] = PAYLOAD
+        value_set = resources[WIDGET_CLASS]
+        value_set["title"] = value_set["description"] = value_set["purpose"] = PAYLOAD
+        for concept in value_set["compose"]["include"][0]["concept"]:
+            concept["display"] = PAYLOAD
+
+    files = _generate(_changed(poison))
+    for key, text in files.items():
+        if key.endswith(".py"):
+            compile(text, key, "exec")
+            assert _runs_something(text) == [], key
+    calls: list[Any] = []
+    monkeypatch.setattr(os, "system", lambda *args: calls.append(args) or 0)
+    _import_generated(files, tmp_path)
+    assert calls == []
+
+
+def test_codes_with_quotes_reach_code_as_exact_literals(tmp_path: Path) -> None:
+    hostile = 'x"""\\\'{{y}}\n__import__("os")'
+
+    def poison(resources: dict[str, Any]) -> None:
+        concepts = resources[WIDGET_CLASS]["compose"]["include"][0]["concept"]
+        concepts.append({"code": hostile, "display": hostile})
+
+    files = _generate(_changed(poison))
+    for key, text in files.items():
+        if key.endswith(".py"):
+            compile(text, key, "exec")
+            assert _runs_something(text) == [], key
+    validators = _import_generated(files, tmp_path)
+    sets = [v for k, v in vars(validators).items() if k.startswith("VS_") and hasattr(v, "url")
+            and v.url == WIDGET_CLASS]
+    assert sets and hostile in sets[0].codes
+
+
+def _set_regex(regex: str) -> Callable[[dict[str, Any]], None]:
+    def change(resources: dict[str, Any]) -> None:
+        for element in _elements(resources, CODE_SD):
+            for type_ref in element.get("type", ()):
+                for extension in type_ref.get("extension", ()):
+                    if extension["url"].endswith("/regex"):
+                        extension["valueString"] = regex
+    return change
+
+
+def test_a_regex_with_quotes_and_code_stays_a_regex(tmp_path: Path) -> None:
+    """A regex is data: carried as an escaped literal, compiled as written, never run as code."""
+    regex = '[a-z]+("""|\'\'\'|\\\\|\\n)?(__import__\\("os"\\)\\.system\\("x"\\))?(\\{\\{x\\}\\})?'
+    files = _generate(_changed(_set_regex(regex)))
+    for key, text in files.items():
+        if key.endswith(".py"):
+            compile(text, key, "exec")
+            assert _runs_something(text) == [], key
+    validators = _import_generated(files, tmp_path)
+    assert validators.P_code.regex == regex
+    assert validators.P_code.check("abc") is None
+    assert validators.P_code.check("ABC") is not None
+
+
+@pytest.mark.xfail(strict=True, reason="gap left to the lead (fhirgen.ir, not this task's files): "
+                   "an invalid regex is generated as is and fails at import with re.error; it "
+                   "should be refused when the model is built (IRError naming the type)")
+def test_an_invalid_regex_is_refused_at_generation() -> None:
+    from fhirgen.ir import IRError
+
+    with pytest.raises(IRError, match="regex"):
+        _generate(_changed(_set_regex("[unclosed(")))
+
+
+@pytest.mark.parametrize("bad", ['na"me', "x)\nimport os\n(", "a b", "{{x}}", "na\\me", ""])
+def test_an_invalid_element_name_is_refused_clearly(bad: str, tmp_path: Path) -> None:
+    from fhirgen.ir import IRError
+    from fhirgen.naming import NamingError
+    from fhirgen.render import RenderError
+
+    def rename(resources: dict[str, Any]) -> None:
+        for element in _elements(resources, WIDGET):
+            if element["path"] == "Widget.name":
+                element["path"] = element["id"] = f"Widget.{bad}"
+
+    with pytest.raises((NamingError, IRError, RenderError)) as refused:
+        _generate(_changed(rename))
+    assert repr(bad)[1:-1] in str(refused.value) or bad in str(refused.value)
+    # the command says so in one line, exit 2, and writes nothing
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    for source in MINI.iterdir():
+        text = source.read_text(encoding="utf-8")
+        if source.name == "StructureDefinition-Widget.json":
+            tree = json.loads(text)
+            rename({WIDGET: tree})
+            text = json.dumps(tree)
+        (folder / source.name).write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    result = _cli("generate", "--definitions", str(folder), "--output", str(out),
+                  "--tests-output", str(tmp_path / "tests-out"), "--target", "Widget")
+    assert result.exit_code == 2, result.output
+    assert "fhirgen: error:" in result.output
+    assert not out.exists()
