@@ -270,3 +270,20 @@ def test_a_validator_called_directly_warns_about_it_too() -> None:
     assert [(i.severity, i.rule) for i in out if i.severity != "information"] == [
         ("warning", "unknown-resource"), ("error", "dom-3")  # unreferenced, but not unchecked
     ]
+
+
+def test_long_language_values_are_judged_but_not_remembered() -> None:
+    """The registry lookups are cached for real (short) tags only: untrusted input cannot fill
+    the cache with megabytes."""
+    from fhirgen.runtime.validate import _registry_problem
+
+    before = _registry_problem.cache_info().currsize
+    tag = "en" + "-abcdefgh" * 20  # long, few subtags: looked up, not remembered
+    assert language_problem(tag) == f"'{tag}' has a subtag that is not in the IANA language subtag registry"
+    assert language_problem("en-x" + "-a" * 20) is None  # private use: anything goes
+    assert _registry_problem.cache_info().currsize == before + 1  # only the short one
+    many = "en" + "-abcdefgh" * 100_000  # judged without parsing (langcodes recurses per subtag)
+    assert language_problem(many) == f"'{many}' has more than 32 subtags: not a registered language tag"
+    tree = example()
+    tree["language"] = many
+    assert [i.severity for i in issues(tree, "binding") if i.expression.endswith("language")] == ["error"]

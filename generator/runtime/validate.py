@@ -169,9 +169,11 @@ def _not_expanded(vs: ValueSet, where: Loc, out: IssueList) -> None:
 
 
 BCP47_SYSTEM = "urn:ietf:bcp:47"
+#: Subtags a language tag may have here: a language, three extlangs, a script, a region and a
+#: few variants, extensions and private-use subtags fit many times over.
+MAX_SUBTAGS = 32
 
 
-@lru_cache(maxsize=4096)
 def language_problem(tag: str) -> str | None:
     """Why *tag* is not in all-languages (every BCP-47 tag), or None when it is.
 
@@ -183,6 +185,15 @@ def language_problem(tag: str) -> str | None:
     """
     if not _BCP47.match(tag):
         return f"'{tag}' is not a valid BCP-47 language tag"
+    if tag.count("-") >= MAX_SUBTAGS:  # langcodes parses one subtag per recursion level
+        return f"'{tag}' has more than {MAX_SUBTAGS} subtags: not a registered language tag"
+    if len(tag) > 64:  # real tags are short: only those are remembered (input is untrusted)
+        return _registry_problem.__wrapped__(tag)
+    return _registry_problem(tag)
+
+
+@lru_cache(maxsize=4096)
+def _registry_problem(tag: str) -> str | None:
     import langcodes  # imported on the first language code only: validation without one never pays
 
     if langcodes.tag_is_valid(tag):
