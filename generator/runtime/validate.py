@@ -1003,7 +1003,7 @@ class _BoundedIssues(IssueList):
     """An :class:`IssueList` that keeps at most ``max_issues`` issues, counts the rest, and
     shortens messages that quote a huge value: a hostile resource cannot make a huge outcome."""
 
-    __slots__ = ("dropped", "max_issues")
+    __slots__ = ("dropped", "dropped_by", "max_issues")
 
     #: Characters of a message kept; the rest is cut with a note (a value quoted in full could
     #: be megabytes).
@@ -1013,10 +1013,12 @@ class _BoundedIssues(IssueList):
         super().__init__()
         self.max_issues = max_issues
         self.dropped = 0
+        self.dropped_by: dict[str, int] = {}
 
     def append(self, issue: Issue) -> None:
         if len(self) >= self.max_issues:
             self.dropped += 1
+            self.dropped_by[issue.severity] = self.dropped_by.get(issue.severity, 0) + 1
             return
         if len(issue.message) > self.MAX_MESSAGE:
             cut = len(issue.message) - self.MAX_MESSAGE
@@ -1025,12 +1027,20 @@ class _BoundedIssues(IssueList):
         super().append(issue)
 
     def close(self) -> None:
-        """One last issue saying how many were cut, if any."""
+        """One last issue saying how many were cut, if any, as severe as the worst of them: the
+        verdict stays what the whole list would give (cut information issues do not make a
+        valid resource invalid; a cut error keeps an invalid one invalid)."""
         if self.dropped:
-            super().append(Issue("error", "too-costly", "limit-issues",
-                                 f"{self.dropped:,} more issue(s) not reported: at most "
+            worst = next(s for s in ("fatal", "error", "warning", "information")
+                         if s in self.dropped_by)
+            counts = ", ".join(f"{self.dropped_by[s]:,} {s}" for s in
+                               ("fatal", "error", "warning", "information") if s in self.dropped_by)
+            super().append(Issue("error" if worst == "fatal" else worst, "too-costly",
+                                 "limit-issues",
+                                 f"{self.dropped:,} more issue(s) not reported ({counts}): at most "
                                  f"{self.max_issues:,} per resource (--max-issues)", ""))
             self.dropped = 0
+            self.dropped_by = {}
 
 
 def _result(out: IssueList, tree: Any, file: str | None, text: str | bytes | bytearray | None,
