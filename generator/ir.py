@@ -471,6 +471,12 @@ def _primitive_info(sd: dict[str, Any], elements: Sequence[dict[str, Any]]) -> P
             code = raw_type.get("code", "")
             if code.startswith(SYSTEM_PREFIX):
                 fhirpath_type = code[len("http://hl7.org/fhirpath/") :]
+    if isinstance(regex, str):
+        try:
+            re.compile(regex)
+        except re.error as exc:  # it would be generated as is and fail when imported
+            raise IRError(f"{name}: the regex of its value is not a valid regular expression "
+                          f"({exc}): {regex!r}") from exc
     if name in JSON_NUMBER_PRIMITIVES:
         json_kind = "number"
     elif name in JSON_BOOLEAN_PRIMITIVES:
