@@ -233,11 +233,11 @@ def _xml_schema_module(package: str) -> Any:
 
 
 def _xml_tree(registry: Any, data: bytes) -> Any:
-    from decimal import Decimal
+    """The tree of XML converted without validation: read as far as it goes (``--no-validate``
+    converts what the XML rules object to, as JSON input is converted)."""
+    from .runtime.xml import read_lenient
 
-    from .fhirxml import read_resource_xml
-
-    return read_resource_xml(data, _xml_schema_module(registry._package).XML_SCHEMA, parse_float=Decimal)
+    return read_lenient(data, _xml_schema_module(registry._package).XML_SCHEMA)
 
 
 # --- end of FHIR XML input ----------------------------------------------------------------

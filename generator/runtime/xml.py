@@ -8,7 +8,8 @@ A generated package holds its XML facts in ``xmlschema.py`` (``XML_SCHEMA``, an
   rules. Issues the XML reading already reported are not repeated by the JSON-shape checks (a
   ``value="abc"`` on an integer is one issue, about the XML, not a second about a JSON string).
   Line and column are worked out only when the issues are read.
-* :func:`to_xml` writes a model as canonical FHIR XML; :func:`from_xml` builds a model from it.
+* :func:`to_xml` writes a model as canonical FHIR XML; :func:`from_xml` builds a model from it
+  (validated first, or read leniently by :func:`read_lenient` with ``validate=False``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "from_xml",
     "looks_like_xml",
     "package_xml_schema",
+    "read_lenient",
     "to_xml",
     "validate_xml_with",
 ]
@@ -109,10 +111,27 @@ def from_xml(cls: Any, data: str | bytes | bytearray, *, validate: bool = True) 
         result = module.validate_xml(raw)
         if not result.ok:
             raise ValidationError(result)
-    tree = read_resource_xml(raw, module.XML_SCHEMA, parse_float=FhirDecimal)
+        tree = read_resource_xml(raw, module.XML_SCHEMA, parse_float=FhirDecimal)
+    else:
+        tree = read_lenient(raw, module.XML_SCHEMA)
     if isinstance(cls, type):  # a resource class: from_json checks the resourceType
         return getattr(cls, "from_json")(tree, validate=False)
     return cls.from_tree(tree)
+
+
+def read_lenient(data: str | bytes, schema: XmlSchemaLike) -> Any:
+    """The JSON-shaped tree of FHIR XML as far as it can be read: what the XML rules object to
+    (element order, unknown elements, empty elements ...) is left out or taken as found, as the
+    validating reader does, instead of stopping at the first problem. XML that cannot be read at
+    all (not well-formed, a DOCTYPE) raises :class:`~fhirgen.fhirxml.XmlReadError`."""
+    from ..fhirxml import XmlReadError
+
+    reading = read_resource_xml_for_validation(data, schema)
+    if reading.tree is None:
+        first = next((i for i in reading.issues if i.is_error), None)
+        raise XmlReadError(first.message if first else "the XML could not be read",
+                           first.expression if first else None, first.line if first else None)
+    return reading.tree
 
 
 def looks_like_xml(data: bytes) -> bool:
