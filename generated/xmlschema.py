@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirgen.fhirxml import XmlTables
 from fhirgen.runtime.validate import Result
 from fhirgen.runtime.xml import validate_xml_with
+from fhirgen.runtime.xmlio import XmlTables
 
 __all__ = ["RESOURCE_TYPES", "ROWS", "XML_SCHEMA", "validate_xml"]
 

@@ -55,3 +55,23 @@ def test_convert_no_validate_converts_flawed_xml(tmp_path: Path) -> None:
     broken.write_bytes(b"<ImagingSelection xmlns='http://hl7.org/fhir'>")
     refused = CliRunner().invoke(main, ["convert", "--no-validate", str(broken)])
     assert refused.exit_code == 2 and "Traceback" not in refused.output
+
+
+def test_the_generated_package_needs_no_generator_at_run_time() -> None:
+    """Importing the models, validators, invariants, profiles, imaging rules and XML support
+    loads fhirgen.runtime only: no definitions, no intermediate model, no templates."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        "import fhirgen.models\n"
+        "for name in ('xmlschema', 'validators', 'invariants', 'profiles', 'imaging_rules'):\n"
+        "    importlib.import_module('fhirgen.models.' + name)\n"
+        "import fhirgen.runtime.xml\n"
+        "print(sorted(k for k in sys.modules if k.startswith('fhirgen.')\n"
+        "             and not k.startswith(('fhirgen.models', 'fhirgen.runtime'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,7 +1,7 @@
 """FHIR XML for generated models: validation, reading and writing through the JSON-shaped tree.
 
 A generated package holds its XML facts in ``xmlschema.py`` (``XML_SCHEMA``, an
-:class:`~fhirgen.fhirxml.XmlTables`); the algorithms are in :mod:`fhirgen.fhirxml`:
+:class:`~fhirgen.runtime.xmlio.XmlTables`); the algorithms are in :mod:`fhirgen.runtime.xmlio`:
 
 * :func:`validate_xml_with` reads the XML for validation (XML-only issues collected, never raised)
   and runs the package's validators on the tree it gives, so XML and JSON are judged by the same
@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..fhirxml import (
+from .xmlio import (
     XmlReading,
     XmlSchemaLike,
     read_resource_xml,
@@ -123,8 +123,8 @@ def read_lenient(data: str | bytes, schema: XmlSchemaLike) -> Any:
     """The JSON-shaped tree of FHIR XML as far as it can be read: what the XML rules object to
     (element order, unknown elements, empty elements ...) is left out or taken as found, as the
     validating reader does, instead of stopping at the first problem. XML that cannot be read at
-    all (not well-formed, a DOCTYPE) raises :class:`~fhirgen.fhirxml.XmlReadError`."""
-    from ..fhirxml import XmlReadError
+    all (not well-formed, a DOCTYPE) raises :class:`~fhirgen.runtime.xmlio.XmlReadError`."""
+    from .xmlio import XmlReadError
 
     reading = read_resource_xml_for_validation(data, schema)
     if reading.tree is None:
