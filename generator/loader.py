@@ -182,7 +182,15 @@ def load_index(sources: Iterable[Path | str]) -> DefinitionIndex:
     if xml_files:
         from .fhirxml import XmlSchema
 
-        so_far = DefinitionIndex(dict(resources), dict(origins), tuple(examples), tuple(packages))
+        from .snapshot import has_snapshot
+
+        # Reading XML needs the core types only: differential-only definitions (profiles, rules)
+        # are left out, as their bases may be among the XML files still to read.
+        complete = {
+            url: res for url, res in resources.items()
+            if res.get("resourceType") != "StructureDefinition" or has_snapshot(res)
+        }
+        so_far = DefinitionIndex(complete, dict(origins), tuple(examples), tuple(packages))
         schema = XmlSchema.from_index(so_far)
         for name, data in xml_files:
             _add(name, _parse(name, data, schema), resources, origins, examples)
