@@ -206,8 +206,12 @@ def convert_command(
             _fail(f"{name}: no generated model for resourceType {model.tree.get('resourceType')!r}")
         if to_format == "xml":  # issue 5: FHIR XML out
             from .runtime.xml import to_xml
+            from .runtime.xmlio import XmlWriteError
 
-            click.echo(to_xml(model).decode("utf-8"), nl=False)
+            try:
+                click.echo(to_xml(model).decode("utf-8"), nl=False)
+            except XmlWriteError as exc:  # a control character read from XML 1.1 or JSON
+                _fail(f"{name}: {exc}")
         else:
             click.echo(model.to_json(indent=indent or None))
     if invalid:

@@ -109,7 +109,4 @@ def test_verdict_agreement_with_the_whole_core(all_validators, capsys) -> None:
 
 
 #: Cases without doubts where our verdict differs from the reference validator's, and why.
-KNOWN_DISAGREEMENTS = {
-    "xml_v11": "an XML 1.1 document (a character reference to a C0 control character, legal only "
-               "in XML 1.1): libxml2, behind lxml, reads XML 1.0 only, so we report it unreadable",
-}
+KNOWN_DISAGREEMENTS: dict[str, str] = {}

@@ -75,3 +75,40 @@ def test_the_generated_package_needs_no_generator_at_run_time() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+XML11 = (
+    b'<?xml version="1.1" encoding="UTF-8"?>\n'
+    b'<ImagingSelection xmlns="http://hl7.org/fhir">\n'
+    b'  <status value="available"/>\n'
+    b'  <code><text value="key&#x001D;images &#29;here"/></code>\n'
+    b"</ImagingSelection>\n"
+)
+
+
+def test_xml_1_1_control_character_references_are_read() -> None:
+    """XML 1.1 allows references to C0 control characters (the HL7 validator reads them);
+    libxml2 reads XML 1.0 only, so they stand aside while it parses and come back after."""
+    import fhirgen.models.xmlschema as xmlschema
+    from fhirgen.models.xmlschema import validate_xml
+    from fhirgen.runtime.xmlio import read_resource_xml
+
+    tree = read_resource_xml(XML11, xmlschema.XML_SCHEMA)
+    assert tree["code"]["text"] == "key\x1dimages \x1dhere"
+    result = validate_xml(XML11)
+    assert not [i for i in result.issues if i.is_error], result.issues
+    assert any("[1d]" in i.message for i in result.issues if i.severity == "warning")
+    # the same references in an XML 1.0 document stay what libxml2 says they are: not well-formed
+    broken = validate_xml(XML11.replace(b'version="1.1"', b'version="1.0"'))
+    assert [i.rule for i in broken.issues] == ["xml-syntax"]
+
+
+def test_a_control_character_cannot_be_written_as_xml_1_0(tmp_path: Path) -> None:
+    path = tmp_path / "v11.xml"
+    path.write_bytes(XML11)
+    as_json = CliRunner().invoke(main, ["convert", "--to", "json", str(path)])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["code"]["text"] == "key\x1dimages \x1dhere"
+    as_xml = CliRunner().invoke(main, ["convert", "--to", "xml", str(path)])
+    assert as_xml.exit_code == 2
+    assert "cannot be written as XML 1.0" in as_xml.output and "Traceback" not in as_xml.output

@@ -206,10 +206,53 @@ def _refuse_doctype(data: bytes) -> None:
         pass  # syntax errors are reported by the real parse
 
 
+#: An XML 1.1 declaration (libxml2 reads XML 1.0 only).
+_XML11 = re.compile(rb"\s*<\?xml\s+version\s*=\s*[\"']1\.1[\"']")
+#: Character references XML 1.1 allows and XML 1.0 does not: C0 controls other than tab, LF, CR.
+_XML11_REF = re.compile(rb"&#(?:x0*([0-9A-Fa-f]{1,2})|0*([0-9]{1,2}));")
+#: Where such a character stands while libxml2 parses (Supplementary Private Use Area-A).
+_XML11_BASE = 0xF0000
+#: Placeholders back to the characters they stand for.
+_XML11_RESTORE = {_XML11_BASE + code: code for code in range(1, 32) if code not in (9, 10, 13)}
+
+
+def _xml11_as_xml10(data: bytes) -> tuple[bytes, bool]:
+    """An XML 1.1 document as one libxml2 reads: its references to C0 control characters (legal
+    in 1.1 only) become private-use placeholders, which :func:`restore_xml11` turns back after
+    the walk. Other documents, and 1.1 ones without such references, are returned unchanged."""
+    if not _XML11.match(data) or any(chr(c).encode("utf-8") in data for c in _XML11_RESTORE):
+        return data, False
+    changed = False
+
+    def placeholder(match: re.Match[bytes]) -> bytes:
+        nonlocal changed
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        if _XML11_BASE + code not in _XML11_RESTORE:
+            return match.group(0)
+        changed = True
+        return f"&#x{_XML11_BASE + code:X};".encode("ascii")
+
+    converted = _XML11_REF.sub(placeholder, data)
+    return converted, changed
+
+
+def restore_xml11(value: Any) -> Any:
+    """*value* (a tree read from an XML 1.1 document) with its control characters restored."""
+    if isinstance(value, str):
+        return value.translate(_XML11_RESTORE)
+    if isinstance(value, dict):
+        return {key: restore_xml11(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [restore_xml11(item) for item in value]
+    return value
+
+
 def _parse_document(data: bytes | str) -> etree._Element:
-    """Parse *data* with the hardened parser; refuse any DOCTYPE."""
+    """Parse *data* with the hardened parser; refuse any DOCTYPE. An XML 1.1 document is read as
+    XML 1.0 once its control-character references stand aside (:func:`_xml11_as_xml10`)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
+    data, _ = _xml11_as_xml10(data)
     _refuse_doctype(data)
     try:
         root = etree.fromstring(data, hardened_parser())
@@ -621,6 +664,8 @@ def read_resource_xml(
     root = _parse_document(data)
     result = _Reader(schema, parse_float, source=_Positions(data, root)).resource(root, None)
     assert result is not None  # strict reading raises instead
+    if _xml11_as_xml10(data)[1]:
+        result = restore_xml11(result)
     return result
 
 
@@ -849,6 +894,8 @@ def read_resource_xml_for_validation(
                             "The resource is nested too deeply to be read", ""))
         elements.append(None)
         tree = None
+    if tree is not None and _xml11_as_xml10(data)[1]:
+        tree = restore_xml11(tree)
     return XmlReading(tree, issues, data, root, reader.where, elements, source)
 
 
@@ -1117,7 +1164,13 @@ def write_resource_xml(
     and unknown keys raise :class:`XmlWriteError`.
     """
     writer = _Writer(schema)
-    root = writer.resource(resource, None, None)
+    try:
+        root = writer.resource(resource, None, None)
+    except ValueError as exc:
+        if isinstance(exc, XmlWriteError):
+            raise
+        # lxml refuses what XML 1.0 cannot carry at all (control characters, even as references)
+        raise XmlWriteError(f"the resource cannot be written as XML 1.0: {exc}") from exc
     _indent(root)
     body: bytes = etree.tostring(root, encoding="UTF-8")
     if writer.verbatim:
