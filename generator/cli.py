@@ -384,8 +384,8 @@ def validate_command(models: str | None, output_format: str, fail_on: str, jobs:
 
                     schema = _xml_schema_module(package).XML_SCHEMA
                     for _offset, chunk in itertools.chain([first], chunks):  # with profiles
-                        report.add(_within_limits(chunk, name, limits) or _limit_issues(
-                            validate_xml_with(chunk, validators, schema, file=name), limits))
+                        report.add(_within_limits(chunk, name, limits) or validate_xml_with(
+                            chunk, validators, schema, file=name).limit(limits.max_issues))
                 elif first is not None:  # JSON: streamed, in order, on the pool if there is one
                     for result in validate_stream(itertools.chain([first], chunks), validators,
                                                   name, jobs=jobs, pool=pool,
@@ -412,21 +412,6 @@ def _within_limits(chunk: bytes, name: str, limits: Any) -> Any:
 
     refusal = size_refusal(len(chunk), limits)
     return None if refusal is None else Result([refusal], None, name)
-
-
-def _limit_issues(result: Any, limits: Any) -> Any:
-    """An XML result with at most ``--max-issues`` issues, and one more saying how many were cut."""
-    from .runtime.issues import Issue
-    from .runtime.validate import Result
-
-    issues = result.issues
-    if len(issues) <= limits.max_issues:
-        return result
-    cut = len(issues) - limits.max_issues
-    return Result([*issues[: limits.max_issues], Issue(
-        "error", "too-costly", "limit-issues", f"{cut:,} more issue(s) not reported: at most "
-        f"{limits.max_issues:,} per resource (--max-issues)", "")], result.resource_type,
-        result.file)
 
 
 def _profile_validators(module: Any, profiles: tuple[str, ...]) -> Any:

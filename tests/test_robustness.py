@@ -269,6 +269,28 @@ def test_stream_reads_at_most_max_bytes_plus_one(tmp_path: Path) -> None:
         (0, len(GOOD) + 2), (1, len(GOOD) + 1), (3, len(GOOD) + 2)]
 
 
+def test_positions_take_one_pass_over_a_one_line_file() -> None:
+    """1000 issues at the end of a 40 MB line: their columns in one pass (one scan per issue
+    took half a minute)."""
+    data = (HEAD + b'"identifier":[{"value":"' + b"x" * 40_000_000 + b'"}],"instance":['
+            + b",".join(b'{"uid":5}' for _ in range(1000)) + b"]}")
+    with bounded(10):
+        issues = validate(data).issues
+    cols = {i.expression: i.col for i in issues if i.expression.endswith(".uid")}
+    assert len(cols) > 990  # the rest cut by the default --max-issues
+    first = data.index(b'{"uid":5}') + 8  # 0-based offset of 5 is the 1-based column of the value
+    assert (cols["ImagingSelection.instance[0].uid"],
+            cols["ImagingSelection.instance[1].uid"]) == (first, first + 10)
+
+
+def test_line_and_column_of_many_offsets_agree_with_one_at_a_time() -> None:
+    from fhirgen.runtime.validate import _line_col, _lines_cols
+
+    text = 'ab\ncd\n\n\nefg\r\nh\n'
+    offsets = set(range(len(text)))
+    assert _lines_cols(text, offsets) == {o: _line_col(text, o) for o in offsets}
+
+
 # ------------------------------------------------------------------------------ XML
 
 
@@ -405,6 +427,18 @@ def test_validate_command_xml_limits(tmp_path: Path, secret: Path) -> None:
     big.write_bytes(HOSTILE_XML["wrong namespace"]() + b" " * 2000)
     result = _cli("validate", "--max-bytes", "1000", str(big))
     assert result.exit_code == 1 and "limit-size" in result.output
+
+
+def test_xml_issues_are_cut_before_positions(tmp_path: Path) -> None:
+    """32,000 unknown XML elements on one line: --max-issues keeps 10 (and positions only them)."""
+    path = tmp_path / "wide.xml"
+    path.write_bytes(b"<ImagingSelection " + NS + b">" + b'<zz value="1"/>' * 32_000
+                     + b"</ImagingSelection>")
+    result = _cli("validate", "--max-issues", "10", "--format", "json", str(path))
+    issues = json.loads(result.output)["issue"]
+    assert len(issues) == 11
+    assert issues[-1]["extension"][-1]["valueCode"] == "limit-issues"
+    assert issues[-1]["details"]["text"].startswith("31,99")
 
 
 def test_broken_ndjson_lines_among_good_ones(tmp_path: Path) -> None:

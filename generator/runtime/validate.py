@@ -951,6 +951,17 @@ class Result:
     def outcome(self) -> dict[str, Any]:
         return operation_outcome(self.issues, self.file)
 
+    def limit(self, max_issues: int) -> Self:
+        """Keep the first *max_issues* issues and one saying how many were cut, before any
+        position is worked out (for results whose issues were not bounded as they were found,
+        such as the XML reading's)."""
+        if len(self._issues) > max_issues:
+            cut = len(self._issues) - max_issues
+            self._issues = [*self._issues[:max_issues], Issue(
+                "error", "too-costly", "limit-issues", f"{cut:,} more issue(s) not reported: at "
+                f"most {max_issues:,} per resource (--max-issues)", "")]
+        return self
+
 
 def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str, Validator], *,
         file: str | None = None, line_offset: int = 0, limits: Limits = DEFAULT_LIMITS) -> Result:
@@ -1268,17 +1279,36 @@ def _with_positions(issues: list[Issue], text: str, line_offset: int) -> list[Is
         found = locate(text, wanted)
     except RecursionError:  # pragma: no cover - locate does not recurse
         return issues
-    result = []
-    for issue, candidates in zip(issues, plans, strict=True):
+    offsets: list[int | None] = []
+    for candidates in plans:
         offset = None
         for candidate, is_key in candidates:
             entry = found.get(candidate)
             if entry is not None:
                 offset = entry[1] if is_key and entry[1] is not None else entry[0]
                 break
+        offsets.append(offset)
+    places = _lines_cols(text, {offset for offset in offsets if offset is not None})
+    result = []
+    for issue, offset in zip(issues, offsets, strict=True):
         if offset is None:
             result.append(issue)
         else:
-            line, col = _line_col(text, offset)
+            line, col = places[offset]
             result.append(issue.at(line + line_offset, col))
     return result
+
+
+def _lines_cols(text: str, offsets: set[int]) -> dict[int, tuple[int, int]]:
+    """Line and column of each offset, in one pass over the text up to the last of them (one
+    :func:`_line_col` per issue would scan a one-line file of megabytes once per issue)."""
+    places: dict[int, tuple[int, int]] = {}
+    line, line_start, scanned = 1, 0, 0
+    for offset in sorted(offsets):
+        newlines = text.count("\n", scanned, offset)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", scanned, offset) + 1
+        scanned = offset
+        places[offset] = (line, offset - line_start + 1)
+    return places
