@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from .issues import Issue
+from .limits import DEFAULT_LIMITS
 
 __all__ = [
     "FHIR_NS",
@@ -369,6 +370,10 @@ class _DecimalText(Decimal):
 #: own rules then judge it: ``1e4`` is a number but not an integer, ``00.1`` not a decimal).
 _LOOSE_NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _LOOSE_INTEGER = re.compile(r"[-+]?[0-9]+")
+#: Attributes of one element read at most: FHIR XML elements carry one to three (value, id, url;
+#: namespace declarations are not attributes). lxml's ``attrib.items()`` looks each value up by
+#: name, so 200,000 attributes took minutes; more than this many are refused unread.
+MAX_ATTRIBUTES = 64
 
 _SKIP: Any = object()  # an element that was reported and is left out of the tree
 
@@ -397,6 +402,9 @@ class _Reader:
         self.source = source
         self.where: dict[str, etree._Element] = {}
         self.issue_elements: list[etree._Element | None] = []
+        #: Problems past ``DEFAULT_LIMITS.max_issues``: counted, not kept (a million unknown
+        #: elements would otherwise make a million issues, each to be placed).
+        self.dropped = 0
 
     @property
     def collecting(self) -> bool:
@@ -417,6 +425,9 @@ class _Reader:
         line = element.sourceline if element is not None else None
         if self.issues is None:
             raise XmlReadError(message, path, line)
+        if len(self.issues) >= DEFAULT_LIMITS.max_issues:
+            self.dropped += 1
+            return
         where = expression if expression is not None else path
         self.issues.append(Issue(severity, code, rule, message, where or "", line, key=key))
         self.issue_elements.append(element)
@@ -532,6 +543,11 @@ class _Reader:
         result: dict[str, Any],
         is_root: bool,
     ) -> None:
+        count = len(element.keys())  # linear, unlike reading the values
+        if count > MAX_ATTRIBUTES:
+            self._problem(f"{count:,} attributes on one element (FHIR XML has a few): not read",
+                          path, element, rule="unknown-property")
+            return
         for key, text in element.attrib.items():
             namespace, name = _split_tag(key)
             if is_root and namespace == XSI_NS and name == "schemaLocation":
@@ -694,6 +710,10 @@ class _Positions:
         self._spans: list[tuple[int, int, int]] | None = None  # start, start-tag end, end
         self._order: dict[Any, int] = {}
         self._newlines: list[int] | None = None
+        #: The last column worked out (line start, byte offset, column): the next one on the
+        #: same line further on decodes only the bytes between (a one-line document of
+        #: megabytes would otherwise be decoded once per issue).
+        self._last_col = (-1, 0, 0)
 
     def _scan(self) -> list[tuple[int, int, int]]:
         from xml.parsers import expat
@@ -753,7 +773,12 @@ class _Positions:
             self._newlines = [match.start() for match in re.finditer(b"\n", self._data)]
         line = bisect.bisect_left(self._newlines, end)  # newlines before the end of the tag
         line_start = self._newlines[line - 1] + 1 if line else 0
-        col = len(self._data[line_start:end].decode("utf-8", "replace")) + 1
+        last_start, last_end, last_col = self._last_col
+        if last_start == line_start and last_end <= end:
+            col = last_col + len(self._data[last_end:end].decode("utf-8", "replace"))
+        else:
+            col = len(self._data[line_start:end].decode("utf-8", "replace")) + 1
+        self._last_col = (line_start, end, col)
         return line + 1, col
 
     def raw(self, element: etree._Element) -> str | None:
@@ -894,6 +919,11 @@ def read_resource_xml_for_validation(
                             "The resource is nested too deeply to be read", ""))
         elements.append(None)
         tree = None
+    if reader.dropped:
+        issues.append(Issue("error", "too-costly", "limit-issues",
+                            f"{reader.dropped:,} more XML issue(s) not reported: at most "
+                            f"{DEFAULT_LIMITS.max_issues:,} per resource", ""))
+        elements.append(None)
     if tree is not None and _xml11_as_xml10(data)[1]:
         tree = restore_xml11(tree)
     return XmlReading(tree, issues, data, root, reader.where, elements, source)
