@@ -109,6 +109,9 @@ def _printable(text: str) -> str:
 
 def _issue(out: IssueList, severity: str, code: str, rule: str, message: str, where: Loc,
            key: str | None = None) -> None:
+    if out.__class__ is _BoundedIssues and len(out) >= out.max_issues:
+        out.drop(severity)  # counted, never built
+        return
     out.append(Issue(severity, code, rule, _printable(message), _printable(location(where)),
                      None, None, key))
 
@@ -1026,10 +1029,14 @@ class _BoundedIssues(IssueList):
         self.dropped = 0
         self.dropped_by: dict[str, int] = {}
 
+    def drop(self, severity: str) -> None:
+        """Count an issue past the limit (by severity, for the closing note)."""
+        self.dropped += 1
+        self.dropped_by[severity] = self.dropped_by.get(severity, 0) + 1
+
     def append(self, issue: Issue) -> None:
         if len(self) >= self.max_issues:
-            self.dropped += 1
-            self.dropped_by[issue.severity] = self.dropped_by.get(issue.severity, 0) + 1
+            self.drop(issue.severity)
             return
         if len(issue.message) > self.MAX_MESSAGE:
             cut = len(issue.message) - self.MAX_MESSAGE
