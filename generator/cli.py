@@ -137,22 +137,31 @@ def check_command(definitions: Path | None) -> None:
     click.echo(f"fhirgen: {len(generation.files)} generated files are up to date")
 
 
-def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
+def _read_bounded(stream: Any, max_bytes: int) -> bytes | None:
+    """At most *max_bytes* of *stream*; ``None`` when there is more (never read whole)."""
+    data: bytes = stream.read(max_bytes + 1)
+    return None if len(data) > max_bytes else data
+
+
+def _input_files(paths: tuple[str, ...], max_bytes: int) -> Iterator[tuple[str, bytes | None]]:
+    """(name, content) of each input; content ``None`` for one larger than *max_bytes*."""
     for raw in paths:
         if raw == "-":
-            yield "<stdin>", sys.stdin.buffer.read()
+            yield "<stdin>", _read_bounded(sys.stdin.buffer, max_bytes)
             continue
         path = Path(raw)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".xml") and p.is_file())
             if not found:
                 _fail(f"{raw}: no .json or .xml files in this folder")
-            for file in found:
-                yield str(file), file.read_bytes()
+            files = [(str(file), file) for file in found]
         elif path.is_file():
-            yield raw, path.read_bytes()
+            files = [(raw, path)]
         else:
             _fail(f"{raw}: no such file or folder")
+        for name, file in files:
+            with file.open("rb") as stream:
+                yield name, _read_bounded(stream, max_bytes)
 
 
 @main.command("convert")
@@ -160,9 +169,11 @@ def _input_files(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
 @click.option("--models", "models_name", default=None, help="Import name of the generated package (default from [tool.fhirgen]).")
 @click.option("--indent", type=int, default=2, show_default=True, help="Indentation; 0 writes one line per resource.")
 @click.option("--no-validate", "lenient", is_flag=True, help="Build models without validating first (unknown properties are dropped).")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_bytes, show_default=True, help="Most bytes of one input; a larger one is refused unread (exit 1), the others converted.")
 @click.argument("paths", nargs=-1, required=True)
 def convert_command(
-    to_format: str, models_name: str | None, indent: int, lenient: bool, paths: tuple[str, ...]
+    to_format: str, models_name: str | None, indent: int, lenient: bool, paths: tuple[str, ...],
+    max_bytes: int = DEFAULT_LIMITS.max_bytes,
 ) -> None:
     """Parse resources (FHIR JSON or XML) through the generated models and print them as FHIR JSON or XML.
 
@@ -178,7 +189,12 @@ def convert_command(
             _fail(f"{raw}: no such file or folder")
     registry = _registry(models_name or _config().import_name)
     invalid = 0
-    for name, data in _input_files(paths):
+    for name, data in _input_files(paths, max_bytes):
+        if data is None:
+            invalid += 1
+            click.echo(f"{name}: larger than {max_bytes:,} bytes (--max-bytes): not converted",
+                       err=True)
+            continue
         is_xml = _is_xml(name, data)  # issue 5: FHIR XML in (validated XML reports its problems)
         try:
             tree = (_xml_tree(registry, data) if lenient else {}) if is_xml else loads(data)

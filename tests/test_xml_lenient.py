@@ -112,3 +112,15 @@ def test_a_control_character_cannot_be_written_as_xml_1_0(tmp_path: Path) -> Non
     as_xml = CliRunner().invoke(main, ["convert", "--to", "xml", str(path)])
     assert as_xml.exit_code == 2
     assert "cannot be written as XML 1.0" in as_xml.output and "Traceback" not in as_xml.output
+
+
+def test_convert_refuses_an_input_over_max_bytes_and_converts_the_others(tmp_path: Path) -> None:
+    small = tmp_path / "a.json"
+    small.write_bytes(EXAMPLE.read_bytes())
+    big = tmp_path / "b.json"
+    big.write_bytes(EXAMPLE.read_bytes() + b" " * 5000)
+    result = CliRunner().invoke(main, ["convert", "--max-bytes", str(len(small.read_bytes())),
+                                       str(small), str(big)])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["resourceType"] == "ImagingSelection"
+    assert "b.json: larger than" in result.stderr and "Traceback" not in result.output
