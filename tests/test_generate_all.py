@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from conftest import CORE, EXAMPLES
+from conftest import need_package as _need
 
 from fhirgen.packages import iter_package_files
 from fhirgen.runtime.model import UnknownResource
-
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FHIRGEN_PACKAGE_CACHE", ROOT / ".cache" / "packages"))
-CORE = CACHE / "hl7.fhir.r5.core-5.0.0.tgz"
-EXAMPLES = CACHE / "hl7.fhir.r5.examples-5.0.0.tgz"
-
-
-def _need(path: Path) -> None:
-    if not path.is_file():
-        pytest.skip(f"{path.name} not in {CACHE} (run: npm pack {path.name[:-10]}@5.0.0 there)")
 
 
 @pytest.fixture(scope="module")

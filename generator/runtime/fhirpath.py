@@ -236,8 +236,9 @@ def _node(parent: Node, name: str, value: Any, ext: Any, type_hint: str | None,
     return Node(value, ext, type_name, path, parent, table)
 
 
-def _pairs(value: Any, ext: Any) -> Iterable[tuple[Any, Any]]:
-    """(value, _ext) pairs of a JSON property and its ``_name`` twin (arrays aligned)."""
+def indexed_pairs(value: Any, ext: Any) -> Iterable[tuple[int | None, Any, Any]]:
+    """(index, value, _ext) of a JSON property and its ``_name`` twin, arrays aligned (index
+    ``None`` for a single value); positions with neither value nor ``_name`` object are skipped."""
     if isinstance(value, list) or isinstance(ext, list):
         values = value if isinstance(value, list) else []
         exts = ext if isinstance(ext, list) else []
@@ -245,9 +246,15 @@ def _pairs(value: Any, ext: Any) -> Iterable[tuple[Any, Any]]:
             item = values[i] if i < len(values) else None
             item_ext = exts[i] if i < len(exts) else None
             if item is not None or isinstance(item_ext, dict):
-                yield item, item_ext
+                yield i, item, item_ext
     elif value is not None or isinstance(ext, dict):
-        yield value, ext
+        yield None, value, ext
+
+
+def _pairs(value: Any, ext: Any) -> Iterable[tuple[Any, Any]]:
+    """(value, _ext) pairs of a JSON property and its ``_name`` twin (arrays aligned)."""
+    for _index, item, item_ext in indexed_pairs(value, ext):
+        yield item, item_ext
 
 
 def _is_choice_key(key: str, name: str) -> str | None:

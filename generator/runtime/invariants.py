@@ -89,19 +89,10 @@ class Invariants:
         ext = node.get("_" + name)
         resource, root = _context(out, self.table)
         parent = fp.Node(node, None, None, None, resource, self.table)
-        if isinstance(value, list) or isinstance(ext, list):
-            values = value if isinstance(value, list) else []
-            exts = ext if isinstance(ext, list) else []
-            for i in range(max(len(values), len(exts))):
-                item = values[i] if i < len(values) else None
-                item_ext = exts[i] if i < len(exts) else None
-                if item is None and item_ext is None:
-                    continue
-                focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
-                self._evaluate(focus, resource or parent, root or parent, ((path, name), i), out)
-        elif value is not None or ext is not None:
-            focus = fp.Node(value, ext, self.type, self.path, parent, self.table)
-            self._evaluate(focus, resource or parent, root or parent, (path, name), out)
+        for index, item, item_ext in fp.indexed_pairs(value, ext):
+            focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
+            where = (path, name) if index is None else ((path, name), index)
+            self._evaluate(focus, resource or parent, root or parent, where, out)
 
     def _evaluate(self, focus: fp.Node, resource: fp.Node, root: fp.Node, where: Loc,
                   out: IssueList) -> None:
