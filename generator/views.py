@@ -260,7 +260,7 @@ def _class_view(type_def: TypeDef, ctx: _Context) -> ClassView:
         attributes=tuple(attributes),
         fields=tuple(fields),
         base_fields=f"{base_name}._fields" if base_def else "()",
-        source=type_def.url if not type_def.is_backbone else type_def.name,
+        source=(type_def.url or type_def.name) if not type_def.is_backbone else type_def.name,
         references=frozenset(references),
     )
 

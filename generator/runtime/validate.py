@@ -680,13 +680,13 @@ def attachment_rules(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         return  # the base64Binary rules report it
-    size = node.get("size")
-    if isinstance(size, str) and size.isdigit() or isinstance(size, int) and not isinstance(
-            size, bool):
-        if int(size) != len(raw):
-            _issue(out, "error", "value", "attachment-size",
-                   f"Stated Attachment Size {int(size)} does not match actual attachment size "
-                   f"{len(raw)}", path, "size")
+    size = node.get("size")  # integer64: a JSON string of digits (an int read leniently)
+    stated_size = int(size) if (isinstance(size, str) and size.isdigit()) or (
+        isinstance(size, int) and not isinstance(size, bool)) else None
+    if stated_size is not None and stated_size != len(raw):
+        _issue(out, "error", "value", "attachment-size",
+               f"Stated Attachment Size {stated_size} does not match actual attachment size "
+               f"{len(raw)}", path, "size")
     stated = node.get("hash")
     if isinstance(stated, str):
         actual = base64.b64encode(hashlib.sha1(raw).digest()).decode("ascii")
