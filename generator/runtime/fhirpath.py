@@ -657,7 +657,10 @@ def truth(coll: Collection) -> bool | None:
         return None
     if len(coll) > 1:
         raise FhirPathEvalError(f"a boolean needs a single item, found {len(coll)}")
-    value = value_of(coll[0])
+    item = coll[0]
+    if item is True or item is False:  # most operands: results of other operations
+        return item
+    value = value_of(item)
     if isinstance(value, bool):
         return value
     return True
