@@ -1911,7 +1911,7 @@ def inv_qty_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     present
 
     code.empty() or system.exists()"""
-    return fp.result(fp.or_(fp.absent(node, 'code'), lambda: fp.present(node, 'system')))
+    return ((not fp.has(node, 'code')) or fp.has(node, 'system'))
 
 
 
@@ -1919,7 +1919,7 @@ def inv_att_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """att-1 (error) on Attachment: If the Attachment has data, it SHALL have a contentType
 
     data.empty() or contentType.exists()"""
-    return fp.result(fp.or_(fp.absent(node, 'data'), lambda: fp.present(node, 'contentType')))
+    return ((not fp.has(node, 'data')) or fp.has(node, 'contentType'))
 
 
 
@@ -1939,7 +1939,7 @@ def inv_cod_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     CodeableConcept.text
 
     code.exists().not() implies display.exists().not()"""
-    return fp.result(fp.implies(fp.not_(fp.present(node, 'code')), lambda: fp.not_(fp.present(node, 'display'))))
+    return (not (not fp.has(node, 'code')) or (not fp.has(node, 'display')))
 
 
 
@@ -1947,7 +1947,7 @@ def inv_cpt_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """cpt-2 (error) on ContactPoint: A system is required if a value is provided.
 
     value.empty() or system.exists()"""
-    return fp.result(fp.or_(fp.absent(node, 'value'), lambda: fp.present(node, 'system')))
+    return ((not fp.has(node, 'value')) or fp.has(node, 'system'))
 
 
 
@@ -2061,7 +2061,7 @@ def inv_exp_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """exp-1 (error) on Expression: An expression or a reference must be provided
 
     expression.exists() or reference.exists()"""
-    return fp.result(fp.or_(fp.present(node, 'expression'), lambda: fp.present(node, 'reference')))
+    return (fp.has(node, 'expression') or fp.has(node, 'reference'))
 
 
 
@@ -2078,7 +2078,7 @@ def inv_ext_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ext-1 (error) on Extension: Must have either extensions or value[x], not both
 
     extension.exists() != value.exists()"""
-    return fp.result(fp.ne(fp.present(node, 'extension'), fp.exists(fp.child([node], 'value'))))
+    return (fp.has(node, 'extension') != fp.has_choice(node, 'value'))
 
 
 
@@ -2089,7 +2089,7 @@ def inv_ident_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     data-absent-reason
 
     value.exists()"""
-    return fp.result(fp.present(node, 'value'))
+    return fp.has(node, 'value')
 
 
 
@@ -2137,7 +2137,7 @@ def inv_rat_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (numerator.exists() and denominator.exists()) or (numerator.empty() and
     denominator.empty() and extension.exists())"""
-    return fp.result(fp.or_(fp.and_(fp.present(node, 'numerator'), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.absent(node, 'numerator'), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
+    return ((fp.has(node, 'numerator') and fp.has(node, 'denominator')) or (((not fp.has(node, 'numerator')) and (not fp.has(node, 'denominator'))) and fp.has(node, 'extension')))
 
 
 
@@ -2149,7 +2149,7 @@ def inv_ratrng_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None
     ((lowNumerator.exists() or highNumerator.exists()) and denominator.exists()) or
     (lowNumerator.empty() and highNumerator.empty() and denominator.empty() and
     extension.exists())"""
-    return fp.result(fp.or_(fp.and_(fp.or_(fp.present(node, 'lowNumerator'), lambda: fp.present(node, 'highNumerator')), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.and_(fp.absent(node, 'lowNumerator'), lambda: fp.absent(node, 'highNumerator')), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
+    return (((fp.has(node, 'lowNumerator') or fp.has(node, 'highNumerator')) and fp.has(node, 'denominator')) or ((((not fp.has(node, 'lowNumerator')) and (not fp.has(node, 'highNumerator'))) and (not fp.has(node, 'denominator'))) and fp.has(node, 'extension')))
 
 
 
@@ -2179,7 +2179,7 @@ def inv_ref_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     present (unless an extension is provided).
 
     reference.exists() or identifier.exists() or display.exists() or extension.exists()"""
-    return fp.result(fp.or_(fp.or_(fp.or_(fp.present(node, 'reference'), lambda: fp.present(node, 'identifier')), lambda: fp.present(node, 'display')), lambda: fp.present(node, 'extension')))
+    return (((fp.has(node, 'reference') or fp.has(node, 'identifier')) or fp.has(node, 'display')) or fp.has(node, 'extension'))
 
 
 
@@ -2188,7 +2188,7 @@ def inv_sdd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     but not both
 
     interval.exists().not() xor offsets.exists().not()"""
-    return fp.result(fp.xor(fp.not_(fp.present(node, 'interval')), fp.not_(fp.present(node, 'offsets'))))
+    return ((not fp.has(node, 'interval')) != (not fp.has(node, 'offsets')))
 
 
 
@@ -2270,7 +2270,7 @@ def inv_trd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-1 (error) on TriggerDefinition: Either timing, or a data requirement, but not both
 
     data.empty() or timing.empty()"""
-    return fp.result(fp.or_(fp.absent(node, 'data'), lambda: fp.empty(fp.child([node], 'timing'))))
+    return ((not fp.has(node, 'data')) or (not fp.has_choice(node, 'timing')))
 
 
 
@@ -2278,7 +2278,7 @@ def inv_trd_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-2 (error) on TriggerDefinition: A condition only if there is a data requirement
 
     condition.exists() implies data.exists()"""
-    return fp.result(fp.implies(fp.present(node, 'condition'), lambda: fp.present(node, 'data')))
+    return (not fp.has(node, 'condition') or fp.has(node, 'data'))
 
 
 

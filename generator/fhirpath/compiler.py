@@ -624,19 +624,66 @@ def compile_expression(key: str, expression: str, context_path: str = "",
     return code, state
 
 
+def _presence_logic(tree: Expr, types: _Types, static: _Static) -> str | None:
+    """*tree* as a plain Python boolean when it is only presence tests of known, non-choice
+    children of the focus (``code.exists()``, ``value.empty()``) joined by ``not()``, ``and``,
+    ``or``, ``xor``, ``implies``, ``=``/``!=`` and boolean literals (cod-1, ref-2, ext-1 ...);
+    else ``None``. Every part is a definite boolean (``exists()`` is never empty), so FHIRPath's
+    three-valued logic is two-valued here and Python's operators give the same verdict, without
+    building collections."""
+    if isinstance(tree, Literal) and tree.kind == "boolean":
+        return "True" if tree.value == "true" else "False"
+    if isinstance(tree, Call) and not tree.args and tree.name in ("exists", "empty"):
+        member = tree.source
+        if not isinstance(member, Member) or member.source is not None:
+            return None
+        element = types.element(static.path, member.name)
+        if element is None or not element.types and not element.backbone:
+            return None
+        helper = "has_choice" if element.is_choice else "has"  # value[x]: any of its JSON names
+        test = f"fp.{helper}(node, {member.name!r})"
+        return test if tree.name == "exists" else f"(not {test})"
+    if isinstance(tree, Call) and not tree.args and tree.name == "not" and tree.source is not None:
+        inner = _presence_logic(tree.source, types, static)
+        return None if inner is None else f"(not {inner})"
+    if isinstance(tree, Binary) and tree.op in ("and", "or", "xor", "implies", "=", "!="):
+        left = _presence_logic(tree.left, types, static)
+        right = _presence_logic(tree.right, types, static)
+        if left is None or right is None:
+            return None
+        if tree.op == "implies":
+            return f"(not {left} or {right})"
+        if tree.op in ("xor", "!="):  # of two definite booleans, the same
+            return f"({left} != {right})"
+        if tree.op == "=":
+            return f"({left} == {right})"
+        return f"({left} {tree.op} {right})"
+    return None
+
+
 def compile_constraint(key: str, expression: str, context_path: str, model: Model | None = None,
                        *, severity: str = "error", human: str = "") -> CompiledInvariant:
-    """Compile one constraint into a named function ``inv_<key>(node, resource, root)``."""
+    """Compile one constraint into a named function ``inv_<key>(node, resource, root)``.
+
+    The general compilation always runs (it checks every part of the expression); an expression
+    of presence tests only (:func:`_presence_logic`) is then emitted as plain Python booleans."""
     try:
         name = naming.invariant_function_name(key)
     except naming.NamingError as exc:
         raise FhirPathCompileError(key, str(exc)) from exc
     code, state = compile_expression(key, expression, context_path, model)
+    body = f"fp.result({code})"
+    if model is not None and context_path:
+        types = _Types(model)
+        logic = _presence_logic(parse(expression), types, types.context(context_path))
+        if logic is not None:
+            body = logic
+            state.helpers = {"has", "has_choice"}
     doc = docstring(f"{key} ({severity}) on {context_path}: {human}\n\n{expression}", width=88)
     source = (
         f"def {name}(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:\n"
         f'    """{_indent(doc)}"""\n'
-        f"    return fp.result({code})\n"
+        f"    return {body}\n"
     )
     state.helpers.add("result")
     return CompiledInvariant(

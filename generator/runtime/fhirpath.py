@@ -996,6 +996,19 @@ def _present(node: Any, name: str) -> bool | None:
     return value is not None or ext is not None
 
 
+def has(node: Any, name: str) -> bool:
+    """``name.exists()`` as a Python boolean, for compiled presence logic (see ``present``)."""
+    found = _present(node, name)
+    if found is None:
+        return bool(child([node], name))
+    return found
+
+
+def has_choice(node: Any, name: str) -> bool:
+    """``name.exists()`` of a choice element (``value[x]``: any of its JSON names)."""
+    return bool(child([node], name))
+
+
 def present(node: Any, name: str) -> Collection:
     """``name.exists()`` for an element of *node* known not to be a choice (compiled form)."""
     found = _present(node, name)
