@@ -688,7 +688,7 @@ def inv_isr_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     seriesUid are both absent
 
     (studyUid.empty() and seriesUid.empty()) implies frameOfReferenceUid.exists()"""
-    return fp.result(fp.implies(fp.and_(fp.absent(node, 'studyUid'), lambda: fp.absent(node, 'seriesUid')), lambda: fp.present(node, 'frameOfReferenceUid')))
+    return (not ((not fp.has(node, 'studyUid')) and (not fp.has(node, 'seriesUid'))) or fp.has(node, 'frameOfReferenceUid'))
 
 
 
