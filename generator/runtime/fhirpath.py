@@ -1516,54 +1516,47 @@ def sub(left: Collection, right: Collection) -> Collection:
     raise FhirPathEvalError(f"cannot subtract {b!r} from {a!r}")
 
 
-def mul(left: Collection, right: Collection) -> Collection:
+def _number_pair(left: Collection, right: Collection, what: str
+                 ) -> tuple[int | Decimal, int | Decimal] | None:
+    """The two operands of a number-only operator; ``None`` when either is empty (the result
+    is empty); :class:`FhirPathEvalError` naming *what* when one is not a number."""
     pair = _numbers(left, right)
     if pair is None:
-        return []
+        return None
     a, b = pair
-    if _is_number(a) and _is_number(b):
-        return [a * b]
-    raise FhirPathEvalError(f"cannot multiply {a!r} and {b!r}")
+    if not (_is_number(a) and _is_number(b)):
+        raise FhirPathEvalError(what.format(a=a, b=b))
+    return a, b
+
+
+def mul(left: Collection, right: Collection) -> Collection:
+    pair = _number_pair(left, right, "cannot multiply {a!r} and {b!r}")
+    return [] if pair is None else [pair[0] * pair[1]]
 
 
 def div(left: Collection, right: Collection) -> Collection:
     """``/``: decimal division (empty when dividing by zero)."""
-    pair = _numbers(left, right)
-    if pair is None:
+    pair = _number_pair(left, right, "cannot divide {a!r} by {b!r}")
+    if pair is None or pair[1] == 0:
         return []
-    a, b = pair
-    if _is_number(a) and _is_number(b):
-        if b == 0:
-            return []
-        return [Decimal(a) / Decimal(b)]
-    raise FhirPathEvalError(f"cannot divide {a!r} by {b!r}")
+    return [Decimal(pair[0]) / Decimal(pair[1])]
 
 
 def int_div(left: Collection, right: Collection) -> Collection:
-    pair = _numbers(left, right)
-    if pair is None:
+    pair = _number_pair(left, right, "cannot divide {a!r} by {b!r}")
+    if pair is None or pair[1] == 0:
         return []
-    a, b = pair
-    if _is_number(a) and _is_number(b):
-        if b == 0:
-            return []
-        quotient = Decimal(a) / Decimal(b)
-        return [int(quotient)]
-    raise FhirPathEvalError(f"cannot divide {a!r} by {b!r}")
+    return [int(Decimal(pair[0]) / Decimal(pair[1]))]
 
 
 def mod(left: Collection, right: Collection) -> Collection:
-    pair = _numbers(left, right)
-    if pair is None:
+    pair = _number_pair(left, right, "cannot take {a!r} modulo {b!r}")
+    if pair is None or pair[1] == 0:
         return []
     a, b = pair
-    if _is_number(a) and _is_number(b):
-        if b == 0:
-            return []
-        if isinstance(a, int) and isinstance(b, int):
-            return [int(math.fmod(a, b))]
-        return [Decimal(a) % Decimal(b)]
-    raise FhirPathEvalError(f"cannot take {a!r} modulo {b!r}")
+    if isinstance(a, int) and isinstance(b, int):
+        return [int(math.fmod(a, b))]
+    return [Decimal(a) % Decimal(b)]
 
 
 def negate(coll: Collection) -> Collection:
