@@ -674,7 +674,7 @@ def compile_constraint(key: str, expression: str, context_path: str, model: Mode
     code, state = compile_expression(key, expression, context_path, model)
     body = f"fp.result({code})"
     if model is not None and context_path:
-        types = _Types(model)
+        types = state.types
         logic = _presence_logic(parse(expression), types, types.context(context_path))
         if logic is not None:
             body = logic
