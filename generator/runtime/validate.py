@@ -796,26 +796,27 @@ _ODD_NUMBERS = (b"s" + b"0" * 19, b"sm" + b"0" * 19, b"e" + b"0" * 10, b"em" + b
 #: there, to tell "-0" (not a FHIR integer, and a float cannot tell) from "-2".
 _ZERO_SCAN = bytes(ord("1") if 0x31 <= i <= 0x39 else _NUMBER_SCAN[i] for i in range(256))
 _FRACTION = b"d" + b"0" * 18
-_FRACTIONS = re.compile(re.escape(_FRACTION) + b"0*")
+#: 18 fraction digits after a number's integer part (its digits, sign, no dot before): a
+#: number, or text that looks like one (the exact parse decides). Inside a string the run is
+#: preceded by a quote ('x') or another dot first, so UIDs rarely match.
+_LONG_FRACTION = re.compile(rb"s[0emp]*" + re.escape(_FRACTION))
+#: The shortest digit run any number of _ODD_NUMBERS needs: without one, none is there.
+_LONG_RUN = b"0" * 10
 
 
 def _numbers_exact(raw: bytes | bytearray) -> bool:
     """Whether every number of the JSON text is held exactly by the float orjson made of it."""
     scanned = raw.translate(_NUMBER_SCAN, _NOT_NUMBER)
-    for odd in _ODD_NUMBERS:
-        if odd in scanned:
+    if _LONG_RUN in scanned:
+        for odd in _ODD_NUMBERS:
+            if odd in scanned:
+                return False
+        if _FRACTION in scanned and _LONG_FRACTION.search(scanned) is not None:
             return False
-    if b"sm0x" in scanned or b"sm0s" in scanned:
+    if b"sm0" in scanned:
         zeros = raw.translate(_ZERO_SCAN, _NOT_NUMBER)
         if b"sm0x" in zeros or b"sm0s" in zeros:
             return False  # "-0": not a FHIR integer, and a float cannot tell
-    if _FRACTION not in scanned:
-        return True
-    for found in _FRACTIONS.finditer(scanned):  # 18 digits after a dot: a number, or a UID?
-        start = found.start()
-        begin = max(scanned.rfind(b"s", 0, start), scanned.rfind(b"x", 0, start))
-        if begin >= 0 and scanned[begin] == ord("s") and scanned.count(b"d", begin, start) == 0:
-            return False  # a number (or text that looks like one: the exact parse decides)
     return True
 
 
