@@ -18,6 +18,7 @@ from fhirgen.runtime.issues import IssueList
 from fhirgen.runtime.model import FhirModel
 from fhirgen.runtime.primitives import Primitive
 from fhirgen.runtime.validate import (
+    MISSING,
     Choice,
     Loc,
     Result,
@@ -28,7 +29,9 @@ from fhirgen.runtime.validate import (
     check_keys,
     choice,
     complex_,
+    complex_item,
     element_id,
+    item_checks,
     primitive,
     resource,
     run,
@@ -91,17 +94,53 @@ def validate_Address(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Address."""
     if not node or not KEYS_Address.issuperset(node): check_keys(node, KEYS_Address, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_AddressUse)
-    if 'type' in node or '_type' in node: primitive(node, 'type', path, out, P_code, 0, 1, False, required=VS_AddressType)
-    if 'text' in node or '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'use' in node:
+        v = node['use']
+        if '_use' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_AddressUse.codes): primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_AddressUse)
+    elif '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_AddressUse)
+    if 'type' in node:
+        v = node['type']
+        if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_AddressType.codes): primitive(node, 'type', path, out, P_code, 0, 1, False, required=VS_AddressType)
+    elif '_type' in node: primitive(node, 'type', path, out, P_code, 0, 1, False, required=VS_AddressType)
+    if 'text' in node:
+        v = node['text']
+        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+    elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
     if 'line' in node or '_line' in node: primitive(node, 'line', path, out, P_string, 0, None, True)
-    if 'city' in node or '_city' in node: primitive(node, 'city', path, out, P_string, 0, 1, False)
-    if 'district' in node or '_district' in node: primitive(node, 'district', path, out, P_string, 0, 1, False)
-    if 'state' in node or '_state' in node: primitive(node, 'state', path, out, P_string, 0, 1, False)
-    if 'postalCode' in node or '_postalCode' in node: primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
-    if 'country' in node or '_country' in node: primitive(node, 'country', path, out, P_string, 0, 1, False)
-    if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    if 'city' in node:
+        v = node['city']
+        if '_city' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'city', path, out, P_string, 0, 1, False)
+    elif '_city' in node: primitive(node, 'city', path, out, P_string, 0, 1, False)
+    if 'district' in node:
+        v = node['district']
+        if '_district' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'district', path, out, P_string, 0, 1, False)
+    elif '_district' in node: primitive(node, 'district', path, out, P_string, 0, 1, False)
+    if 'state' in node:
+        v = node['state']
+        if '_state' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'state', path, out, P_string, 0, 1, False)
+    elif '_state' in node: primitive(node, 'state', path, out, P_string, 0, 1, False)
+    if 'postalCode' in node:
+        v = node['postalCode']
+        if '_postalCode' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
+    elif '_postalCode' in node: primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
+    if 'country' in node:
+        v = node['country']
+        if '_country' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'country', path, out, P_string, 0, 1, False)
+    elif '_country' in node: primitive(node, 'country', path, out, P_string, 0, 1, False)
+    if 'period' in node:
+        v = node['period']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'period'), out)
+        else: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Age(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -110,12 +149,35 @@ def validate_Age(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Age."""
     if not node or not KEYS_Age.issuperset(node): check_keys(node, KEYS_Age, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
-    if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not (P_decimal.fast(v)): primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    if 'comparator' in node:
+        v = node['comparator']
+        if '_comparator' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_QuantityComparator.codes): primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    if 'unit' in node:
+        v = node['unit']
+        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+    elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     INV_Age.check(node, path, out)
 
 
@@ -125,12 +187,32 @@ def validate_Annotation(node: dict[str, Any], path: Loc, out: IssueList) -> None
     From http://hl7.org/fhir/StructureDefinition/Annotation."""
     if not node or not KEYS_Annotation.issuperset(node): check_keys(node, KEYS_Annotation, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'authorReference' in node: complex_(node, 'authorReference', path, out, validate_Reference, 0, 1, False, label='author.ofType(Reference)', targets=TARGETS_Annotation_authorReference)
-    if 'authorString' in node or '_authorString' in node: primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'authorReference' in node:
+        v = node['authorReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'author.ofType(Reference)'), out)
+            item_checks(v, w, out, None, None, TARGETS_Annotation_authorReference)
+        else: complex_(node, 'authorReference', path, out, validate_Reference, 0, 1, False, label='author.ofType(Reference)', targets=TARGETS_Annotation_authorReference)
+    if 'authorString' in node:
+        v = node['authorString']
+        if '_authorString' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
+    elif '_authorString' in node: primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
     choice(node, CHOICE_Annotation_author, path, out, 'author', 0)
-    if 'time' in node or '_time' in node: primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
-    primitive(node, 'text', path, out, P_markdown, 1, 1, False)
+    if 'time' in node:
+        v = node['time']
+        if '_time' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
+    elif '_time' in node: primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
+    v = node.get('text', MISSING)
+    if '_text' in node or not ((v.__class__ is str and P_markdown.fast(v))): primitive(node, 'text', path, out, P_markdown, 1, 1, False)
 
 
 def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -139,20 +221,61 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
     From http://hl7.org/fhir/StructureDefinition/Attachment."""
     if not node or not KEYS_Attachment.issuperset(node): check_keys(node, KEYS_Attachment, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'contentType' in node or '_contentType' in node: primitive(node, 'contentType', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
-    if 'data' in node or '_data' in node: primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
-    if 'url' in node or '_url' in node: primitive(node, 'url', path, out, P_url, 0, 1, False)
-    if 'size' in node or '_size' in node: primitive(node, 'size', path, out, P_integer64, 0, 1, False)
-    if 'hash' in node or '_hash' in node: primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
-    if 'title' in node or '_title' in node: primitive(node, 'title', path, out, P_string, 0, 1, False)
-    if 'creation' in node or '_creation' in node: primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
-    if 'height' in node or '_height' in node: primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
-    if 'width' in node or '_width' in node: primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
-    if 'frames' in node or '_frames' in node: primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
-    if 'duration' in node or '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
-    if 'pages' in node or '_pages' in node: primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
+    if 'data' in node:
+        v = node['data']
+        if '_data' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+    elif '_data' in node: primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+    if 'url' in node:
+        v = node['url']
+        if '_url' in node or not ((v.__class__ is str and P_url.fast(v))): primitive(node, 'url', path, out, P_url, 0, 1, False)
+    elif '_url' in node: primitive(node, 'url', path, out, P_url, 0, 1, False)
+    if 'size' in node:
+        v = node['size']
+        if '_size' in node or not ((v.__class__ is str and P_integer64.fast(v))): primitive(node, 'size', path, out, P_integer64, 0, 1, False)
+    elif '_size' in node: primitive(node, 'size', path, out, P_integer64, 0, 1, False)
+    if 'hash' in node:
+        v = node['hash']
+        if '_hash' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
+    elif '_hash' in node: primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
+    if 'title' in node:
+        v = node['title']
+        if '_title' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'title', path, out, P_string, 0, 1, False)
+    elif '_title' in node: primitive(node, 'title', path, out, P_string, 0, 1, False)
+    if 'creation' in node:
+        v = node['creation']
+        if '_creation' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
+    elif '_creation' in node: primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
+    if 'height' in node:
+        v = node['height']
+        if '_height' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
+    elif '_height' in node: primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
+    if 'width' in node:
+        v = node['width']
+        if '_width' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
+    elif '_width' in node: primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
+    if 'frames' in node:
+        v = node['frames']
+        if '_frames' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
+    elif '_frames' in node: primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
+    if 'duration' in node:
+        v = node['duration']
+        if '_duration' in node or not (P_decimal.fast(v)): primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
+    elif '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
+    if 'pages' in node:
+        v = node['pages']
+        if '_pages' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
+    elif '_pages' in node: primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
     attachment_rules(node, path, out)
     INV_Attachment.check(node, path, out)
 
@@ -163,9 +286,33 @@ def validate_Availability(node: dict[str, Any], path: Loc, out: IssueList) -> No
     From http://hl7.org/fhir/StructureDefinition/Availability."""
     if not node or not KEYS_Availability.issuperset(node): check_keys(node, KEYS_Availability, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'availableTime' in node: complex_(node, 'availableTime', path, out, validate_AvailabilityAvailableTime, 0, None, True)
-    if 'notAvailableTime' in node: complex_(node, 'notAvailableTime', path, out, validate_AvailabilityNotAvailableTime, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'availableTime' in node:
+        v = node['availableTime']
+        if v.__class__ is list and v:
+            w = (path, 'availableTime')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_AvailabilityAvailableTime(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_AvailabilityAvailableTime)
+        else: complex_(node, 'availableTime', path, out, validate_AvailabilityAvailableTime, 0, None, True)
+    if 'notAvailableTime' in node:
+        v = node['notAvailableTime']
+        if v.__class__ is list and v:
+            w = (path, 'notAvailableTime')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_AvailabilityNotAvailableTime(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_AvailabilityNotAvailableTime)
+        else: complex_(node, 'notAvailableTime', path, out, validate_AvailabilityNotAvailableTime, 0, None, True)
 
 
 def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -174,11 +321,28 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: Iss
     From Availability.availableTime in http://hl7.org/fhir/StructureDefinition/Availability."""
     if not node or not KEYS_AvailabilityAvailableTime.issuperset(node): check_keys(node, KEYS_AvailabilityAvailableTime, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'daysOfWeek' in node or '_daysOfWeek' in node: primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
-    if 'allDay' in node or '_allDay' in node: primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
-    if 'availableStartTime' in node or '_availableStartTime' in node: primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
-    if 'availableEndTime' in node or '_availableEndTime' in node: primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
+    if 'allDay' in node:
+        v = node['allDay']
+        if '_allDay' in node or not ((v is True or v is False)): primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
+    elif '_allDay' in node: primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
+    if 'availableStartTime' in node:
+        v = node['availableStartTime']
+        if '_availableStartTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
+    elif '_availableStartTime' in node: primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
+    if 'availableEndTime' in node:
+        v = node['availableEndTime']
+        if '_availableEndTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
+    elif '_availableEndTime' in node: primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
     INV_AvailabilityAvailableTime.check(node, path, out)
 
 
@@ -188,9 +352,24 @@ def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: Loc, out: 
     From Availability.notAvailableTime in http://hl7.org/fhir/StructureDefinition/Availability."""
     if not node or not KEYS_AvailabilityNotAvailableTime.issuperset(node): check_keys(node, KEYS_AvailabilityNotAvailableTime, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'description' in node or '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
-    if 'during' in node: complex_(node, 'during', path, out, validate_Period, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'description' in node:
+        v = node['description']
+        if '_description' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'description', path, out, P_string, 0, 1, False)
+    elif '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
+    if 'during' in node:
+        v = node['during']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'during'), out)
+        else: complex_(node, 'during', path, out, validate_Period, 0, 1, False)
 
 
 def validate_BackboneElement(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -199,8 +378,24 @@ def validate_BackboneElement(node: dict[str, Any], path: Loc, out: IssueList) ->
     From http://hl7.org/fhir/StructureDefinition/BackboneElement."""
     if not node or not KEYS_BackboneElement.issuperset(node): check_keys(node, KEYS_BackboneElement, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_BackboneType(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -209,8 +404,24 @@ def validate_BackboneType(node: dict[str, Any], path: Loc, out: IssueList) -> No
     From http://hl7.org/fhir/StructureDefinition/BackboneType."""
     if not node or not KEYS_BackboneType.issuperset(node): check_keys(node, KEYS_BackboneType, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Base(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -226,9 +437,28 @@ def validate_CodeableConcept(node: dict[str, Any], path: Loc, out: IssueList) ->
     From http://hl7.org/fhir/StructureDefinition/CodeableConcept."""
     if not node or not KEYS_CodeableConcept.issuperset(node): check_keys(node, KEYS_CodeableConcept, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'coding' in node: complex_(node, 'coding', path, out, validate_Coding, 0, None, True)
-    if 'text' in node or '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'coding' in node:
+        v = node['coding']
+        if v.__class__ is list and v:
+            w = (path, 'coding')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Coding(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Coding)
+        else: complex_(node, 'coding', path, out, validate_Coding, 0, None, True)
+    if 'text' in node:
+        v = node['text']
+        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+    elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
 
 
 def validate_CodeableReference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -237,9 +467,25 @@ def validate_CodeableReference(node: dict[str, Any], path: Loc, out: IssueList) 
     From http://hl7.org/fhir/StructureDefinition/CodeableReference."""
     if not node or not KEYS_CodeableReference.issuperset(node): check_keys(node, KEYS_CodeableReference, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'concept' in node: complex_(node, 'concept', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'reference' in node: complex_(node, 'reference', path, out, validate_Reference, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'concept' in node:
+        v = node['concept']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'concept'), out)
+        else: complex_(node, 'concept', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'reference' in node:
+        v = node['reference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, (path, 'reference'), out)
+        else: complex_(node, 'reference', path, out, validate_Reference, 0, 1, False)
 
 
 def validate_Coding(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -248,12 +494,35 @@ def validate_Coding(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Coding."""
     if not node or not KEYS_Coding.issuperset(node): check_keys(node, KEYS_Coding, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'version' in node or '_version' in node: primitive(node, 'version', path, out, P_string, 0, 1, False)
-    if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
-    if 'display' in node or '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
-    if 'userSelected' in node or '_userSelected' in node: primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'version' in node:
+        v = node['version']
+        if '_version' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'version', path, out, P_string, 0, 1, False)
+    elif '_version' in node: primitive(node, 'version', path, out, P_string, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+    elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    if 'display' in node:
+        v = node['display']
+        if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
+    elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
+    if 'userSelected' in node:
+        v = node['userSelected']
+        if '_userSelected' in node or not ((v is True or v is False)): primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
+    elif '_userSelected' in node: primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
     INV_Coding.check(node, path, out)
 
 
@@ -263,9 +532,28 @@ def validate_ContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> N
     From http://hl7.org/fhir/StructureDefinition/ContactDetail."""
     if not node or not KEYS_ContactDetail.issuperset(node): check_keys(node, KEYS_ContactDetail, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
-    if 'telecom' in node: complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'name' in node:
+        v = node['name']
+        if '_name' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'name', path, out, P_string, 0, 1, False)
+    elif '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
+    if 'telecom' in node:
+        v = node['telecom']
+        if v.__class__ is list and v:
+            w = (path, 'telecom')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_ContactPoint(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_ContactPoint)
+        else: complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
 
 
 def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -274,12 +562,36 @@ def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> No
     From http://hl7.org/fhir/StructureDefinition/ContactPoint."""
     if not node or not KEYS_ContactPoint.issuperset(node): check_keys(node, KEYS_ContactPoint, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
-    if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
-    if 'rank' in node or '_rank' in node: primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
-    if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ContactPointSystem.codes): primitive(node, 'system', path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
+    elif '_system' in node: primitive(node, 'system', path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'value', path, out, P_string, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
+    if 'use' in node:
+        v = node['use']
+        if '_use' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ContactPointUse.codes): primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
+    elif '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
+    if 'rank' in node:
+        v = node['rank']
+        if '_rank' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
+    elif '_rank' in node: primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
+    if 'period' in node:
+        v = node['period']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'period'), out)
+        else: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
     INV_ContactPoint.check(node, path, out)
 
 
@@ -289,12 +601,35 @@ def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Count."""
     if not node or not KEYS_Count.issuperset(node): check_keys(node, KEYS_Count, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
-    if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not (P_decimal.fast(v)): primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    if 'comparator' in node:
+        v = node['comparator']
+        if '_comparator' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_QuantityComparator.codes): primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    if 'unit' in node:
+        v = node['unit']
+        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+    elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     INV_Count.check(node, path, out)
 
 
@@ -304,18 +639,72 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
     From http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirement.issuperset(node): check_keys(node, KEYS_DataRequirement, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('type', MISSING)
+    if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_FHIRTypes.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
     if 'profile' in node or '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
-    if 'subjectCodeableConcept' in node: complex_(node, 'subjectCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='subject.ofType(CodeableConcept)', extensible=VS_ParticipantResourceTypes)
-    if 'subjectReference' in node: complex_(node, 'subjectReference', path, out, validate_Reference, 0, 1, False, label='subject.ofType(Reference)', targets=TARGETS_DataRequirement_subjectReference)
+    if 'subjectCodeableConcept' in node:
+        v = node['subjectCodeableConcept']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, w := (path, 'subject.ofType(CodeableConcept)'), out)
+            item_checks(v, w, out, None, VS_ParticipantResourceTypes, None)
+        else: complex_(node, 'subjectCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='subject.ofType(CodeableConcept)', extensible=VS_ParticipantResourceTypes)
+    if 'subjectReference' in node:
+        v = node['subjectReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'subject.ofType(Reference)'), out)
+            item_checks(v, w, out, None, None, TARGETS_DataRequirement_subjectReference)
+        else: complex_(node, 'subjectReference', path, out, validate_Reference, 0, 1, False, label='subject.ofType(Reference)', targets=TARGETS_DataRequirement_subjectReference)
     choice(node, CHOICE_DataRequirement_subject, path, out, 'subject', 0)
     if 'mustSupport' in node or '_mustSupport' in node: primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
-    if 'codeFilter' in node: complex_(node, 'codeFilter', path, out, validate_DataRequirementCodeFilter, 0, None, True)
-    if 'dateFilter' in node: complex_(node, 'dateFilter', path, out, validate_DataRequirementDateFilter, 0, None, True)
-    if 'valueFilter' in node: complex_(node, 'valueFilter', path, out, validate_DataRequirementValueFilter, 0, None, True)
-    if 'limit' in node or '_limit' in node: primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
-    if 'sort' in node: complex_(node, 'sort', path, out, validate_DataRequirementSort, 0, None, True)
+    if 'codeFilter' in node:
+        v = node['codeFilter']
+        if v.__class__ is list and v:
+            w = (path, 'codeFilter')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_DataRequirementCodeFilter(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_DataRequirementCodeFilter)
+        else: complex_(node, 'codeFilter', path, out, validate_DataRequirementCodeFilter, 0, None, True)
+    if 'dateFilter' in node:
+        v = node['dateFilter']
+        if v.__class__ is list and v:
+            w = (path, 'dateFilter')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_DataRequirementDateFilter(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_DataRequirementDateFilter)
+        else: complex_(node, 'dateFilter', path, out, validate_DataRequirementDateFilter, 0, None, True)
+    if 'valueFilter' in node:
+        v = node['valueFilter']
+        if v.__class__ is list and v:
+            w = (path, 'valueFilter')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_DataRequirementValueFilter(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_DataRequirementValueFilter)
+        else: complex_(node, 'valueFilter', path, out, validate_DataRequirementValueFilter, 0, None, True)
+    if 'limit' in node:
+        v = node['limit']
+        if '_limit' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
+    elif '_limit' in node: primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
+    if 'sort' in node:
+        v = node['sort']
+        if v.__class__ is list and v:
+            w = (path, 'sort')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_DataRequirementSort(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_DataRequirementSort)
+        else: complex_(node, 'sort', path, out, validate_DataRequirementSort, 0, None, True)
 
 
 def validate_DataRequirementCodeFilter(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -324,11 +713,36 @@ def validate_DataRequirementCodeFilter(node: dict[str, Any], path: Loc, out: Iss
     From DataRequirement.codeFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementCodeFilter.issuperset(node): check_keys(node, KEYS_DataRequirementCodeFilter, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'path' in node or '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
-    if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
-    if 'valueSet' in node or '_valueSet' in node: primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
-    if 'code' in node: complex_(node, 'code', path, out, validate_Coding, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'path' in node:
+        v = node['path']
+        if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 0, 1, False)
+    elif '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
+    if 'searchParam' in node:
+        v = node['searchParam']
+        if '_searchParam' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    elif '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    if 'valueSet' in node:
+        v = node['valueSet']
+        if '_valueSet' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
+    elif '_valueSet' in node: primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if v.__class__ is list and v:
+            w = (path, 'code')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Coding(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Coding)
+        else: complex_(node, 'code', path, out, validate_Coding, 0, None, True)
     INV_DataRequirementCodeFilter.check(node, path, out)
 
 
@@ -338,12 +752,37 @@ def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: Iss
     From DataRequirement.dateFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementDateFilter.issuperset(node): check_keys(node, KEYS_DataRequirementDateFilter, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'path' in node or '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
-    if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
-    if 'valueDateTime' in node or '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
-    if 'valuePeriod' in node: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
-    if 'valueDuration' in node: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'path' in node:
+        v = node['path']
+        if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 0, 1, False)
+    elif '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
+    if 'searchParam' in node:
+        v = node['searchParam']
+        if '_searchParam' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    elif '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    if 'valueDateTime' in node:
+        v = node['valueDateTime']
+        if '_valueDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    elif '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    if 'valuePeriod' in node:
+        v = node['valuePeriod']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'value.ofType(Period)'), out)
+        else: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
+    if 'valueDuration' in node:
+        v = node['valueDuration']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Duration(v, (path, 'value.ofType(Duration)'), out)
+        else: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
     choice(node, CHOICE_DataRequirementDateFilter_value, path, out, 'value', 0)
     INV_DataRequirementDateFilter.check(node, path, out)
 
@@ -354,13 +793,41 @@ def validate_DataRequirementValueFilter(node: dict[str, Any], path: Loc, out: Is
     From DataRequirement.valueFilter in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementValueFilter.issuperset(node): check_keys(node, KEYS_DataRequirementValueFilter, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'path' in node or '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
-    if 'searchParam' in node or '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
-    if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_ValueFilterComparator)
-    if 'valueDateTime' in node or '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
-    if 'valuePeriod' in node: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
-    if 'valueDuration' in node: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'path' in node:
+        v = node['path']
+        if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 0, 1, False)
+    elif '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
+    if 'searchParam' in node:
+        v = node['searchParam']
+        if '_searchParam' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    elif '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+    if 'comparator' in node:
+        v = node['comparator']
+        if '_comparator' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ValueFilterComparator.codes): primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_ValueFilterComparator)
+    elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_ValueFilterComparator)
+    if 'valueDateTime' in node:
+        v = node['valueDateTime']
+        if '_valueDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    elif '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    if 'valuePeriod' in node:
+        v = node['valuePeriod']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'value.ofType(Period)'), out)
+        else: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
+    if 'valueDuration' in node:
+        v = node['valueDuration']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Duration(v, (path, 'value.ofType(Duration)'), out)
+        else: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
     choice(node, CHOICE_DataRequirementValueFilter_value, path, out, 'value', 0)
 
 
@@ -370,9 +837,19 @@ def validate_DataRequirementSort(node: dict[str, Any], path: Loc, out: IssueList
     From DataRequirement.sort in http://hl7.org/fhir/StructureDefinition/DataRequirement."""
     if not node or not KEYS_DataRequirementSort.issuperset(node): check_keys(node, KEYS_DataRequirementSort, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'path', path, out, P_string, 1, 1, False)
-    primitive(node, 'direction', path, out, P_code, 1, 1, False, required=VS_SortDirection)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('path', MISSING)
+    if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 1, 1, False)
+    v = node.get('direction', MISSING)
+    if '_direction' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_SortDirection.codes): primitive(node, 'direction', path, out, P_code, 1, 1, False, required=VS_SortDirection)
 
 
 def validate_DataType(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -381,7 +858,15 @@ def validate_DataType(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/DataType."""
     if not node or not KEYS_DataType.issuperset(node): check_keys(node, KEYS_DataType, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Distance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -390,12 +875,35 @@ def validate_Distance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Distance."""
     if not node or not KEYS_Distance.issuperset(node): check_keys(node, KEYS_Distance, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
-    if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not (P_decimal.fast(v)): primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    if 'comparator' in node:
+        v = node['comparator']
+        if '_comparator' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_QuantityComparator.codes): primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    if 'unit' in node:
+        v = node['unit']
+        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+    elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     INV_Distance.check(node, path, out)
 
 
@@ -404,14 +912,44 @@ def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> 
 
     From http://hl7.org/fhir/StructureDefinition/DomainResource."""
     if not node or not KEYS_DomainResource.issuperset(node): check_keys(node, KEYS_DomainResource, path, out)
-    if 'id' in node or '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
-    if 'meta' in node: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
-    if 'implicitRules' in node or '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    if 'id' in node:
+        v = node['id']
+        if '_id' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'id', path, out, P_id, 0, 1, False)
+    elif '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
+    if 'meta' in node:
+        v = node['meta']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Meta(v, (path, 'meta'), out)
+        else: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
+    if 'implicitRules' in node:
+        v = node['implicitRules']
+        if '_implicitRules' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    elif '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
-    if 'text' in node: complex_(node, 'text', path, out, validate_Narrative, 0, 1, False)
+    if 'text' in node:
+        v = node['text']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Narrative(v, (path, 'text'), out)
+        else: complex_(node, 'text', path, out, validate_Narrative, 0, 1, False)
     if 'contained' in node: resource(node, 'contained', path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     INV_DomainResource.check(node, path, out)
 
 
@@ -421,22 +959,106 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Dosage."""
     if not node or not KEYS_Dosage.issuperset(node): check_keys(node, KEYS_Dosage, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    if 'sequence' in node or '_sequence' in node: primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
-    if 'text' in node or '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
-    if 'additionalInstruction' in node: complex_(node, 'additionalInstruction', path, out, validate_CodeableConcept, 0, None, True)
-    if 'patientInstruction' in node or '_patientInstruction' in node: primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
-    if 'timing' in node: complex_(node, 'timing', path, out, validate_Timing, 0, 1, False)
-    if 'asNeeded' in node or '_asNeeded' in node: primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
-    if 'asNeededFor' in node: complex_(node, 'asNeededFor', path, out, validate_CodeableConcept, 0, None, True)
-    if 'site' in node: complex_(node, 'site', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'route' in node: complex_(node, 'route', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'method' in node: complex_(node, 'method', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'doseAndRate' in node: complex_(node, 'doseAndRate', path, out, validate_DosageDoseAndRate, 0, None, True)
-    if 'maxDosePerPeriod' in node: complex_(node, 'maxDosePerPeriod', path, out, validate_Ratio, 0, None, True)
-    if 'maxDosePerAdministration' in node: complex_(node, 'maxDosePerAdministration', path, out, validate_Quantity, 0, 1, False)
-    if 'maxDosePerLifetime' in node: complex_(node, 'maxDosePerLifetime', path, out, validate_Quantity, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'sequence' in node:
+        v = node['sequence']
+        if '_sequence' in node or not ((v.__class__ is int and -2147483648 <= v <= 2147483647)): primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
+    elif '_sequence' in node: primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
+    if 'text' in node:
+        v = node['text']
+        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+    elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
+    if 'additionalInstruction' in node:
+        v = node['additionalInstruction']
+        if v.__class__ is list and v:
+            w = (path, 'additionalInstruction')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_CodeableConcept(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_CodeableConcept)
+        else: complex_(node, 'additionalInstruction', path, out, validate_CodeableConcept, 0, None, True)
+    if 'patientInstruction' in node:
+        v = node['patientInstruction']
+        if '_patientInstruction' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
+    elif '_patientInstruction' in node: primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
+    if 'timing' in node:
+        v = node['timing']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Timing(v, (path, 'timing'), out)
+        else: complex_(node, 'timing', path, out, validate_Timing, 0, 1, False)
+    if 'asNeeded' in node:
+        v = node['asNeeded']
+        if '_asNeeded' in node or not ((v is True or v is False)): primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
+    elif '_asNeeded' in node: primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
+    if 'asNeededFor' in node:
+        v = node['asNeededFor']
+        if v.__class__ is list and v:
+            w = (path, 'asNeededFor')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_CodeableConcept(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_CodeableConcept)
+        else: complex_(node, 'asNeededFor', path, out, validate_CodeableConcept, 0, None, True)
+    if 'site' in node:
+        v = node['site']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'site'), out)
+        else: complex_(node, 'site', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'route' in node:
+        v = node['route']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'route'), out)
+        else: complex_(node, 'route', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'method' in node:
+        v = node['method']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'method'), out)
+        else: complex_(node, 'method', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'doseAndRate' in node:
+        v = node['doseAndRate']
+        if v.__class__ is list and v:
+            w = (path, 'doseAndRate')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_DosageDoseAndRate(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_DosageDoseAndRate)
+        else: complex_(node, 'doseAndRate', path, out, validate_DosageDoseAndRate, 0, None, True)
+    if 'maxDosePerPeriod' in node:
+        v = node['maxDosePerPeriod']
+        if v.__class__ is list and v:
+            w = (path, 'maxDosePerPeriod')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Ratio(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Ratio)
+        else: complex_(node, 'maxDosePerPeriod', path, out, validate_Ratio, 0, None, True)
+    if 'maxDosePerAdministration' in node:
+        v = node['maxDosePerAdministration']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'maxDosePerAdministration'), out)
+        else: complex_(node, 'maxDosePerAdministration', path, out, validate_Quantity, 0, 1, False)
+    if 'maxDosePerLifetime' in node:
+        v = node['maxDosePerLifetime']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'maxDosePerLifetime'), out)
+        else: complex_(node, 'maxDosePerLifetime', path, out, validate_Quantity, 0, 1, False)
     INV_Dosage.check(node, path, out)
 
 
@@ -447,14 +1069,46 @@ def validate_DosageDoseAndRate(node: dict[str, Any], path: Loc, out: IssueList) 
     From Dosage.doseAndRate in http://hl7.org/fhir/StructureDefinition/Dosage."""
     if not node or not KEYS_DosageDoseAndRate.issuperset(node): check_keys(node, KEYS_DosageDoseAndRate, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'type' in node: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'doseRange' in node: complex_(node, 'doseRange', path, out, validate_Range, 0, 1, False, label='dose.ofType(Range)')
-    if 'doseQuantity' in node: complex_(node, 'doseQuantity', path, out, validate_Quantity, 0, 1, False, label='dose.ofType(Quantity)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'type' in node:
+        v = node['type']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'type'), out)
+        else: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'doseRange' in node:
+        v = node['doseRange']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Range(v, (path, 'dose.ofType(Range)'), out)
+        else: complex_(node, 'doseRange', path, out, validate_Range, 0, 1, False, label='dose.ofType(Range)')
+    if 'doseQuantity' in node:
+        v = node['doseQuantity']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'dose.ofType(Quantity)'), out)
+        else: complex_(node, 'doseQuantity', path, out, validate_Quantity, 0, 1, False, label='dose.ofType(Quantity)')
     choice(node, CHOICE_DosageDoseAndRate_dose, path, out, 'dose', 0)
-    if 'rateRatio' in node: complex_(node, 'rateRatio', path, out, validate_Ratio, 0, 1, False, label='rate.ofType(Ratio)')
-    if 'rateRange' in node: complex_(node, 'rateRange', path, out, validate_Range, 0, 1, False, label='rate.ofType(Range)')
-    if 'rateQuantity' in node: complex_(node, 'rateQuantity', path, out, validate_Quantity, 0, 1, False, label='rate.ofType(Quantity)')
+    if 'rateRatio' in node:
+        v = node['rateRatio']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Ratio(v, (path, 'rate.ofType(Ratio)'), out)
+        else: complex_(node, 'rateRatio', path, out, validate_Ratio, 0, 1, False, label='rate.ofType(Ratio)')
+    if 'rateRange' in node:
+        v = node['rateRange']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Range(v, (path, 'rate.ofType(Range)'), out)
+        else: complex_(node, 'rateRange', path, out, validate_Range, 0, 1, False, label='rate.ofType(Range)')
+    if 'rateQuantity' in node:
+        v = node['rateQuantity']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'rate.ofType(Quantity)'), out)
+        else: complex_(node, 'rateQuantity', path, out, validate_Quantity, 0, 1, False, label='rate.ofType(Quantity)')
     choice(node, CHOICE_DosageDoseAndRate_rate, path, out, 'rate', 0)
 
 
@@ -464,12 +1118,35 @@ def validate_Duration(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Duration."""
     if not node or not KEYS_Duration.issuperset(node): check_keys(node, KEYS_Duration, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
-    if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not (P_decimal.fast(v)): primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    if 'comparator' in node:
+        v = node['comparator']
+        if '_comparator' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_QuantityComparator.codes): primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    if 'unit' in node:
+        v = node['unit']
+        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+    elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     INV_Duration.check(node, path, out)
 
 
@@ -479,7 +1156,15 @@ def validate_Element(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Element."""
     if not node or not KEYS_Element.issuperset(node): check_keys(node, KEYS_Element, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -488,12 +1173,35 @@ def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None
     From http://hl7.org/fhir/StructureDefinition/Expression."""
     if not node or not KEYS_Expression.issuperset(node): check_keys(node, KEYS_Expression, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'description' in node or '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
-    if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
-    if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
-    if 'expression' in node or '_expression' in node: primitive(node, 'expression', path, out, P_string, 0, 1, False)
-    if 'reference' in node or '_reference' in node: primitive(node, 'reference', path, out, P_uri, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'description' in node:
+        v = node['description']
+        if '_description' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'description', path, out, P_string, 0, 1, False)
+    elif '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
+    if 'name' in node:
+        v = node['name']
+        if '_name' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'name', path, out, P_code, 0, 1, False)
+    elif '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
+    if 'language' in node:
+        v = node['language']
+        if '_language' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ExpressionLanguage.codes): primitive(node, 'language', path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
+    elif '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
+    if 'expression' in node:
+        v = node['expression']
+        if '_expression' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'expression', path, out, P_string, 0, 1, False)
+    elif '_expression' in node: primitive(node, 'expression', path, out, P_string, 0, 1, False)
+    if 'reference' in node:
+        v = node['reference']
+        if '_reference' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'reference', path, out, P_uri, 0, 1, False)
+    elif '_reference' in node: primitive(node, 'reference', path, out, P_uri, 0, 1, False)
     INV_Expression.check(node, path, out)
 
 
@@ -503,13 +1211,54 @@ def validate_ExtendedContactDetail(node: dict[str, Any], path: Loc, out: IssueLi
     From http://hl7.org/fhir/StructureDefinition/ExtendedContactDetail."""
     if not node or not KEYS_ExtendedContactDetail.issuperset(node): check_keys(node, KEYS_ExtendedContactDetail, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'purpose' in node: complex_(node, 'purpose', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'name' in node: complex_(node, 'name', path, out, validate_HumanName, 0, None, True)
-    if 'telecom' in node: complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
-    if 'address' in node: complex_(node, 'address', path, out, validate_Address, 0, 1, False)
-    if 'organization' in node: complex_(node, 'organization', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ExtendedContactDetail_organization)
-    if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'purpose' in node:
+        v = node['purpose']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'purpose'), out)
+        else: complex_(node, 'purpose', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'name' in node:
+        v = node['name']
+        if v.__class__ is list and v:
+            w = (path, 'name')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_HumanName(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_HumanName)
+        else: complex_(node, 'name', path, out, validate_HumanName, 0, None, True)
+    if 'telecom' in node:
+        v = node['telecom']
+        if v.__class__ is list and v:
+            w = (path, 'telecom')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_ContactPoint(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_ContactPoint)
+        else: complex_(node, 'telecom', path, out, validate_ContactPoint, 0, None, True)
+    if 'address' in node:
+        v = node['address']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Address(v, (path, 'address'), out)
+        else: complex_(node, 'address', path, out, validate_Address, 0, 1, False)
+    if 'organization' in node:
+        v = node['organization']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'organization'), out)
+            item_checks(v, w, out, None, None, TARGETS_ExtendedContactDetail_organization)
+        else: complex_(node, 'organization', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ExtendedContactDetail_organization)
+    if 'period' in node:
+        v = node['period']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'period'), out)
+        else: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -518,62 +1267,267 @@ def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Extension."""
     if not node or not KEYS_Extension.issuperset(node): check_keys(node, KEYS_Extension, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)
-    if 'valueBase64Binary' in node or '_valueBase64Binary' in node: primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
-    if 'valueBoolean' in node or '_valueBoolean' in node: primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
-    if 'valueCanonical' in node or '_valueCanonical' in node: primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
-    if 'valueCode' in node or '_valueCode' in node: primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
-    if 'valueDate' in node or '_valueDate' in node: primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
-    if 'valueDateTime' in node or '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
-    if 'valueDecimal' in node or '_valueDecimal' in node: primitive(node, 'valueDecimal', path, out, P_decimal, 0, 1, False, label='value.ofType(decimal)')
-    if 'valueId' in node or '_valueId' in node: primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
-    if 'valueInstant' in node or '_valueInstant' in node: primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
-    if 'valueInteger' in node or '_valueInteger' in node: primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
-    if 'valueInteger64' in node or '_valueInteger64' in node: primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
-    if 'valueMarkdown' in node or '_valueMarkdown' in node: primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
-    if 'valueOid' in node or '_valueOid' in node: primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
-    if 'valuePositiveInt' in node or '_valuePositiveInt' in node: primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
-    if 'valueString' in node or '_valueString' in node: primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
-    if 'valueTime' in node or '_valueTime' in node: primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
-    if 'valueUnsignedInt' in node or '_valueUnsignedInt' in node: primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
-    if 'valueUri' in node or '_valueUri' in node: primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
-    if 'valueUrl' in node or '_valueUrl' in node: primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
-    if 'valueUuid' in node or '_valueUuid' in node: primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
-    if 'valueAddress' in node: complex_(node, 'valueAddress', path, out, validate_Address, 0, 1, False, label='value.ofType(Address)')
-    if 'valueAge' in node: complex_(node, 'valueAge', path, out, validate_Age, 0, 1, False, label='value.ofType(Age)')
-    if 'valueAnnotation' in node: complex_(node, 'valueAnnotation', path, out, validate_Annotation, 0, 1, False, label='value.ofType(Annotation)')
-    if 'valueAttachment' in node: complex_(node, 'valueAttachment', path, out, validate_Attachment, 0, 1, False, label='value.ofType(Attachment)')
-    if 'valueCodeableConcept' in node: complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')
-    if 'valueCodeableReference' in node: complex_(node, 'valueCodeableReference', path, out, validate_CodeableReference, 0, 1, False, label='value.ofType(CodeableReference)')
-    if 'valueCoding' in node: complex_(node, 'valueCoding', path, out, validate_Coding, 0, 1, False, label='value.ofType(Coding)')
-    if 'valueContactPoint' in node: complex_(node, 'valueContactPoint', path, out, validate_ContactPoint, 0, 1, False, label='value.ofType(ContactPoint)')
-    if 'valueCount' in node: complex_(node, 'valueCount', path, out, validate_Count, 0, 1, False, label='value.ofType(Count)')
-    if 'valueDistance' in node: complex_(node, 'valueDistance', path, out, validate_Distance, 0, 1, False, label='value.ofType(Distance)')
-    if 'valueDuration' in node: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
-    if 'valueHumanName' in node: complex_(node, 'valueHumanName', path, out, validate_HumanName, 0, 1, False, label='value.ofType(HumanName)')
-    if 'valueIdentifier' in node: complex_(node, 'valueIdentifier', path, out, validate_Identifier, 0, 1, False, label='value.ofType(Identifier)')
-    if 'valueMoney' in node: complex_(node, 'valueMoney', path, out, validate_Money, 0, 1, False, label='value.ofType(Money)')
-    if 'valuePeriod' in node: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
-    if 'valueQuantity' in node: complex_(node, 'valueQuantity', path, out, validate_Quantity, 0, 1, False, label='value.ofType(Quantity)')
-    if 'valueRange' in node: complex_(node, 'valueRange', path, out, validate_Range, 0, 1, False, label='value.ofType(Range)')
-    if 'valueRatio' in node: complex_(node, 'valueRatio', path, out, validate_Ratio, 0, 1, False, label='value.ofType(Ratio)')
-    if 'valueRatioRange' in node: complex_(node, 'valueRatioRange', path, out, validate_RatioRange, 0, 1, False, label='value.ofType(RatioRange)')
-    if 'valueReference' in node: complex_(node, 'valueReference', path, out, validate_Reference, 0, 1, False, label='value.ofType(Reference)')
-    if 'valueSampledData' in node: complex_(node, 'valueSampledData', path, out, validate_SampledData, 0, 1, False, label='value.ofType(SampledData)')
-    if 'valueSignature' in node: complex_(node, 'valueSignature', path, out, validate_Signature, 0, 1, False, label='value.ofType(Signature)')
-    if 'valueTiming' in node: complex_(node, 'valueTiming', path, out, validate_Timing, 0, 1, False, label='value.ofType(Timing)')
-    if 'valueContactDetail' in node: complex_(node, 'valueContactDetail', path, out, validate_ContactDetail, 0, 1, False, label='value.ofType(ContactDetail)')
-    if 'valueDataRequirement' in node: complex_(node, 'valueDataRequirement', path, out, validate_DataRequirement, 0, 1, False, label='value.ofType(DataRequirement)')
-    if 'valueExpression' in node: complex_(node, 'valueExpression', path, out, validate_Expression, 0, 1, False, label='value.ofType(Expression)')
-    if 'valueParameterDefinition' in node: complex_(node, 'valueParameterDefinition', path, out, validate_ParameterDefinition, 0, 1, False, label='value.ofType(ParameterDefinition)')
-    if 'valueRelatedArtifact' in node: complex_(node, 'valueRelatedArtifact', path, out, validate_RelatedArtifact, 0, 1, False, label='value.ofType(RelatedArtifact)')
-    if 'valueTriggerDefinition' in node: complex_(node, 'valueTriggerDefinition', path, out, validate_TriggerDefinition, 0, 1, False, label='value.ofType(TriggerDefinition)')
-    if 'valueUsageContext' in node: complex_(node, 'valueUsageContext', path, out, validate_UsageContext, 0, 1, False, label='value.ofType(UsageContext)')
-    if 'valueAvailability' in node: complex_(node, 'valueAvailability', path, out, validate_Availability, 0, 1, False, label='value.ofType(Availability)')
-    if 'valueExtendedContactDetail' in node: complex_(node, 'valueExtendedContactDetail', path, out, validate_ExtendedContactDetail, 0, 1, False, label='value.ofType(ExtendedContactDetail)')
-    if 'valueDosage' in node: complex_(node, 'valueDosage', path, out, validate_Dosage, 0, 1, False, label='value.ofType(Dosage)')
-    if 'valueMeta' in node: complex_(node, 'valueMeta', path, out, validate_Meta, 0, 1, False, label='value.ofType(Meta)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('url', MISSING)
+    if not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)
+    if 'valueBase64Binary' in node:
+        v = node['valueBase64Binary']
+        if '_valueBase64Binary' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
+    elif '_valueBase64Binary' in node: primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
+    if 'valueBoolean' in node:
+        v = node['valueBoolean']
+        if '_valueBoolean' in node or not ((v is True or v is False)): primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
+    elif '_valueBoolean' in node: primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
+    if 'valueCanonical' in node:
+        v = node['valueCanonical']
+        if '_valueCanonical' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
+    elif '_valueCanonical' in node: primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
+    if 'valueCode' in node:
+        v = node['valueCode']
+        if '_valueCode' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
+    elif '_valueCode' in node: primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
+    if 'valueDate' in node:
+        v = node['valueDate']
+        if '_valueDate' in node or not ((v.__class__ is str and P_date.fast(v))): primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
+    elif '_valueDate' in node: primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
+    if 'valueDateTime' in node:
+        v = node['valueDateTime']
+        if '_valueDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    elif '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+    if 'valueDecimal' in node:
+        v = node['valueDecimal']
+        if '_valueDecimal' in node or not (P_decimal.fast(v)): primitive(node, 'valueDecimal', path, out, P_decimal, 0, 1, False, label='value.ofType(decimal)')
+    elif '_valueDecimal' in node: primitive(node, 'valueDecimal', path, out, P_decimal, 0, 1, False, label='value.ofType(decimal)')
+    if 'valueId' in node:
+        v = node['valueId']
+        if '_valueId' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
+    elif '_valueId' in node: primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
+    if 'valueInstant' in node:
+        v = node['valueInstant']
+        if '_valueInstant' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
+    elif '_valueInstant' in node: primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
+    if 'valueInteger' in node:
+        v = node['valueInteger']
+        if '_valueInteger' in node or not ((v.__class__ is int and -2147483648 <= v <= 2147483647)): primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
+    elif '_valueInteger' in node: primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
+    if 'valueInteger64' in node:
+        v = node['valueInteger64']
+        if '_valueInteger64' in node or not ((v.__class__ is str and P_integer64.fast(v))): primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
+    elif '_valueInteger64' in node: primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
+    if 'valueMarkdown' in node:
+        v = node['valueMarkdown']
+        if '_valueMarkdown' in node or not ((v.__class__ is str and P_markdown.fast(v))): primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
+    elif '_valueMarkdown' in node: primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
+    if 'valueOid' in node:
+        v = node['valueOid']
+        if '_valueOid' in node or not ((v.__class__ is str and P_oid.fast(v))): primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
+    elif '_valueOid' in node: primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
+    if 'valuePositiveInt' in node:
+        v = node['valuePositiveInt']
+        if '_valuePositiveInt' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
+    elif '_valuePositiveInt' in node: primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
+    if 'valueString' in node:
+        v = node['valueString']
+        if '_valueString' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
+    elif '_valueString' in node: primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
+    if 'valueTime' in node:
+        v = node['valueTime']
+        if '_valueTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
+    elif '_valueTime' in node: primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
+    if 'valueUnsignedInt' in node:
+        v = node['valueUnsignedInt']
+        if '_valueUnsignedInt' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
+    elif '_valueUnsignedInt' in node: primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
+    if 'valueUri' in node:
+        v = node['valueUri']
+        if '_valueUri' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
+    elif '_valueUri' in node: primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
+    if 'valueUrl' in node:
+        v = node['valueUrl']
+        if '_valueUrl' in node or not ((v.__class__ is str and P_url.fast(v))): primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
+    elif '_valueUrl' in node: primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
+    if 'valueUuid' in node:
+        v = node['valueUuid']
+        if '_valueUuid' in node or not ((v.__class__ is str and P_uuid.fast(v))): primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
+    elif '_valueUuid' in node: primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
+    if 'valueAddress' in node:
+        v = node['valueAddress']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Address(v, (path, 'value.ofType(Address)'), out)
+        else: complex_(node, 'valueAddress', path, out, validate_Address, 0, 1, False, label='value.ofType(Address)')
+    if 'valueAge' in node:
+        v = node['valueAge']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Age(v, (path, 'value.ofType(Age)'), out)
+        else: complex_(node, 'valueAge', path, out, validate_Age, 0, 1, False, label='value.ofType(Age)')
+    if 'valueAnnotation' in node:
+        v = node['valueAnnotation']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Annotation(v, (path, 'value.ofType(Annotation)'), out)
+        else: complex_(node, 'valueAnnotation', path, out, validate_Annotation, 0, 1, False, label='value.ofType(Annotation)')
+    if 'valueAttachment' in node:
+        v = node['valueAttachment']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Attachment(v, (path, 'value.ofType(Attachment)'), out)
+        else: complex_(node, 'valueAttachment', path, out, validate_Attachment, 0, 1, False, label='value.ofType(Attachment)')
+    if 'valueCodeableConcept' in node:
+        v = node['valueCodeableConcept']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'value.ofType(CodeableConcept)'), out)
+        else: complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')
+    if 'valueCodeableReference' in node:
+        v = node['valueCodeableReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableReference(v, (path, 'value.ofType(CodeableReference)'), out)
+        else: complex_(node, 'valueCodeableReference', path, out, validate_CodeableReference, 0, 1, False, label='value.ofType(CodeableReference)')
+    if 'valueCoding' in node:
+        v = node['valueCoding']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Coding(v, (path, 'value.ofType(Coding)'), out)
+        else: complex_(node, 'valueCoding', path, out, validate_Coding, 0, 1, False, label='value.ofType(Coding)')
+    if 'valueContactPoint' in node:
+        v = node['valueContactPoint']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_ContactPoint(v, (path, 'value.ofType(ContactPoint)'), out)
+        else: complex_(node, 'valueContactPoint', path, out, validate_ContactPoint, 0, 1, False, label='value.ofType(ContactPoint)')
+    if 'valueCount' in node:
+        v = node['valueCount']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Count(v, (path, 'value.ofType(Count)'), out)
+        else: complex_(node, 'valueCount', path, out, validate_Count, 0, 1, False, label='value.ofType(Count)')
+    if 'valueDistance' in node:
+        v = node['valueDistance']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Distance(v, (path, 'value.ofType(Distance)'), out)
+        else: complex_(node, 'valueDistance', path, out, validate_Distance, 0, 1, False, label='value.ofType(Distance)')
+    if 'valueDuration' in node:
+        v = node['valueDuration']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Duration(v, (path, 'value.ofType(Duration)'), out)
+        else: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
+    if 'valueHumanName' in node:
+        v = node['valueHumanName']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_HumanName(v, (path, 'value.ofType(HumanName)'), out)
+        else: complex_(node, 'valueHumanName', path, out, validate_HumanName, 0, 1, False, label='value.ofType(HumanName)')
+    if 'valueIdentifier' in node:
+        v = node['valueIdentifier']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Identifier(v, (path, 'value.ofType(Identifier)'), out)
+        else: complex_(node, 'valueIdentifier', path, out, validate_Identifier, 0, 1, False, label='value.ofType(Identifier)')
+    if 'valueMoney' in node:
+        v = node['valueMoney']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Money(v, (path, 'value.ofType(Money)'), out)
+        else: complex_(node, 'valueMoney', path, out, validate_Money, 0, 1, False, label='value.ofType(Money)')
+    if 'valuePeriod' in node:
+        v = node['valuePeriod']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'value.ofType(Period)'), out)
+        else: complex_(node, 'valuePeriod', path, out, validate_Period, 0, 1, False, label='value.ofType(Period)')
+    if 'valueQuantity' in node:
+        v = node['valueQuantity']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'value.ofType(Quantity)'), out)
+        else: complex_(node, 'valueQuantity', path, out, validate_Quantity, 0, 1, False, label='value.ofType(Quantity)')
+    if 'valueRange' in node:
+        v = node['valueRange']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Range(v, (path, 'value.ofType(Range)'), out)
+        else: complex_(node, 'valueRange', path, out, validate_Range, 0, 1, False, label='value.ofType(Range)')
+    if 'valueRatio' in node:
+        v = node['valueRatio']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Ratio(v, (path, 'value.ofType(Ratio)'), out)
+        else: complex_(node, 'valueRatio', path, out, validate_Ratio, 0, 1, False, label='value.ofType(Ratio)')
+    if 'valueRatioRange' in node:
+        v = node['valueRatioRange']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_RatioRange(v, (path, 'value.ofType(RatioRange)'), out)
+        else: complex_(node, 'valueRatioRange', path, out, validate_RatioRange, 0, 1, False, label='value.ofType(RatioRange)')
+    if 'valueReference' in node:
+        v = node['valueReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, (path, 'value.ofType(Reference)'), out)
+        else: complex_(node, 'valueReference', path, out, validate_Reference, 0, 1, False, label='value.ofType(Reference)')
+    if 'valueSampledData' in node:
+        v = node['valueSampledData']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_SampledData(v, (path, 'value.ofType(SampledData)'), out)
+        else: complex_(node, 'valueSampledData', path, out, validate_SampledData, 0, 1, False, label='value.ofType(SampledData)')
+    if 'valueSignature' in node:
+        v = node['valueSignature']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Signature(v, (path, 'value.ofType(Signature)'), out)
+        else: complex_(node, 'valueSignature', path, out, validate_Signature, 0, 1, False, label='value.ofType(Signature)')
+    if 'valueTiming' in node:
+        v = node['valueTiming']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Timing(v, (path, 'value.ofType(Timing)'), out)
+        else: complex_(node, 'valueTiming', path, out, validate_Timing, 0, 1, False, label='value.ofType(Timing)')
+    if 'valueContactDetail' in node:
+        v = node['valueContactDetail']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_ContactDetail(v, (path, 'value.ofType(ContactDetail)'), out)
+        else: complex_(node, 'valueContactDetail', path, out, validate_ContactDetail, 0, 1, False, label='value.ofType(ContactDetail)')
+    if 'valueDataRequirement' in node:
+        v = node['valueDataRequirement']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_DataRequirement(v, (path, 'value.ofType(DataRequirement)'), out)
+        else: complex_(node, 'valueDataRequirement', path, out, validate_DataRequirement, 0, 1, False, label='value.ofType(DataRequirement)')
+    if 'valueExpression' in node:
+        v = node['valueExpression']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Expression(v, (path, 'value.ofType(Expression)'), out)
+        else: complex_(node, 'valueExpression', path, out, validate_Expression, 0, 1, False, label='value.ofType(Expression)')
+    if 'valueParameterDefinition' in node:
+        v = node['valueParameterDefinition']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_ParameterDefinition(v, (path, 'value.ofType(ParameterDefinition)'), out)
+        else: complex_(node, 'valueParameterDefinition', path, out, validate_ParameterDefinition, 0, 1, False, label='value.ofType(ParameterDefinition)')
+    if 'valueRelatedArtifact' in node:
+        v = node['valueRelatedArtifact']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_RelatedArtifact(v, (path, 'value.ofType(RelatedArtifact)'), out)
+        else: complex_(node, 'valueRelatedArtifact', path, out, validate_RelatedArtifact, 0, 1, False, label='value.ofType(RelatedArtifact)')
+    if 'valueTriggerDefinition' in node:
+        v = node['valueTriggerDefinition']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_TriggerDefinition(v, (path, 'value.ofType(TriggerDefinition)'), out)
+        else: complex_(node, 'valueTriggerDefinition', path, out, validate_TriggerDefinition, 0, 1, False, label='value.ofType(TriggerDefinition)')
+    if 'valueUsageContext' in node:
+        v = node['valueUsageContext']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_UsageContext(v, (path, 'value.ofType(UsageContext)'), out)
+        else: complex_(node, 'valueUsageContext', path, out, validate_UsageContext, 0, 1, False, label='value.ofType(UsageContext)')
+    if 'valueAvailability' in node:
+        v = node['valueAvailability']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Availability(v, (path, 'value.ofType(Availability)'), out)
+        else: complex_(node, 'valueAvailability', path, out, validate_Availability, 0, 1, False, label='value.ofType(Availability)')
+    if 'valueExtendedContactDetail' in node:
+        v = node['valueExtendedContactDetail']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_ExtendedContactDetail(v, (path, 'value.ofType(ExtendedContactDetail)'), out)
+        else: complex_(node, 'valueExtendedContactDetail', path, out, validate_ExtendedContactDetail, 0, 1, False, label='value.ofType(ExtendedContactDetail)')
+    if 'valueDosage' in node:
+        v = node['valueDosage']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Dosage(v, (path, 'value.ofType(Dosage)'), out)
+        else: complex_(node, 'valueDosage', path, out, validate_Dosage, 0, 1, False, label='value.ofType(Dosage)')
+    if 'valueMeta' in node:
+        v = node['valueMeta']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Meta(v, (path, 'value.ofType(Meta)'), out)
+        else: complex_(node, 'valueMeta', path, out, validate_Meta, 0, 1, False, label='value.ofType(Meta)')
     choice(node, CHOICE_Extension_value, path, out, 'value', 0)
     INV_Extension.check(node, path, out)
 
@@ -584,14 +1538,35 @@ def validate_HumanName(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/HumanName."""
     if not node or not KEYS_HumanName.issuperset(node): check_keys(node, KEYS_HumanName, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_NameUse)
-    if 'text' in node or '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
-    if 'family' in node or '_family' in node: primitive(node, 'family', path, out, P_string, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'use' in node:
+        v = node['use']
+        if '_use' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_NameUse.codes): primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_NameUse)
+    elif '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_NameUse)
+    if 'text' in node:
+        v = node['text']
+        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+    elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
+    if 'family' in node:
+        v = node['family']
+        if '_family' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'family', path, out, P_string, 0, 1, False)
+    elif '_family' in node: primitive(node, 'family', path, out, P_string, 0, 1, False)
     if 'given' in node or '_given' in node: primitive(node, 'given', path, out, P_string, 0, None, True)
     if 'prefix' in node or '_prefix' in node: primitive(node, 'prefix', path, out, P_string, 0, None, True)
     if 'suffix' in node or '_suffix' in node: primitive(node, 'suffix', path, out, P_string, 0, None, True)
-    if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    if 'period' in node:
+        v = node['period']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'period'), out)
+        else: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
 
 
 def validate_Identifier(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -600,13 +1575,44 @@ def validate_Identifier(node: dict[str, Any], path: Loc, out: IssueList) -> None
     From http://hl7.org/fhir/StructureDefinition/Identifier."""
     if not node or not KEYS_Identifier.issuperset(node): check_keys(node, KEYS_Identifier, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'use' in node or '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
-    if 'type' in node: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_IdentifierTypeCodes)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
-    if 'period' in node: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
-    if 'assigner' in node: complex_(node, 'assigner', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Identifier_assigner)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'use' in node:
+        v = node['use']
+        if '_use' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_IdentifierUse.codes): primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
+    elif '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_IdentifierUse)
+    if 'type' in node:
+        v = node['type']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, w := (path, 'type'), out)
+            item_checks(v, w, out, None, VS_IdentifierTypeCodes, None)
+        else: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_IdentifierTypeCodes)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'value', path, out, P_string, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
+    if 'period' in node:
+        v = node['period']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'period'), out)
+        else: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
+    if 'assigner' in node:
+        v = node['assigner']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'assigner'), out)
+            item_checks(v, w, out, None, None, TARGETS_Identifier_assigner)
+        else: complex_(node, 'assigner', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Identifier_assigner)
     INV_Identifier.check(node, path, out)
 
 
@@ -615,31 +1621,158 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
 
     From http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelection.issuperset(node): check_keys(node, KEYS_ImagingSelection, path, out)
-    if 'id' in node or '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
-    if 'meta' in node: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
-    if 'implicitRules' in node or '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    if 'id' in node:
+        v = node['id']
+        if '_id' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'id', path, out, P_id, 0, 1, False)
+    elif '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
+    if 'meta' in node:
+        v = node['meta']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Meta(v, (path, 'meta'), out)
+        else: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
+    if 'implicitRules' in node:
+        v = node['implicitRules']
+        if '_implicitRules' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    elif '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
-    if 'text' in node: complex_(node, 'text', path, out, validate_Narrative, 0, 1, False)
+    if 'text' in node:
+        v = node['text']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Narrative(v, (path, 'text'), out)
+        else: complex_(node, 'text', path, out, validate_Narrative, 0, 1, False)
     if 'contained' in node: resource(node, 'contained', path, out, RESOURCE_VALIDATORS, 0, None, True, contained=True)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    if 'identifier' in node: complex_(node, 'identifier', path, out, validate_Identifier, 0, None, True)
-    primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_ImagingSelectionStatus)
-    if 'subject' in node: complex_(node, 'subject', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelection_subject)
-    if 'issued' in node or '_issued' in node: primitive(node, 'issued', path, out, P_instant, 0, 1, False)
-    if 'performer' in node: complex_(node, 'performer', path, out, validate_ImagingSelectionPerformer, 0, None, True)
-    if 'basedOn' in node: complex_(node, 'basedOn', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_basedOn)
-    if 'category' in node: complex_(node, 'category', path, out, validate_CodeableConcept, 0, None, True)
-    complex_(node, 'code', path, out, validate_CodeableConcept, 1, 1, False)
-    if 'studyUid' in node or '_studyUid' in node: primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
-    if 'derivedFrom' in node: complex_(node, 'derivedFrom', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_derivedFrom)
-    if 'endpoint' in node: complex_(node, 'endpoint', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_endpoint)
-    if 'seriesUid' in node or '_seriesUid' in node: primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
-    if 'seriesNumber' in node or '_seriesNumber' in node: primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
-    if 'frameOfReferenceUid' in node or '_frameOfReferenceUid' in node: primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
-    if 'bodySite' in node: complex_(node, 'bodySite', path, out, validate_CodeableReference, 0, 1, False, targets=TARGETS_ImagingSelection_bodySite)
-    if 'focus' in node: complex_(node, 'focus', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_focus)
-    if 'instance' in node: complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'identifier' in node:
+        v = node['identifier']
+        if v.__class__ is list and v:
+            w = (path, 'identifier')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Identifier(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Identifier)
+        else: complex_(node, 'identifier', path, out, validate_Identifier, 0, None, True)
+    v = node.get('status', MISSING)
+    if '_status' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelectionStatus.codes): primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_ImagingSelectionStatus)
+    if 'subject' in node:
+        v = node['subject']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'subject'), out)
+            item_checks(v, w, out, None, None, TARGETS_ImagingSelection_subject)
+        else: complex_(node, 'subject', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelection_subject)
+    if 'issued' in node:
+        v = node['issued']
+        if '_issued' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'issued', path, out, P_instant, 0, 1, False)
+    elif '_issued' in node: primitive(node, 'issued', path, out, P_instant, 0, 1, False)
+    if 'performer' in node:
+        v = node['performer']
+        if v.__class__ is list and v:
+            w = (path, 'performer')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_ImagingSelectionPerformer(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_ImagingSelectionPerformer)
+        else: complex_(node, 'performer', path, out, validate_ImagingSelectionPerformer, 0, None, True)
+    if 'basedOn' in node:
+        v = node['basedOn']
+        if v.__class__ is list and v:
+            w = (path, 'basedOn')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Reference(item, at := (w, i), out)
+                    item_checks(item, at, out, None, None, TARGETS_ImagingSelection_basedOn)
+                else: complex_item(item, (w, i), out, validate_Reference, None, None, TARGETS_ImagingSelection_basedOn)
+        else: complex_(node, 'basedOn', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_basedOn)
+    if 'category' in node:
+        v = node['category']
+        if v.__class__ is list and v:
+            w = (path, 'category')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_CodeableConcept(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_CodeableConcept)
+        else: complex_(node, 'category', path, out, validate_CodeableConcept, 0, None, True)
+    v = node.get('code', MISSING)
+    if v.__class__ is dict and ('id' not in v or len(v) != 1):
+        validate_CodeableConcept(v, (path, 'code'), out)
+    else: complex_(node, 'code', path, out, validate_CodeableConcept, 1, 1, False)
+    if 'studyUid' in node:
+        v = node['studyUid']
+        if '_studyUid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
+    elif '_studyUid' in node: primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
+    if 'derivedFrom' in node:
+        v = node['derivedFrom']
+        if v.__class__ is list and v:
+            w = (path, 'derivedFrom')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Reference(item, at := (w, i), out)
+                    item_checks(item, at, out, None, None, TARGETS_ImagingSelection_derivedFrom)
+                else: complex_item(item, (w, i), out, validate_Reference, None, None, TARGETS_ImagingSelection_derivedFrom)
+        else: complex_(node, 'derivedFrom', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_derivedFrom)
+    if 'endpoint' in node:
+        v = node['endpoint']
+        if v.__class__ is list and v:
+            w = (path, 'endpoint')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Reference(item, at := (w, i), out)
+                    item_checks(item, at, out, None, None, TARGETS_ImagingSelection_endpoint)
+                else: complex_item(item, (w, i), out, validate_Reference, None, None, TARGETS_ImagingSelection_endpoint)
+        else: complex_(node, 'endpoint', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_endpoint)
+    if 'seriesUid' in node:
+        v = node['seriesUid']
+        if '_seriesUid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
+    elif '_seriesUid' in node: primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
+    if 'seriesNumber' in node:
+        v = node['seriesNumber']
+        if '_seriesNumber' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
+    elif '_seriesNumber' in node: primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
+    if 'frameOfReferenceUid' in node:
+        v = node['frameOfReferenceUid']
+        if '_frameOfReferenceUid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
+    elif '_frameOfReferenceUid' in node: primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
+    if 'bodySite' in node:
+        v = node['bodySite']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableReference(v, w := (path, 'bodySite'), out)
+            item_checks(v, w, out, None, None, TARGETS_ImagingSelection_bodySite)
+        else: complex_(node, 'bodySite', path, out, validate_CodeableReference, 0, 1, False, targets=TARGETS_ImagingSelection_bodySite)
+    if 'focus' in node:
+        v = node['focus']
+        if v.__class__ is list and v:
+            w = (path, 'focus')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Reference(item, at := (w, i), out)
+                    item_checks(item, at, out, None, None, TARGETS_ImagingSelection_focus)
+                else: complex_item(item, (w, i), out, validate_Reference, None, None, TARGETS_ImagingSelection_focus)
+        else: complex_(node, 'focus', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_focus)
+    if 'instance' in node:
+        v = node['instance']
+        if v.__class__ is list and v:
+            w = (path, 'instance')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_ImagingSelectionInstance(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_ImagingSelectionInstance)
+        else: complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, None, True)
     INV_ImagingSelection.check(node, path, out)
 
 
@@ -649,10 +1782,36 @@ def validate_ImagingSelectionPerformer(node: dict[str, Any], path: Loc, out: Iss
     From ImagingSelection.performer in http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionPerformer.issuperset(node): check_keys(node, KEYS_ImagingSelectionPerformer, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    if 'function' in node: complex_(node, 'function', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_ImagingStudySeriesPerformerFunction)
-    if 'actor' in node: complex_(node, 'actor', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelectionPerformer_actor)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'function' in node:
+        v = node['function']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, w := (path, 'function'), out)
+            item_checks(v, w, out, None, VS_ImagingStudySeriesPerformerFunction, None)
+        else: complex_(node, 'function', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_ImagingStudySeriesPerformerFunction)
+    if 'actor' in node:
+        v = node['actor']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'actor'), out)
+            item_checks(v, w, out, None, None, TARGETS_ImagingSelectionPerformer_actor)
+        else: complex_(node, 'actor', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelectionPerformer_actor)
 
 
 def validate_ImagingSelectionInstance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -661,14 +1820,55 @@ def validate_ImagingSelectionInstance(node: dict[str, Any], path: Loc, out: Issu
     From ImagingSelection.instance in http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionInstance.issuperset(node): check_keys(node, KEYS_ImagingSelectionInstance, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'uid', path, out, P_id, 1, 1, False)
-    if 'number' in node or '_number' in node: primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
-    if 'sopClass' in node: complex_(node, 'sopClass', path, out, validate_Coding, 0, 1, False, extensible=VS_SectB5HtmlTableB51)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    v = node.get('uid', MISSING)
+    if '_uid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'uid', path, out, P_id, 1, 1, False)
+    if 'number' in node:
+        v = node['number']
+        if '_number' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
+    elif '_number' in node: primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
+    if 'sopClass' in node:
+        v = node['sopClass']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Coding(v, w := (path, 'sopClass'), out)
+            item_checks(v, w, out, None, VS_SectB5HtmlTableB51, None)
+        else: complex_(node, 'sopClass', path, out, validate_Coding, 0, 1, False, extensible=VS_SectB5HtmlTableB51)
     if 'subset' in node or '_subset' in node: primitive(node, 'subset', path, out, P_string, 0, None, True)
-    if 'imageRegion2D' in node: complex_(node, 'imageRegion2D', path, out, validate_ImagingSelectionInstanceImageRegion2D, 0, None, True)
-    if 'imageRegion3D' in node: complex_(node, 'imageRegion3D', path, out, validate_ImagingSelectionInstanceImageRegion3D, 0, None, True)
+    if 'imageRegion2D' in node:
+        v = node['imageRegion2D']
+        if v.__class__ is list and v:
+            w = (path, 'imageRegion2D')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_ImagingSelectionInstanceImageRegion2D(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_ImagingSelectionInstanceImageRegion2D)
+        else: complex_(node, 'imageRegion2D', path, out, validate_ImagingSelectionInstanceImageRegion2D, 0, None, True)
+    if 'imageRegion3D' in node:
+        v = node['imageRegion3D']
+        if v.__class__ is list and v:
+            w = (path, 'imageRegion3D')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_ImagingSelectionInstanceImageRegion3D(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_ImagingSelectionInstanceImageRegion3D)
+        else: complex_(node, 'imageRegion3D', path, out, validate_ImagingSelectionInstanceImageRegion3D, 0, None, True)
 
 
 def validate_ImagingSelectionInstanceImageRegion2D(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -678,9 +1878,26 @@ def validate_ImagingSelectionInstanceImageRegion2D(node: dict[str, Any], path: L
     http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionInstanceImageRegion2D.issuperset(node): check_keys(node, KEYS_ImagingSelectionInstanceImageRegion2D, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection2DGraphicType)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    v = node.get('regionType', MISSING)
+    if '_regionType' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelection2DGraphicType.codes): primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection2DGraphicType)
     primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
@@ -691,9 +1908,26 @@ def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: L
     http://hl7.org/fhir/StructureDefinition/ImagingSelection."""
     if not node or not KEYS_ImagingSelectionInstanceImageRegion3D.issuperset(node): check_keys(node, KEYS_ImagingSelectionInstanceImageRegion3D, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection3DGraphicType)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    v = node.get('regionType', MISSING)
+    if '_regionType' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelection3DGraphicType.codes): primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection3DGraphicType)
     primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
@@ -703,13 +1937,47 @@ def validate_Meta(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Meta."""
     if not node or not KEYS_Meta.issuperset(node): check_keys(node, KEYS_Meta, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'versionId' in node or '_versionId' in node: primitive(node, 'versionId', path, out, P_id, 0, 1, False)
-    if 'lastUpdated' in node or '_lastUpdated' in node: primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
-    if 'source' in node or '_source' in node: primitive(node, 'source', path, out, P_uri, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'versionId' in node:
+        v = node['versionId']
+        if '_versionId' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'versionId', path, out, P_id, 0, 1, False)
+    elif '_versionId' in node: primitive(node, 'versionId', path, out, P_id, 0, 1, False)
+    if 'lastUpdated' in node:
+        v = node['lastUpdated']
+        if '_lastUpdated' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
+    elif '_lastUpdated' in node: primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
+    if 'source' in node:
+        v = node['source']
+        if '_source' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'source', path, out, P_uri, 0, 1, False)
+    elif '_source' in node: primitive(node, 'source', path, out, P_uri, 0, 1, False)
     if 'profile' in node or '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
-    if 'security' in node: complex_(node, 'security', path, out, validate_Coding, 0, None, True, extensible=VS_AllSecurityLabels)
-    if 'tag' in node: complex_(node, 'tag', path, out, validate_Coding, 0, None, True)
+    if 'security' in node:
+        v = node['security']
+        if v.__class__ is list and v:
+            w = (path, 'security')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Coding(item, at := (w, i), out)
+                    item_checks(item, at, out, None, VS_AllSecurityLabels, None)
+                else: complex_item(item, (w, i), out, validate_Coding, None, VS_AllSecurityLabels, None)
+        else: complex_(node, 'security', path, out, validate_Coding, 0, None, True, extensible=VS_AllSecurityLabels)
+    if 'tag' in node:
+        v = node['tag']
+        if v.__class__ is list and v:
+            w = (path, 'tag')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Coding(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Coding)
+        else: complex_(node, 'tag', path, out, validate_Coding, 0, None, True)
 
 
 def validate_Money(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -718,9 +1986,23 @@ def validate_Money(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Money."""
     if not node or not KEYS_Money.issuperset(node): check_keys(node, KEYS_Money, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
-    if 'currency' in node or '_currency' in node: primitive(node, 'currency', path, out, P_code, 0, 1, False, required=VS_Currencies)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not (P_decimal.fast(v)): primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    if 'currency' in node:
+        v = node['currency']
+        if '_currency' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_Currencies.codes): primitive(node, 'currency', path, out, P_code, 0, 1, False, required=VS_Currencies)
+    elif '_currency' in node: primitive(node, 'currency', path, out, P_code, 0, 1, False, required=VS_Currencies)
 
 
 def validate_Narrative(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -730,8 +2012,17 @@ def validate_Narrative(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Narrative."""
     if not node or not KEYS_Narrative.issuperset(node): check_keys(node, KEYS_Narrative, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('status', MISSING)
+    if '_status' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_NarrativeStatus.codes): primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
     primitive(node, 'div', path, out, P_xhtml, 1, 1, False)
     if 'div' in node or '_div' in node: INV_Narrative_div.check_element(node, 'div', path, out)
 
@@ -742,14 +2033,39 @@ def validate_ParameterDefinition(node: dict[str, Any], path: Loc, out: IssueList
     From http://hl7.org/fhir/StructureDefinition/ParameterDefinition."""
     if not node or not KEYS_ParameterDefinition.issuperset(node): check_keys(node, KEYS_ParameterDefinition, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
-    primitive(node, 'use', path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
-    if 'min' in node or '_min' in node: primitive(node, 'min', path, out, P_integer, 0, 1, False)
-    if 'max' in node or '_max' in node: primitive(node, 'max', path, out, P_string, 0, 1, False)
-    if 'documentation' in node or '_documentation' in node: primitive(node, 'documentation', path, out, P_string, 0, 1, False)
-    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
-    if 'profile' in node or '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'name' in node:
+        v = node['name']
+        if '_name' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'name', path, out, P_code, 0, 1, False)
+    elif '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
+    v = node.get('use', MISSING)
+    if '_use' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_OperationParameterUse.codes): primitive(node, 'use', path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
+    if 'min' in node:
+        v = node['min']
+        if '_min' in node or not ((v.__class__ is int and -2147483648 <= v <= 2147483647)): primitive(node, 'min', path, out, P_integer, 0, 1, False)
+    elif '_min' in node: primitive(node, 'min', path, out, P_integer, 0, 1, False)
+    if 'max' in node:
+        v = node['max']
+        if '_max' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'max', path, out, P_string, 0, 1, False)
+    elif '_max' in node: primitive(node, 'max', path, out, P_string, 0, 1, False)
+    if 'documentation' in node:
+        v = node['documentation']
+        if '_documentation' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'documentation', path, out, P_string, 0, 1, False)
+    elif '_documentation' in node: primitive(node, 'documentation', path, out, P_string, 0, 1, False)
+    v = node.get('type', MISSING)
+    if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_FHIRTypes.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
+    if 'profile' in node:
+        v = node['profile']
+        if '_profile' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
+    elif '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
 
 
 def validate_Period(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -758,9 +2074,23 @@ def validate_Period(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Period."""
     if not node or not KEYS_Period.issuperset(node): check_keys(node, KEYS_Period, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'start' in node or '_start' in node: primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
-    if 'end' in node or '_end' in node: primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'start' in node:
+        v = node['start']
+        if '_start' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
+    elif '_start' in node: primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
+    if 'end' in node:
+        v = node['end']
+        if '_end' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
+    elif '_end' in node: primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
     INV_Period.check(node, path, out)
 
 
@@ -770,7 +2100,15 @@ def validate_PrimitiveType(node: dict[str, Any], path: Loc, out: IssueList) -> N
     From http://hl7.org/fhir/StructureDefinition/PrimitiveType."""
     if not node or not KEYS_PrimitiveType.issuperset(node): check_keys(node, KEYS_PrimitiveType, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
 
 
 def validate_Quantity(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -779,12 +2117,35 @@ def validate_Quantity(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Quantity."""
     if not node or not KEYS_Quantity.issuperset(node): check_keys(node, KEYS_Quantity, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'value' in node or '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
-    if 'comparator' in node or '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
-    if 'unit' in node or '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
-    if 'system' in node or '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
-    if 'code' in node or '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'value' in node:
+        v = node['value']
+        if '_value' in node or not (P_decimal.fast(v)): primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    elif '_value' in node: primitive(node, 'value', path, out, P_decimal, 0, 1, False)
+    if 'comparator' in node:
+        v = node['comparator']
+        if '_comparator' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_QuantityComparator.codes): primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
+    if 'unit' in node:
+        v = node['unit']
+        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
+    if 'system' in node:
+        v = node['system']
+        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+    elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     INV_Quantity.check(node, path, out)
 
 
@@ -794,9 +2155,25 @@ def validate_Range(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Range."""
     if not node or not KEYS_Range.issuperset(node): check_keys(node, KEYS_Range, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'low' in node: complex_(node, 'low', path, out, validate_Quantity, 0, 1, False)
-    if 'high' in node: complex_(node, 'high', path, out, validate_Quantity, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'low' in node:
+        v = node['low']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'low'), out)
+        else: complex_(node, 'low', path, out, validate_Quantity, 0, 1, False)
+    if 'high' in node:
+        v = node['high']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'high'), out)
+        else: complex_(node, 'high', path, out, validate_Quantity, 0, 1, False)
     INV_Range.check(node, path, out)
 
 
@@ -806,9 +2183,25 @@ def validate_Ratio(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Ratio."""
     if not node or not KEYS_Ratio.issuperset(node): check_keys(node, KEYS_Ratio, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'numerator' in node: complex_(node, 'numerator', path, out, validate_Quantity, 0, 1, False)
-    if 'denominator' in node: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'numerator' in node:
+        v = node['numerator']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'numerator'), out)
+        else: complex_(node, 'numerator', path, out, validate_Quantity, 0, 1, False)
+    if 'denominator' in node:
+        v = node['denominator']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'denominator'), out)
+        else: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
     INV_Ratio.check(node, path, out)
 
 
@@ -818,10 +2211,30 @@ def validate_RatioRange(node: dict[str, Any], path: Loc, out: IssueList) -> None
     From http://hl7.org/fhir/StructureDefinition/RatioRange."""
     if not node or not KEYS_RatioRange.issuperset(node): check_keys(node, KEYS_RatioRange, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'lowNumerator' in node: complex_(node, 'lowNumerator', path, out, validate_Quantity, 0, 1, False)
-    if 'highNumerator' in node: complex_(node, 'highNumerator', path, out, validate_Quantity, 0, 1, False)
-    if 'denominator' in node: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'lowNumerator' in node:
+        v = node['lowNumerator']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'lowNumerator'), out)
+        else: complex_(node, 'lowNumerator', path, out, validate_Quantity, 0, 1, False)
+    if 'highNumerator' in node:
+        v = node['highNumerator']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'highNumerator'), out)
+        else: complex_(node, 'highNumerator', path, out, validate_Quantity, 0, 1, False)
+    if 'denominator' in node:
+        v = node['denominator']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'denominator'), out)
+        else: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
     INV_RatioRange.check(node, path, out)
 
 
@@ -831,11 +2244,32 @@ def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Reference."""
     if not node or not KEYS_Reference.issuperset(node): check_keys(node, KEYS_Reference, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'reference' in node or '_reference' in node: primitive(node, 'reference', path, out, P_string, 0, 1, False)
-    if 'type' in node or '_type' in node: primitive(node, 'type', path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
-    if 'identifier' in node: complex_(node, 'identifier', path, out, validate_Identifier, 0, 1, False)
-    if 'display' in node or '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'reference' in node:
+        v = node['reference']
+        if '_reference' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'reference', path, out, P_string, 0, 1, False)
+    elif '_reference' in node: primitive(node, 'reference', path, out, P_string, 0, 1, False)
+    if 'type' in node:
+        v = node['type']
+        if '_type' in node or not ((v.__class__ is str and P_uri.fast(v)) and v in VS_ResourceType.codes): primitive(node, 'type', path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
+    elif '_type' in node: primitive(node, 'type', path, out, P_uri, 0, 1, False, extensible=VS_ResourceType)
+    if 'identifier' in node:
+        v = node['identifier']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Identifier(v, (path, 'identifier'), out)
+        else: complex_(node, 'identifier', path, out, validate_Identifier, 0, 1, False)
+    if 'display' in node:
+        v = node['display']
+        if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
+    elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
     INV_Reference.check(node, path, out)
 
 
@@ -845,17 +2279,61 @@ def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) ->
     From http://hl7.org/fhir/StructureDefinition/RelatedArtifact."""
     if not node or not KEYS_RelatedArtifact.issuperset(node): check_keys(node, KEYS_RelatedArtifact, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_RelatedArtifactType)
-    if 'classifier' in node: complex_(node, 'classifier', path, out, validate_CodeableConcept, 0, None, True)
-    if 'label' in node or '_label' in node: primitive(node, 'label', path, out, P_string, 0, 1, False)
-    if 'display' in node or '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
-    if 'citation' in node or '_citation' in node: primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
-    if 'document' in node: complex_(node, 'document', path, out, validate_Attachment, 0, 1, False)
-    if 'resource' in node or '_resource' in node: primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
-    if 'resourceReference' in node: complex_(node, 'resourceReference', path, out, validate_Reference, 0, 1, False, targets=TARGETS_RelatedArtifact_resourceReference)
-    if 'publicationStatus' in node or '_publicationStatus' in node: primitive(node, 'publicationStatus', path, out, P_code, 0, 1, False, required=VS_PublicationStatus)
-    if 'publicationDate' in node or '_publicationDate' in node: primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('type', MISSING)
+    if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_RelatedArtifactType.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_RelatedArtifactType)
+    if 'classifier' in node:
+        v = node['classifier']
+        if v.__class__ is list and v:
+            w = (path, 'classifier')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_CodeableConcept(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_CodeableConcept)
+        else: complex_(node, 'classifier', path, out, validate_CodeableConcept, 0, None, True)
+    if 'label' in node:
+        v = node['label']
+        if '_label' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'label', path, out, P_string, 0, 1, False)
+    elif '_label' in node: primitive(node, 'label', path, out, P_string, 0, 1, False)
+    if 'display' in node:
+        v = node['display']
+        if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
+    elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
+    if 'citation' in node:
+        v = node['citation']
+        if '_citation' in node or not ((v.__class__ is str and P_markdown.fast(v))): primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
+    elif '_citation' in node: primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
+    if 'document' in node:
+        v = node['document']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Attachment(v, (path, 'document'), out)
+        else: complex_(node, 'document', path, out, validate_Attachment, 0, 1, False)
+    if 'resource' in node:
+        v = node['resource']
+        if '_resource' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
+    elif '_resource' in node: primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
+    if 'resourceReference' in node:
+        v = node['resourceReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'resourceReference'), out)
+            item_checks(v, w, out, None, None, TARGETS_RelatedArtifact_resourceReference)
+        else: complex_(node, 'resourceReference', path, out, validate_Reference, 0, 1, False, targets=TARGETS_RelatedArtifact_resourceReference)
+    if 'publicationStatus' in node:
+        v = node['publicationStatus']
+        if '_publicationStatus' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_PublicationStatus.codes): primitive(node, 'publicationStatus', path, out, P_code, 0, 1, False, required=VS_PublicationStatus)
+    elif '_publicationStatus' in node: primitive(node, 'publicationStatus', path, out, P_code, 0, 1, False, required=VS_PublicationStatus)
+    if 'publicationDate' in node:
+        v = node['publicationDate']
+        if '_publicationDate' in node or not ((v.__class__ is str and P_date.fast(v))): primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
+    elif '_publicationDate' in node: primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
 
 
 def validate_Resource(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -863,9 +2341,19 @@ def validate_Resource(node: dict[str, Any], path: Loc, out: IssueList) -> None:
 
     From http://hl7.org/fhir/StructureDefinition/Resource."""
     if not node or not KEYS_Resource.issuperset(node): check_keys(node, KEYS_Resource, path, out)
-    if 'id' in node or '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
-    if 'meta' in node: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
-    if 'implicitRules' in node or '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    if 'id' in node:
+        v = node['id']
+        if '_id' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'id', path, out, P_id, 0, 1, False)
+    elif '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
+    if 'meta' in node:
+        v = node['meta']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Meta(v, (path, 'meta'), out)
+        else: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
+    if 'implicitRules' in node:
+        v = node['implicitRules']
+        if '_implicitRules' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+    elif '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
 
 
@@ -875,17 +2363,50 @@ def validate_SampledData(node: dict[str, Any], path: Loc, out: IssueList) -> Non
     From http://hl7.org/fhir/StructureDefinition/SampledData."""
     if not node or not KEYS_SampledData.issuperset(node): check_keys(node, KEYS_SampledData, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    complex_(node, 'origin', path, out, validate_Quantity, 1, 1, False)
-    if 'interval' in node or '_interval' in node: primitive(node, 'interval', path, out, P_decimal, 0, 1, False)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('origin', MISSING)
+    if v.__class__ is dict and ('id' not in v or len(v) != 1):
+        validate_Quantity(v, (path, 'origin'), out)
+    else: complex_(node, 'origin', path, out, validate_Quantity, 1, 1, False)
+    if 'interval' in node:
+        v = node['interval']
+        if '_interval' in node or not (P_decimal.fast(v)): primitive(node, 'interval', path, out, P_decimal, 0, 1, False)
+    elif '_interval' in node: primitive(node, 'interval', path, out, P_decimal, 0, 1, False)
     primitive(node, 'intervalUnit', path, out, P_code, 1, 1, False, required=VS_UCUMCodes)
-    if 'factor' in node or '_factor' in node: primitive(node, 'factor', path, out, P_decimal, 0, 1, False)
-    if 'lowerLimit' in node or '_lowerLimit' in node: primitive(node, 'lowerLimit', path, out, P_decimal, 0, 1, False)
-    if 'upperLimit' in node or '_upperLimit' in node: primitive(node, 'upperLimit', path, out, P_decimal, 0, 1, False)
-    primitive(node, 'dimensions', path, out, P_positiveInt, 1, 1, False)
-    if 'codeMap' in node or '_codeMap' in node: primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
-    if 'offsets' in node or '_offsets' in node: primitive(node, 'offsets', path, out, P_string, 0, 1, False)
-    if 'data' in node or '_data' in node: primitive(node, 'data', path, out, P_string, 0, 1, False)
+    if 'factor' in node:
+        v = node['factor']
+        if '_factor' in node or not (P_decimal.fast(v)): primitive(node, 'factor', path, out, P_decimal, 0, 1, False)
+    elif '_factor' in node: primitive(node, 'factor', path, out, P_decimal, 0, 1, False)
+    if 'lowerLimit' in node:
+        v = node['lowerLimit']
+        if '_lowerLimit' in node or not (P_decimal.fast(v)): primitive(node, 'lowerLimit', path, out, P_decimal, 0, 1, False)
+    elif '_lowerLimit' in node: primitive(node, 'lowerLimit', path, out, P_decimal, 0, 1, False)
+    if 'upperLimit' in node:
+        v = node['upperLimit']
+        if '_upperLimit' in node or not (P_decimal.fast(v)): primitive(node, 'upperLimit', path, out, P_decimal, 0, 1, False)
+    elif '_upperLimit' in node: primitive(node, 'upperLimit', path, out, P_decimal, 0, 1, False)
+    v = node.get('dimensions', MISSING)
+    if '_dimensions' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'dimensions', path, out, P_positiveInt, 1, 1, False)
+    if 'codeMap' in node:
+        v = node['codeMap']
+        if '_codeMap' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
+    elif '_codeMap' in node: primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
+    if 'offsets' in node:
+        v = node['offsets']
+        if '_offsets' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'offsets', path, out, P_string, 0, 1, False)
+    elif '_offsets' in node: primitive(node, 'offsets', path, out, P_string, 0, 1, False)
+    if 'data' in node:
+        v = node['data']
+        if '_data' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'data', path, out, P_string, 0, 1, False)
+    elif '_data' in node: primitive(node, 'data', path, out, P_string, 0, 1, False)
     INV_SampledData.check(node, path, out)
 
 
@@ -895,14 +2416,46 @@ def validate_Signature(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Signature."""
     if not node or not KEYS_Signature.issuperset(node): check_keys(node, KEYS_Signature, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'type' in node: complex_(node, 'type', path, out, validate_Coding, 0, None, True)
-    if 'when' in node or '_when' in node: primitive(node, 'when', path, out, P_instant, 0, 1, False)
-    if 'who' in node: complex_(node, 'who', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_who)
-    if 'onBehalfOf' in node: complex_(node, 'onBehalfOf', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_onBehalfOf)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'type' in node:
+        v = node['type']
+        if v.__class__ is list and v:
+            w = (path, 'type')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Coding(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Coding)
+        else: complex_(node, 'type', path, out, validate_Coding, 0, None, True)
+    if 'when' in node:
+        v = node['when']
+        if '_when' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'when', path, out, P_instant, 0, 1, False)
+    elif '_when' in node: primitive(node, 'when', path, out, P_instant, 0, 1, False)
+    if 'who' in node:
+        v = node['who']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'who'), out)
+            item_checks(v, w, out, None, None, TARGETS_Signature_who)
+        else: complex_(node, 'who', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_who)
+    if 'onBehalfOf' in node:
+        v = node['onBehalfOf']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'onBehalfOf'), out)
+            item_checks(v, w, out, None, None, TARGETS_Signature_onBehalfOf)
+        else: complex_(node, 'onBehalfOf', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Signature_onBehalfOf)
     if 'targetFormat' in node or '_targetFormat' in node: primitive(node, 'targetFormat', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
     if 'sigFormat' in node or '_sigFormat' in node: primitive(node, 'sigFormat', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
-    if 'data' in node or '_data' in node: primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+    if 'data' in node:
+        v = node['data']
+        if '_data' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+    elif '_data' in node: primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
 
 
 def validate_Timing(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -911,11 +2464,35 @@ def validate_Timing(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     From http://hl7.org/fhir/StructureDefinition/Timing."""
     if not node or not KEYS_Timing.issuperset(node): check_keys(node, KEYS_Timing, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'modifierExtension' in node: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'modifierExtension' in node:
+        v = node['modifierExtension']
+        if v.__class__ is list and v:
+            w = (path, 'modifierExtension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     if 'event' in node or '_event' in node: primitive(node, 'event', path, out, P_dateTime, 0, None, True)
-    if 'repeat' in node: complex_(node, 'repeat', path, out, validate_TimingRepeat, 0, 1, False)
-    if 'code' in node: complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'repeat' in node:
+        v = node['repeat']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_TimingRepeat(v, (path, 'repeat'), out)
+        else: complex_(node, 'repeat', path, out, validate_TimingRepeat, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'code'), out)
+        else: complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
 
 
 def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -924,25 +2501,78 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
     From Timing.repeat in http://hl7.org/fhir/StructureDefinition/Timing."""
     if not node or not KEYS_TimingRepeat.issuperset(node): check_keys(node, KEYS_TimingRepeat, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'boundsDuration' in node: complex_(node, 'boundsDuration', path, out, validate_Duration, 0, 1, False, label='bounds.ofType(Duration)')
-    if 'boundsRange' in node: complex_(node, 'boundsRange', path, out, validate_Range, 0, 1, False, label='bounds.ofType(Range)')
-    if 'boundsPeriod' in node: complex_(node, 'boundsPeriod', path, out, validate_Period, 0, 1, False, label='bounds.ofType(Period)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    if 'boundsDuration' in node:
+        v = node['boundsDuration']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Duration(v, (path, 'bounds.ofType(Duration)'), out)
+        else: complex_(node, 'boundsDuration', path, out, validate_Duration, 0, 1, False, label='bounds.ofType(Duration)')
+    if 'boundsRange' in node:
+        v = node['boundsRange']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Range(v, (path, 'bounds.ofType(Range)'), out)
+        else: complex_(node, 'boundsRange', path, out, validate_Range, 0, 1, False, label='bounds.ofType(Range)')
+    if 'boundsPeriod' in node:
+        v = node['boundsPeriod']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Period(v, (path, 'bounds.ofType(Period)'), out)
+        else: complex_(node, 'boundsPeriod', path, out, validate_Period, 0, 1, False, label='bounds.ofType(Period)')
     choice(node, CHOICE_TimingRepeat_bounds, path, out, 'bounds', 0)
-    if 'count' in node or '_count' in node: primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
-    if 'countMax' in node or '_countMax' in node: primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
-    if 'duration' in node or '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
-    if 'durationMax' in node or '_durationMax' in node: primitive(node, 'durationMax', path, out, P_decimal, 0, 1, False)
-    if 'durationUnit' in node or '_durationUnit' in node: primitive(node, 'durationUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
-    if 'frequency' in node or '_frequency' in node: primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
-    if 'frequencyMax' in node or '_frequencyMax' in node: primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
-    if 'period' in node or '_period' in node: primitive(node, 'period', path, out, P_decimal, 0, 1, False)
-    if 'periodMax' in node or '_periodMax' in node: primitive(node, 'periodMax', path, out, P_decimal, 0, 1, False)
-    if 'periodUnit' in node or '_periodUnit' in node: primitive(node, 'periodUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
+    if 'count' in node:
+        v = node['count']
+        if '_count' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
+    elif '_count' in node: primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
+    if 'countMax' in node:
+        v = node['countMax']
+        if '_countMax' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
+    elif '_countMax' in node: primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
+    if 'duration' in node:
+        v = node['duration']
+        if '_duration' in node or not (P_decimal.fast(v)): primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
+    elif '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
+    if 'durationMax' in node:
+        v = node['durationMax']
+        if '_durationMax' in node or not (P_decimal.fast(v)): primitive(node, 'durationMax', path, out, P_decimal, 0, 1, False)
+    elif '_durationMax' in node: primitive(node, 'durationMax', path, out, P_decimal, 0, 1, False)
+    if 'durationUnit' in node:
+        v = node['durationUnit']
+        if '_durationUnit' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_UnitsOfTime.codes): primitive(node, 'durationUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
+    elif '_durationUnit' in node: primitive(node, 'durationUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
+    if 'frequency' in node:
+        v = node['frequency']
+        if '_frequency' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
+    elif '_frequency' in node: primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
+    if 'frequencyMax' in node:
+        v = node['frequencyMax']
+        if '_frequencyMax' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
+    elif '_frequencyMax' in node: primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
+    if 'period' in node:
+        v = node['period']
+        if '_period' in node or not (P_decimal.fast(v)): primitive(node, 'period', path, out, P_decimal, 0, 1, False)
+    elif '_period' in node: primitive(node, 'period', path, out, P_decimal, 0, 1, False)
+    if 'periodMax' in node:
+        v = node['periodMax']
+        if '_periodMax' in node or not (P_decimal.fast(v)): primitive(node, 'periodMax', path, out, P_decimal, 0, 1, False)
+    elif '_periodMax' in node: primitive(node, 'periodMax', path, out, P_decimal, 0, 1, False)
+    if 'periodUnit' in node:
+        v = node['periodUnit']
+        if '_periodUnit' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_UnitsOfTime.codes): primitive(node, 'periodUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
+    elif '_periodUnit' in node: primitive(node, 'periodUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
     if 'dayOfWeek' in node or '_dayOfWeek' in node: primitive(node, 'dayOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
     if 'timeOfDay' in node or '_timeOfDay' in node: primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
     if 'when' in node or '_when' in node: primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
-    if 'offset' in node or '_offset' in node: primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
+    if 'offset' in node:
+        v = node['offset']
+        if '_offset' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
+    elif '_offset' in node: primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
     INV_TimingRepeat.check(node, path, out)
 
 
@@ -952,18 +2582,64 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
     From http://hl7.org/fhir/StructureDefinition/TriggerDefinition."""
     if not node or not KEYS_TriggerDefinition.issuperset(node): check_keys(node, KEYS_TriggerDefinition, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_TriggerType)
-    if 'name' in node or '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
-    if 'code' in node: complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
-    if 'subscriptionTopic' in node or '_subscriptionTopic' in node: primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
-    if 'timingTiming' in node: complex_(node, 'timingTiming', path, out, validate_Timing, 0, 1, False, label='timing.ofType(Timing)')
-    if 'timingReference' in node: complex_(node, 'timingReference', path, out, validate_Reference, 0, 1, False, label='timing.ofType(Reference)', targets=TARGETS_TriggerDefinition_timingReference)
-    if 'timingDate' in node or '_timingDate' in node: primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
-    if 'timingDateTime' in node or '_timingDateTime' in node: primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('type', MISSING)
+    if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_TriggerType.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_TriggerType)
+    if 'name' in node:
+        v = node['name']
+        if '_name' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'name', path, out, P_string, 0, 1, False)
+    elif '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
+    if 'code' in node:
+        v = node['code']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'code'), out)
+        else: complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
+    if 'subscriptionTopic' in node:
+        v = node['subscriptionTopic']
+        if '_subscriptionTopic' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
+    elif '_subscriptionTopic' in node: primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
+    if 'timingTiming' in node:
+        v = node['timingTiming']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Timing(v, (path, 'timing.ofType(Timing)'), out)
+        else: complex_(node, 'timingTiming', path, out, validate_Timing, 0, 1, False, label='timing.ofType(Timing)')
+    if 'timingReference' in node:
+        v = node['timingReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'timing.ofType(Reference)'), out)
+            item_checks(v, w, out, None, None, TARGETS_TriggerDefinition_timingReference)
+        else: complex_(node, 'timingReference', path, out, validate_Reference, 0, 1, False, label='timing.ofType(Reference)', targets=TARGETS_TriggerDefinition_timingReference)
+    if 'timingDate' in node:
+        v = node['timingDate']
+        if '_timingDate' in node or not ((v.__class__ is str and P_date.fast(v))): primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
+    elif '_timingDate' in node: primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
+    if 'timingDateTime' in node:
+        v = node['timingDateTime']
+        if '_timingDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
+    elif '_timingDateTime' in node: primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
     choice(node, CHOICE_TriggerDefinition_timing, path, out, 'timing', 0)
-    if 'data' in node: complex_(node, 'data', path, out, validate_DataRequirement, 0, None, True)
-    if 'condition' in node: complex_(node, 'condition', path, out, validate_Expression, 0, 1, False)
+    if 'data' in node:
+        v = node['data']
+        if v.__class__ is list and v:
+            w = (path, 'data')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_DataRequirement(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_DataRequirement)
+        else: complex_(node, 'data', path, out, validate_DataRequirement, 0, None, True)
+    if 'condition' in node:
+        v = node['condition']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Expression(v, (path, 'condition'), out)
+        else: complex_(node, 'condition', path, out, validate_Expression, 0, 1, False)
     INV_TriggerDefinition.check(node, path, out)
 
 
@@ -973,12 +2649,41 @@ def validate_UsageContext(node: dict[str, Any], path: Loc, out: IssueList) -> No
     From http://hl7.org/fhir/StructureDefinition/UsageContext."""
     if not node or not KEYS_UsageContext.issuperset(node): check_keys(node, KEYS_UsageContext, path, out)
     if 'id' in node: element_id(node, path, out, P_string)
-    if 'extension' in node: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    complex_(node, 'code', path, out, validate_Coding, 1, 1, False, extensible=VS_UsageContextType)
-    if 'valueCodeableConcept' in node: complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')
-    if 'valueQuantity' in node: complex_(node, 'valueQuantity', path, out, validate_Quantity, 0, 1, False, label='value.ofType(Quantity)')
-    if 'valueRange' in node: complex_(node, 'valueRange', path, out, validate_Range, 0, 1, False, label='value.ofType(Range)')
-    if 'valueReference' in node: complex_(node, 'valueReference', path, out, validate_Reference, 0, 1, False, label='value.ofType(Reference)', targets=TARGETS_UsageContext_valueReference)
+    if 'extension' in node:
+        v = node['extension']
+        if v.__class__ is list and v:
+            w = (path, 'extension')
+            for i, item in enumerate(v):
+                if item.__class__ is dict and ('id' not in item or len(item) != 1):
+                    validate_Extension(item, (w, i), out)
+                else: complex_item(item, (w, i), out, validate_Extension)
+        else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
+    v = node.get('code', MISSING)
+    if v.__class__ is dict and ('id' not in v or len(v) != 1):
+        validate_Coding(v, w := (path, 'code'), out)
+        item_checks(v, w, out, None, VS_UsageContextType, None)
+    else: complex_(node, 'code', path, out, validate_Coding, 1, 1, False, extensible=VS_UsageContextType)
+    if 'valueCodeableConcept' in node:
+        v = node['valueCodeableConcept']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_CodeableConcept(v, (path, 'value.ofType(CodeableConcept)'), out)
+        else: complex_(node, 'valueCodeableConcept', path, out, validate_CodeableConcept, 0, 1, False, label='value.ofType(CodeableConcept)')
+    if 'valueQuantity' in node:
+        v = node['valueQuantity']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Quantity(v, (path, 'value.ofType(Quantity)'), out)
+        else: complex_(node, 'valueQuantity', path, out, validate_Quantity, 0, 1, False, label='value.ofType(Quantity)')
+    if 'valueRange' in node:
+        v = node['valueRange']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Range(v, (path, 'value.ofType(Range)'), out)
+        else: complex_(node, 'valueRange', path, out, validate_Range, 0, 1, False, label='value.ofType(Range)')
+    if 'valueReference' in node:
+        v = node['valueReference']
+        if v.__class__ is dict and ('id' not in v or len(v) != 1):
+            validate_Reference(v, w := (path, 'value.ofType(Reference)'), out)
+            item_checks(v, w, out, None, None, TARGETS_UsageContext_valueReference)
+        else: complex_(node, 'valueReference', path, out, validate_Reference, 0, 1, False, label='value.ofType(Reference)', targets=TARGETS_UsageContext_valueReference)
     choice(node, CHOICE_UsageContext_value, path, out, 'value', 1)
 # fmt: on
 

@@ -17,6 +17,7 @@ from typing import Any
 from . import naming
 from .invariant_views import InvariantPackageView, element_group, root_group
 from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef, element_index
+from .runtime.primitives import INT32_MAX, INT32_MIN, INTEGER_RANGES, STRING_TYPES
 from .views import docstring, py_literal
 
 __all__ = [
@@ -136,6 +137,8 @@ class _Ctx:
     invariants: InvariantPackageView | None = None
     used_invariants: set[str] = field(default_factory=set)
     runtime: set[str] = field(default_factory=set)  # helpers beyond the always-used ones
+    #: value set URL -> whether the definitions expand it (its codes can be tested inline)
+    expanded: dict[str, bool] = field(default_factory=dict)
 
     def invariant_line(self, group: str | None, line: str) -> list[str]:
         if group is None:
@@ -168,6 +171,102 @@ def _has_twin(element: Element, type_ref: TypeRef, model: Model) -> bool:
     return model.type(type_ref.code).is_primitive
 
 
+def _fast_test(target: TypeDef, var: str) -> str | None:
+    """A Python expression true only for values the primitive's ``Primitive.fast`` accepts
+    (``None`` when there is no fast check): inlined, a good value costs no Python call. It never
+    raises, whatever JSON value *var* holds (a test checks it against ``Primitive.fast``)."""
+    prim = target.primitive
+    if prim is None:
+        return None
+    const = _primitive_name(target.name)
+    if prim.json_kind == "boolean":
+        return f"({var} is True or {var} is False)"
+    if prim.json_kind == "number":
+        if target.name == "decimal":
+            return f"{const}.fast({var})"  # any JSON value: an int or float test first
+        low, high = INTEGER_RANGES.get(target.name, (INT32_MIN, INT32_MAX))
+        return f"({var}.__class__ is int and {low} <= {var} <= {high})"
+    if target.name == "xhtml" or (prim.regex is None and target.name not in STRING_TYPES):
+        return None
+    return f"({var}.__class__ is str and {const}.fast({var}))"
+
+
+def _code_test(element: Element, target: TypeDef, ctx: _Ctx, var: str) -> str | None:
+    """The inlined binding test of a bound primitive (its code in the expanded value set), ``""``
+    when unbound, ``None`` when the value set cannot be expanded (the helper says so)."""
+    binding = element.binding
+    if binding is None or binding.strength not in ("required", "extensible"):
+        return ""
+    if binding.value_set not in ctx.vs_names:
+        return ""
+    if not ctx.expanded.get(binding.value_set, False):
+        return None
+    return f" and {var} in {ctx.vs_names[binding.value_set]}.codes"
+
+
+def _fast_primitive(json_name: str, call: str, fast: str, optional: bool, twin: bool
+                    ) -> list[str]:
+    """A scalar primitive: a good value without a ``_name`` twin costs a lookup and the inlined
+    fast test; anything else goes to the helper (*call*), which judges exactly."""
+    name = py_literal(json_name)
+    twin_test = f"{py_literal('_' + json_name)} in node or " if twin else ""
+    if not optional:
+        return [f"v = node.get({name}, MISSING)",
+                f"if {twin_test}not ({fast}): {call}"]
+    lines = [f"if {name} in node:",
+             f"    v = node[{name}]",
+             f"    if {twin_test}not ({fast}): {call}"]
+    if twin:
+        lines.append(f"elif {py_literal('_' + json_name)} in node: {call}")
+    return lines
+
+
+def _fast_complex(json_name: str, where: str, call: str, validator: str, array: bool,
+                  optional: bool, maximum: int | None, checks: str) -> list[str]:
+    """A complex element: a good object (or a good array of objects) goes straight to its
+    type's validator, with the location the helper would build; anything else to the helper.
+    *checks* are the binding/target arguments (``, required=...``) or ``""``."""
+    name = py_literal(json_name)
+    body: list[str] = []
+    if optional:
+        body += [f"if {name} in node:", f"    v = node[{name}]"]
+        indent = "    "
+    else:
+        body += [f"v = node.get({name}, MISSING)"]
+        indent = ""
+    if array:
+        size = "" if maximum is None else f" and len(v) <= {maximum}"
+        body += [
+            f"{indent}if v.__class__ is list and v{size}:",
+            f"{indent}    w = ({where})",
+            f"{indent}    for i, item in enumerate(v):",
+            f"{indent}        if item.__class__ is dict and ('id' not in item or len(item) != 1):",
+        ]
+        if checks:
+            body += [f"{indent}            {validator}(item, at := (w, i), out)",
+                     f"{indent}            item_checks(item, at, out, {_check_args(checks)})"]
+            body += [f"{indent}        else: complex_item(item, (w, i), out, {validator}, {_check_args(checks)})"]
+        else:
+            body += [f"{indent}            {validator}(item, (w, i), out)",
+                     f"{indent}        else: complex_item(item, (w, i), out, {validator})"]
+        body += [f"{indent}else: {call}"]
+        return body
+    body += [f"{indent}if v.__class__ is dict and ('id' not in v or len(v) != 1):"]
+    if checks:
+        body += [f"{indent}    {validator}(v, w := ({where}), out)",
+                 f"{indent}    item_checks(v, w, out, {_check_args(checks)})"]
+    else:
+        body += [f"{indent}    {validator}(v, ({where}), out)"]
+    body += [f"{indent}else: {call}"]
+    return body
+
+
+def _check_args(checks: str) -> str:
+    """``, required=VS_X, targets=T`` -> ``VS_X, None, T``: item_checks' positional arguments."""
+    found = dict(part.strip().split("=", 1) for part in checks.split(",") if part.strip())
+    return ", ".join(found.get(key, "None") for key in ("required", "extensible", "targets"))
+
+
 def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[str], list[str]]:
     """Source lines validating *element* of *owner*, and the JSON keys it allows.
 
@@ -192,10 +291,16 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         keys.append(json_name)
         if element.backbone:
             validator = function_name(element.backbone)
-            guard = _guard(json_name, False) if optional else ""
-            lines.append(
-                f"{guard}complex_(node, {facts}, {validator}, {minimum}, {maximum}, {array})"
-            )
+            call = f"complex_(node, {facts}, {validator}, {minimum}, {maximum}, {array})"
+            if element.is_array and element.min > 1:
+                guard = _guard(json_name, False) if optional else ""
+                lines.append(guard + call)  # the helper counts the items
+                continue
+            ctx.runtime.add("MISSING")
+            if element.is_array:
+                ctx.runtime.add("complex_item")
+            lines.extend(_fast_complex(json_name, f"path, {py_literal(json_name)}", call,
+                                       validator, element.is_array, optional, element.max, ""))
             continue
         if _is_resource_type(type_ref, model):
             contained = ", contained=True" if element.base_path == CONTAINED else ""
@@ -222,21 +327,36 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
                 ctx.runtime.add("element_id")
                 lines.append(f"{guard}element_id(node, path, out, {_primitive_name(target.name)})")
                 continue
-            lines.append(
-                f"{guard}primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, "
-                f"{maximum}, {array}{label}{binding}{ext})"
-            )
+            call = (f"primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, "
+                    f"{maximum}, {array}{label}{binding}{ext})")
+            fast = None if element.is_array else _fast_test(target, "v")
+            code = _code_test(element, target, ctx, "v") if type_ref.code in CONCEPT_TYPES or target.is_primitive else ""
+            if fast is not None and code is not None:
+                ctx.runtime.add("MISSING")
+                lines.extend(_fast_primitive(json_name, call, fast + code, optional, not ext))
+                continue
+            lines.append(guard + call)
             continue
         targets = ""
         if type_ref.target_profiles and type_ref.code in ("Reference", "CodeableReference"):
             const = f"TARGETS_{naming.class_name(owner.name)}_{naming.attribute_name(json_name).rstrip('_')}"
             ctx.constants.append(ConstantView(const, _frozenset(type_ref.target_types)))
             targets = f", targets={const}"
-        guard = _guard(json_name, False) if optional else ""
-        lines.append(
-            f"{guard}complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
-            f"{array}{label}{binding}{targets})"
-        )
+        call = (f"complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
+                f"{array}{label}{binding}{targets})")
+        if element.is_array and element.min > 1:
+            guard = _guard(json_name, False) if optional else ""
+            lines.append(guard + call)  # the helper counts the items
+            continue
+        ctx.runtime.add("MISSING")
+        if element.is_array:
+            ctx.runtime.add("complex_item")
+        if binding or targets:
+            ctx.runtime.add("item_checks")
+        shown = f"{element.name}.ofType({type_ref.code})" if element.is_choice else json_name
+        where = f"path, {py_literal(shown)}"
+        lines.extend(_fast_complex(json_name, where, call, function_name(target.name),
+                                   element.is_array, optional, element.max, binding + targets))
     for json_name, type_ref in names:
         group = element_group(ctx.invariants, owner.name, json_name)
         guard = _guard(json_name, _has_twin(element, type_ref, model))
@@ -282,7 +402,8 @@ def build_validator_views(model: Model, header: tuple[str, ...],
                           invariants: InvariantPackageView | None = None) -> ValidatorPackageView:
     """The validators' view; with *invariants*, each validator also evaluates its type's and
     its elements' compiled invariants."""
-    ctx = _Ctx(model, _vs_names(model), [], invariants)
+    ctx = _Ctx(model, _vs_names(model), [], invariants,
+               expanded={vs.url: vs.expanded for vs in model.value_sets})
     functions: list[FunctionView] = []
     resources: list[tuple[str, str]] = []
     for type_def in model.types:

@@ -28,18 +28,42 @@ def functions(model: Model) -> dict[str, tuple[str, ...]]:
     return {f.name: f.lines for f in view.functions}
 
 
-def test_one_line_per_element_with_its_facts(functions) -> None:
+def test_each_element_states_its_facts_and_good_values_take_an_inlined_path(functions) -> None:
     lines = functions["validate_ImagingSelection"]
-    # a required element: called unconditionally (the helper reports its absence)
-    assert "primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_ImagingSelectionStatus)" in lines
+    # a required primitive: looked up unconditionally; a good value is judged inline (its fast
+    # check and its code in the expanded value set), anything else by the helper, which also
+    # reports its absence
+    assert "v = node.get('status', MISSING)" in lines
+    assert ("if '_status' in node or not ((v.__class__ is str and P_code.fast(v)) and v in "
+            "VS_ImagingSelectionStatus.codes): primitive(node, 'status', path, out, P_code, 1, 1, "
+            "False, required=VS_ImagingSelectionStatus)") in lines
     # optional ones: guarded by a membership test (with the `_name` twin for primitives)
-    assert ("if 'instance' in node: complex_(node, 'instance', path, out, "
-            "validate_ImagingSelectionInstance, 0, None, True)") in lines
+    at = lines.index("if 'studyUid' in node:")
+    assert lines[at + 1:at + 4] == (
+        "    v = node['studyUid']",
+        ("    if '_studyUid' in node or not ((v.__class__ is str and P_id.fast(v))): "
+         "primitive(node, 'studyUid', path, out, P_id, 0, 1, False)"),
+        "elif '_studyUid' in node: primitive(node, 'studyUid', path, out, P_id, 0, 1, False)",
+    )
+    # a repeating backbone element: each good object straight to its validator, with the
+    # location the helper would build; the helper judges any other shape
+    at = lines.index("if 'instance' in node:")
+    assert lines[at + 1:at + 8] == (
+        "    v = node['instance']",
+        "    if v.__class__ is list and v:",
+        "        w = (path, 'instance')",
+        "        for i, item in enumerate(v):",
+        "            if item.__class__ is dict and ('id' not in item or len(item) != 1):",
+        "                validate_ImagingSelectionInstance(item, (w, i), out)",
+        "            else: complex_item(item, (w, i), out, validate_ImagingSelectionInstance)",
+    )
+    assert ("    else: complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, "
+            "None, True)") in lines
     assert ("if 'contained' in node: resource(node, 'contained', path, out, RESOURCE_VALIDATORS, "
             "0, None, True, contained=True)") in lines
-    assert ("if 'studyUid' in node or '_studyUid' in node: primitive(node, 'studyUid', path, out, "
-            "P_id, 0, 1, False)") in lines
-    assert any(line.startswith("if 'subject' in node: complex_(node, 'subject',") and
+    # reference targets: checked after the type's validator, on the fast path and in the helper
+    assert "        item_checks(v, w, out, None, None, TARGETS_ImagingSelection_subject)" in lines
+    assert any(line.startswith("    else: complex_(node, 'subject',") and
                "targets=TARGETS_ImagingSelection_subject" in line for line in lines)
 
 
@@ -53,7 +77,8 @@ def test_choice_elements_use_of_type_labels_and_a_choice_line(functions) -> None
 
 
 def test_xml_attributes_have_no_underscore_twin_and_element_id_is_a_string(functions, model) -> None:
-    assert "primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)" in functions["validate_Extension"]
+    assert ("if not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'url', path, out, "
+            "P_uri, 1, 1, False, ext=False)") in functions["validate_Extension"]
     # an element's id: a string (not an `id`), checked for uniqueness within the resource
     assert "if 'id' in node: element_id(node, path, out, P_string)" in functions["validate_Address"]
     view = build_validator_views(model, ("header",))
@@ -89,3 +114,69 @@ def test_rule_cases_cover_required_nested_elements_and_targets(model) -> None:
     assert cases["ImagingSelection_bodySite__target"].action == "bad-target-concept"
     assert cases["ImagingSelection_status__code"].rule == "binding"
     assert "ImagingSelection_language__code" not in cases  # all-languages cannot be expanded
+
+
+_ODD_VALUES = (None, True, False, 0, -1, 1, 2**31, -(2**31) - 1, 2**63, 0.0, -0.0, 0.05, 1.5,
+               1e16, 1e300, float("inf"), float("nan"), "", " ", "x", "1", "urn:oid:1.2",
+               "2024-02-29", "2024-02-28T10:00:00Z", "a\x00b", "\ud800", "<div/>", [], ["x"], {},
+               {"a": 1})
+
+
+@pytest.mark.parametrize("value", _ODD_VALUES, ids=repr)
+def test_inlined_fast_checks_accept_exactly_what_primitive_fast_accepts(model, value) -> None:
+    """The validators inline each primitive's fast check; it must agree with the runtime's
+    ``Primitive.fast`` (which never accepts a bad value) and never raise."""
+    from fhirgen.models import validators as generated
+    from fhirgen.validator_views import _fast_test, _primitive_name
+
+    for type_def in model.types:
+        if not type_def.is_primitive or type_def.primitive is None:
+            continue
+        expression = _fast_test(type_def, "v")
+        prim = getattr(generated, _primitive_name(type_def.name))
+        try:
+            expected = bool(prim.fast(value))
+        except TypeError:
+            expected = False
+        if expression is None:
+            assert not expected, type_def.name  # no inline test: the helper judges every value
+            continue
+        names = {_primitive_name(type_def.name): prim, "v": value}
+        assert bool(eval(expression, names)) == expected, (type_def.name, value)
+
+
+def test_inlined_fast_checks_agree_on_generated_values(model) -> None:
+    """The same agreement on values drawn from each primitive's own regex (good values, and
+    the same values as another JSON kind)."""
+    from fhirgen.models import validators as generated
+    from fhirgen.validator_views import _fast_test, _primitive_name
+
+    checked = [t for t in model.types if t.is_primitive and t.primitive is not None
+               and t.name != "xhtml" and _fast_test(t, "v") is not None]
+    assert len(checked) > 15
+
+    for type_def in checked:
+        _agreement(type_def.name, getattr(generated, _primitive_name(type_def.name)),
+                   compile(_fast_test(type_def, "v"), "<fast>", "eval"))
+
+
+def _agreement(name: str, prim: object, expression: object) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from fhirgen.validator_views import _primitive_name
+    from tests.strategies import primitive_values
+
+    values = primitive_values(name)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.one_of(values, values.map(str), values.map(lambda v: [v])))
+    def agree(value: object) -> None:
+        try:
+            expected = bool(prim.fast(value))  # type: ignore[attr-defined]
+        except TypeError:
+            expected = False
+        found = eval(expression, {_primitive_name(name): prim, "v": value})  # type: ignore[arg-type]
+        assert bool(found) == expected, (name, value)
+
+    agree()

@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - a declared dependency; the exact parse
     _orjson = None  # type: ignore[assignment]
 
 __all__ = [
+    "MISSING",
     "Choice",
     "Limits",
     "Loc",
@@ -53,6 +54,8 @@ __all__ = [
     "check_keys",
     "choice",
     "complex_",
+    "complex_item",
+    "item_checks",
     "location",
     "parse_json",
     "primitive",
@@ -541,6 +544,29 @@ def complex_(node: dict[str, Any], name: str, path: Loc, out: IssueList, validat
         _ele1(item, place, out)
         if checks:
             _item_checks(item, place, out, required, extensible, targets)
+
+
+def complex_item(item: Any, at: Loc, out: IssueList, validator: Validator,
+                 required: ValueSet | None = None, extensible: ValueSet | None = None,
+                 targets: frozenset[str] | None = None) -> None:
+    """One item of a good array of objects that the generated fast path did not take (not an
+    object, or only an ``id``): judged as :func:`complex_` judges it."""
+    if item.__class__ is not dict:
+        _shape(out, f"This property must be an object, not {kind_name(json_kind_of(item))}", at)
+        return
+    validator(item, at, out)
+    _ele1(item, at, out)
+    if required is not None or extensible is not None or targets is not None:
+        _item_checks(item, at, out, required, extensible, targets)
+
+
+def item_checks(item: dict[str, Any], at: Loc, out: IssueList, required: ValueSet | None,
+                extensible: ValueSet | None, targets: frozenset[str] | None) -> None:
+    """The binding and reference-target checks of one object (after its type's validator)."""
+    if required is not None or extensible is not None:
+        _complex_binding(item, at, out, required, extensible)
+    if targets is not None:
+        _check_reference(item, at, targets, out)
 
 
 def _item_checks(item: dict[str, Any], at: Loc, out: IssueList, required: ValueSet | None,
