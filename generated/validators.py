@@ -35,6 +35,7 @@ from fhirgen.runtime.validate import (
     primitive,
     resource,
     run,
+    unchecked,
 )
 
 from ._registry import RESOURCES
@@ -115,7 +116,10 @@ def validate_Address(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['text']
         if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
     elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
-    if 'line' in node or '_line' in node: primitive(node, 'line', path, out, P_string, 0, None, True)
+    if 'line' in node:
+        v = node['line']
+        if '_line' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'line', path, out, P_string, 0, None, True)
+    elif '_line' in node: primitive(node, 'line', path, out, P_string, 0, None, True)
     if 'city' in node:
         v = node['city']
         if '_city' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'city', path, out, P_string, 0, 1, False)
@@ -330,7 +334,10 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: Iss
                     validate_Extension(item, (w, i), out)
                 else: complex_item(item, (w, i), out, validate_Extension)
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
-    if 'daysOfWeek' in node or '_daysOfWeek' in node: primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
+    if 'daysOfWeek' in node:
+        v = node['daysOfWeek']
+        if '_daysOfWeek' in node or not ((v.__class__ is list and v and P_code.fast_all(v)) and VS_DaysOfWeek.codes.issuperset(v)): primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
+    elif '_daysOfWeek' in node: primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
     if 'allDay' in node:
         v = node['allDay']
         if '_allDay' in node or not ((v is True or v is False)): primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
@@ -650,7 +657,10 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     v = node.get('type', MISSING)
     if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_FHIRTypes.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
-    if 'profile' in node or '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+    if 'profile' in node:
+        v = node['profile']
+        if '_profile' in node or not ((v.__class__ is list and v and P_canonical.fast_all(v))): primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+    elif '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
     if 'subjectCodeableConcept' in node:
         v = node['subjectCodeableConcept']
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
@@ -664,7 +674,10 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
             item_checks(v, w, out, None, None, TARGETS_DataRequirement_subjectReference)
         else: complex_(node, 'subjectReference', path, out, validate_Reference, 0, 1, False, label='subject.ofType(Reference)', targets=TARGETS_DataRequirement_subjectReference)
     choice(node, CHOICE_DataRequirement_subject, path, out, 'subject', 0)
-    if 'mustSupport' in node or '_mustSupport' in node: primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
+    if 'mustSupport' in node:
+        v = node['mustSupport']
+        if '_mustSupport' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
+    elif '_mustSupport' in node: primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
     if 'codeFilter' in node:
         v = node['codeFilter']
         if v.__class__ is list and v:
@@ -1559,9 +1572,18 @@ def validate_HumanName(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['family']
         if '_family' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'family', path, out, P_string, 0, 1, False)
     elif '_family' in node: primitive(node, 'family', path, out, P_string, 0, 1, False)
-    if 'given' in node or '_given' in node: primitive(node, 'given', path, out, P_string, 0, None, True)
-    if 'prefix' in node or '_prefix' in node: primitive(node, 'prefix', path, out, P_string, 0, None, True)
-    if 'suffix' in node or '_suffix' in node: primitive(node, 'suffix', path, out, P_string, 0, None, True)
+    if 'given' in node:
+        v = node['given']
+        if '_given' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'given', path, out, P_string, 0, None, True)
+    elif '_given' in node: primitive(node, 'given', path, out, P_string, 0, None, True)
+    if 'prefix' in node:
+        v = node['prefix']
+        if '_prefix' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'prefix', path, out, P_string, 0, None, True)
+    elif '_prefix' in node: primitive(node, 'prefix', path, out, P_string, 0, None, True)
+    if 'suffix' in node:
+        v = node['suffix']
+        if '_suffix' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'suffix', path, out, P_string, 0, None, True)
+    elif '_suffix' in node: primitive(node, 'suffix', path, out, P_string, 0, None, True)
     if 'period' in node:
         v = node['period']
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
@@ -1848,9 +1870,12 @@ def validate_ImagingSelectionInstance(node: dict[str, Any], path: Loc, out: Issu
         v = node['sopClass']
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Coding(v, w := (path, 'sopClass'), out)
-            item_checks(v, w, out, None, VS_SectB5HtmlTableB51, None)
+            unchecked(v, VS_SectB5HtmlTableB51, w, out)
         else: complex_(node, 'sopClass', path, out, validate_Coding, 0, 1, False, extensible=VS_SectB5HtmlTableB51)
-    if 'subset' in node or '_subset' in node: primitive(node, 'subset', path, out, P_string, 0, None, True)
+    if 'subset' in node:
+        v = node['subset']
+        if '_subset' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'subset', path, out, P_string, 0, None, True)
+    elif '_subset' in node: primitive(node, 'subset', path, out, P_string, 0, None, True)
     if 'imageRegion2D' in node:
         v = node['imageRegion2D']
         if v.__class__ is list and v:
@@ -1898,7 +1923,8 @@ def validate_ImagingSelectionInstanceImageRegion2D(node: dict[str, Any], path: L
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     v = node.get('regionType', MISSING)
     if '_regionType' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelection2DGraphicType.codes): primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection2DGraphicType)
-    primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
+    v = node.get('coordinate', MISSING)
+    if '_coordinate' in node or not ((v.__class__ is list and v and P_decimal.fast_all(v))): primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
 def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1928,7 +1954,8 @@ def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: L
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     v = node.get('regionType', MISSING)
     if '_regionType' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelection3DGraphicType.codes): primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection3DGraphicType)
-    primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
+    v = node.get('coordinate', MISSING)
+    if '_coordinate' in node or not ((v.__class__ is list and v and P_decimal.fast_all(v))): primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
 def validate_Meta(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1958,7 +1985,10 @@ def validate_Meta(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['source']
         if '_source' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'source', path, out, P_uri, 0, 1, False)
     elif '_source' in node: primitive(node, 'source', path, out, P_uri, 0, 1, False)
-    if 'profile' in node or '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+    if 'profile' in node:
+        v = node['profile']
+        if '_profile' in node or not ((v.__class__ is list and v and P_canonical.fast_all(v))): primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+    elif '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
     if 'security' in node:
         v = node['security']
         if v.__class__ is list and v:
@@ -2482,7 +2512,10 @@ def validate_Timing(node: dict[str, Any], path: Loc, out: IssueList) -> None:
                     validate_Extension(item, (w, i), out)
                 else: complex_item(item, (w, i), out, validate_Extension)
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    if 'event' in node or '_event' in node: primitive(node, 'event', path, out, P_dateTime, 0, None, True)
+    if 'event' in node:
+        v = node['event']
+        if '_event' in node or not ((v.__class__ is list and v and P_dateTime.fast_all(v))): primitive(node, 'event', path, out, P_dateTime, 0, None, True)
+    elif '_event' in node: primitive(node, 'event', path, out, P_dateTime, 0, None, True)
     if 'repeat' in node:
         v = node['repeat']
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
@@ -2566,9 +2599,18 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
         v = node['periodUnit']
         if '_periodUnit' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_UnitsOfTime.codes): primitive(node, 'periodUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
     elif '_periodUnit' in node: primitive(node, 'periodUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
-    if 'dayOfWeek' in node or '_dayOfWeek' in node: primitive(node, 'dayOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
-    if 'timeOfDay' in node or '_timeOfDay' in node: primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
-    if 'when' in node or '_when' in node: primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
+    if 'dayOfWeek' in node:
+        v = node['dayOfWeek']
+        if '_dayOfWeek' in node or not ((v.__class__ is list and v and P_code.fast_all(v)) and VS_DaysOfWeek.codes.issuperset(v)): primitive(node, 'dayOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
+    elif '_dayOfWeek' in node: primitive(node, 'dayOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
+    if 'timeOfDay' in node:
+        v = node['timeOfDay']
+        if '_timeOfDay' in node or not ((v.__class__ is list and v and P_time.fast_all(v))): primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
+    elif '_timeOfDay' in node: primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
+    if 'when' in node:
+        v = node['when']
+        if '_when' in node or not ((v.__class__ is list and v and P_code.fast_all(v)) and VS_EventTiming.codes.issuperset(v)): primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
+    elif '_when' in node: primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
     if 'offset' in node:
         v = node['offset']
         if '_offset' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)

@@ -33,6 +33,8 @@ CONCEPT_TYPES = frozenset({"Coding", "CodeableConcept", "CodeableReference", "Qu
 #: ``Element.id`` itself is a ``string``, and ids like ``Patient.name:official`` (ElementDefinition)
 #: are legitimate: the base definition, as the HL7 reference validator reads it, decides.
 ELEMENT_ID = "Element.id"
+#: Checked against the IANA registry at run time, though it has no expansion.
+ALL_LANGUAGES = "http://hl7.org/fhir/ValueSet/all-languages"
 #: Rules of the FHIR specification stated in prose on a type (the HL7 reference validator
 #: checks them natively), as the ``fhirgen.runtime.validate`` helper each type's validator calls:
 #: an Attachment's ``size`` and ``hash`` agree with its ``data``; a Bundle entry's RESTful
@@ -244,7 +246,7 @@ def _fast_complex(json_name: str, where: str, call: str, validator: str, array: 
         ]
         if checks:
             body += [f"{indent}            {validator}(item, at := (w, i), out)",
-                     f"{indent}            item_checks(item, at, out, {_check_args(checks)})"]
+                     f"{indent}            {_after(checks, 'item', 'at')}"]
             body += [f"{indent}        else: complex_item(item, (w, i), out, {validator}, {_check_args(checks)})"]
         else:
             body += [f"{indent}            {validator}(item, (w, i), out)",
@@ -254,11 +256,20 @@ def _fast_complex(json_name: str, where: str, call: str, validator: str, array: 
     body += [f"{indent}if v.__class__ is dict and ('id' not in v or len(v) != 1):"]
     if checks:
         body += [f"{indent}    {validator}(v, w := ({where}), out)",
-                 f"{indent}    item_checks(v, w, out, {_check_args(checks)})"]
+                 f"{indent}    {_after(checks, 'v', 'w')}"]
     else:
         body += [f"{indent}    {validator}(v, ({where}), out)"]
     body += [f"{indent}else: {call}"]
     return body
+
+
+def _after(checks: str, item: str, at: str) -> str:
+    """The statement checking an object's binding and reference targets after its validator:
+    ``unchecked(VS, ...)`` straight away for a Coding bound to a value set the definitions
+    cannot expand (its information issue is then certain; marked by ``unchecked=``)."""
+    if checks.startswith(", unchecked="):
+        return f"unchecked({item}, {checks.removeprefix(', unchecked=')}, {at}, out)"
+    return f"item_checks({item}, {at}, out, {_check_args(checks)})"
 
 
 def _check_args(checks: str) -> str:
@@ -329,8 +340,14 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
                 continue
             call = (f"primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, "
                     f"{maximum}, {array}{label}{binding}{ext})")
-            fast = None if element.is_array else _fast_test(target, "v")
-            code = _code_test(element, target, ctx, "v") if type_ref.code in CONCEPT_TYPES or target.is_primitive else ""
+            fast = _fast_test(target, "v")
+            code = _code_test(element, target, ctx, "v")
+            if element.is_array and fast is not None and code is not None:
+                size = "" if element.max is None else f" and len(v) <= {element.max}"
+                if element.min > 1:
+                    size += f" and len(v) >= {element.min}"
+                fast = f"(v.__class__ is list and v{size} and {_primitive_name(target.name)}.fast_all(v))"
+                code = code.replace(" and v in ", " and ").replace(".codes", ".codes.issuperset(v)")
             if fast is not None and code is not None:
                 ctx.runtime.add("MISSING")
                 lines.extend(_fast_primitive(json_name, call, fast + code, optional, not ext))
@@ -351,12 +368,19 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         ctx.runtime.add("MISSING")
         if element.is_array:
             ctx.runtime.add("complex_item")
-        if binding or targets:
+        checks = binding + targets
+        vs_url = element.binding.value_set if binding else None
+        if (type_ref.code == "Coding" and binding.startswith(", extensible=") and not targets
+                and vs_url != ALL_LANGUAGES
+                and not ctx.expanded.get(vs_url or "", True)):
+            checks = ", unchecked=" + ctx.vs_names[vs_url or ""]
+            ctx.runtime.add("unchecked")
+        elif checks:
             ctx.runtime.add("item_checks")
         shown = f"{element.name}.ofType({type_ref.code})" if element.is_choice else json_name
         where = f"path, {py_literal(shown)}"
         lines.extend(_fast_complex(json_name, where, call, function_name(target.name),
-                                   element.is_array, optional, element.max, binding + targets))
+                                   element.is_array, optional, element.max, checks))
     for json_name, type_ref in names:
         group = element_group(ctx.invariants, owner.name, json_name)
         guard = _guard(json_name, _has_twin(element, type_ref, model))

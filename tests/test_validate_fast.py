@@ -168,3 +168,26 @@ def test_positions_agree_with_json_source_map(name: str, text: bytes) -> None:
             assert key is not None
             assert runtime._line_col(decoded, key) == (entry.key_start.line + 1,
                                                        entry.key_start.column + 1), pointer
+
+
+def test_fast_all_of_a_list_agrees_with_fast_of_each_item() -> None:
+    """``Primitive.fast_all`` (one call per array, C-speed for lists of floats) accepts a list
+    exactly when ``fast`` accepts every item, and never raises."""
+    import itertools
+
+    from fhirgen.models import validators as generated
+
+    odd = [0.0, -0.0, 0.05, 0.1, 1.5, -2.0, 1e15, 1e16, 1e308, float("nan"), float("inf"), 3, 0,
+           10**17, 10**18, 10**400, True, "1", "x", None, [], {}]
+    for name in ("P_decimal", "P_integer", "P_code", "P_string", "P_boolean"):
+        prim = getattr(generated, name)
+
+        def each(values: list[object], prim: object = prim) -> bool:
+            try:
+                return all(map(prim.fast, values))  # type: ignore[attr-defined]
+            except TypeError:
+                return False
+
+        for size in (1, 2, 3):
+            for values in itertools.product(odd, repeat=size):
+                assert prim.fast_all(list(values)) == each(list(values)), (name, values)
