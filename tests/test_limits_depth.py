@@ -7,7 +7,7 @@ import json
 import random
 from typing import Any
 
-from fhirgen.runtime.limits import json_depth, too_deep
+from fhirgen.runtime.limits import json_depth, outside_strings, structure_depth, too_deep
 
 ALPHABET = 'ab{}[]"\\\n é:,'
 
@@ -36,6 +36,9 @@ def test_depth_before_parsing_is_the_parsed_depth() -> None:
         document = _document(rnd)
         raw = json.dumps(document, ensure_ascii=rnd.random() < 0.5).encode("utf-8")
         assert json_depth(raw) == _depth(document), raw
+        # after a parser accepted the text: the same depth from what lies outside its strings
+        assert structure_depth(outside_strings(raw)) == _depth(document), raw
+        assert b'"' not in outside_strings(raw)
 
 
 def test_a_deep_chain_stops_early_and_a_shallow_text_is_cheap() -> None:

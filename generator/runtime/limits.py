@@ -8,7 +8,10 @@ most 24 levels, the largest is 42 MB) and each refused with one clear issue, nev
 exception:
 
 * ``max_depth``: JSON nesting levels (each ``{`` or ``[`` is one). Checked on the bytes before
-  parsing (:func:`too_deep`), so no parser and no validator walk ever sees deeper input.
+  Python's parser or the validator walk sees them (:func:`too_deep`). orjson, which refuses
+  nesting beyond 1024 levels itself, may parse first: text it accepts is valid JSON, whose depth
+  is then read at C speed from what lies outside its strings (:func:`outside_strings`,
+  :func:`structure_depth`).
 * ``max_bytes``: size of one resource (a JSON or XML file, or one NDJSON line), checked before
   it is parsed; standard input and NDJSON lines are read with this bound, so a line without end
   never fills memory.
@@ -25,7 +28,8 @@ from dataclasses import dataclass
 
 from .issues import Issue
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "size_refusal", "too_deep"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "outside_strings", "size_refusal",
+           "structure_depth", "too_deep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,12 @@ def json_depth(raw: bytes | bytearray, stop: int | None = None) -> int:
     structure = structure.replace(b'""', b"")
     if b'"' in structure:
         structure = _STRING.sub(b"", structure)
-    brackets = structure.translate(_AS_BRACES)
+    return _peel(structure.translate(_AS_BRACES), stop)
+
+
+def _peel(brackets: bytes, stop: int | None) -> int:
+    """The nesting depth of brackets written as braces (innermost pairs peeled, one level per
+    pass); unclosed ones count."""
     level = 0
     while brackets:
         peeled = brackets.replace(b"{}", b"")
@@ -83,6 +92,24 @@ def json_depth(raw: bytes | bytearray, stop: int | None = None) -> int:
         if stop is not None and level > stop:
             return level
     return level + brackets.count(b"{")
+
+
+#: Every byte but the four brackets, dropped by ``bytes.translate``.
+_NOT_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+def outside_strings(raw: bytes) -> bytes:
+    """What lies outside the string literals of VALID JSON text (brackets, separators, numbers,
+    literals, whitespace), at C speed: escaped backslashes and quotes dropped, then the text
+    split at quotes; every other piece is outside a string. Text that is not valid JSON gives
+    a meaningless answer: callers use it only after a parser accepted the text."""
+    return b"".join(raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
+
+
+def structure_depth(outside: bytes, stop: int | None = None) -> int:
+    """The nesting depth of valid JSON text from :func:`outside_strings` of it (stops once over
+    *stop*, like :func:`json_depth`, which it agrees with on valid JSON)."""
+    return _peel(outside.translate(_AS_BRACES, _NOT_BRACKET), stop)
 
 
 def too_deep(raw: bytes | bytearray, max_depth: int) -> bool:

@@ -34,7 +34,22 @@ from functools import lru_cache
 from typing import Any, Self
 
 from .issues import Issue, IssueList, count, operation_outcome
-from .limits import DEFAULT_LIMITS, Limits, size_refusal, too_deep
+from .limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    outside_strings,
+    size_refusal,
+    structure_depth,
+    too_deep,
+)
+from .positions import (  # noqa: F401 - json_pointer, locate, _lines_cols: importable here too
+    _TOKEN,
+    _line_col,
+    _lines_cols,
+    _with_positions,
+    json_pointer,
+    locate,
+)
 from .primitives import Primitive, json_kind_of, kind_name
 
 try:
@@ -857,19 +872,51 @@ def _numbers_exact(raw: bytes | bytearray) -> bool:
     return True
 
 
-def fast_tree(data: str | bytes | bytearray) -> Any:
-    """The parsed tree when the fast parse can vouch for it (see above), else None."""
+def _numbers_exact_outside(outside: bytes) -> bool:
+    """:func:`_numbers_exact` of text outside strings (:func:`~.limits.outside_strings`): every
+    digit there is a number's, so no run needs telling apart from a UID's."""
+    scanned = outside.translate(_NUMBER_SCAN, _NOT_NUMBER)
+    if _LONG_RUN in scanned:
+        for odd in _ODD_NUMBERS:
+            if odd in scanned:
+                return False
+        if _FRACTION in scanned:
+            return False
+    if b"sm0" in scanned:
+        zeros = outside.translate(_ZERO_SCAN, _NOT_NUMBER)
+        if b"sm0x" in zeros or b"sm0s" in zeros:
+            return False  # "-0": not a FHIR integer, and a float cannot tell
+    return True
+
+
+def fast_parse(data: str | bytes | bytearray) -> tuple[Any, bytes]:
+    """orjson's tree of the text and what lies outside its strings, or ``(None, b"")`` when
+    orjson refuses it (syntax, BOM, NaN, lone surrogates, nesting beyond 1024 levels)."""
     if _orjson is None:
-        return None
+        return None, b""
     try:
-        raw = data.encode("utf-8") if isinstance(data, str) else data
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         tree = _orjson.loads(raw)
     except (ValueError, UnicodeError, TypeError, RecursionError):
+        return None, b""
+    return tree, outside_strings(raw)
+
+
+def trusted(tree: Any, data: str | bytes | bytearray, outside: bytes) -> bool:
+    """Whether the fast tree is the exact parse's (see above): no repeated name, every number
+    held as written."""
+    if tree.__class__ is not dict or not _numbers_exact_outside(outside):
+        return False
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # a repeated name: the exact parse finds and places it
+    return raw.count(b'"') + raw.count(b"\\u0022") == _orjson.dumps(tree).count(b'"')
+
+
+def fast_tree(data: str | bytes | bytearray) -> Any:
+    """The parsed tree when the fast parse can vouch for it (see above), else None."""
+    tree, outside = fast_parse(data)
+    if tree is None or not trusted(tree, data, outside):
         return None
-    if tree.__class__ is not dict or not _numbers_exact(raw):
-        return None
-    if raw.count(b'"') + raw.count(b"\\u0022") != _orjson.dumps(tree).count(b'"'):
-        return None  # a repeated name: the exact parse finds and places it
     return tree
 
 
@@ -952,13 +999,14 @@ class Result:
     ``ok`` never pays for positions.
     """
 
-    __slots__ = ("_issues", "_line_offset", "_text", "file", "resource_type")
+    __slots__ = ("_issues", "_line_offset", "_text", "_tree", "file", "resource_type")
 
     def __init__(self, issues: list[Issue], resource_type: str | None = None,
                  file: str | None = None, *, text: str | bytes | bytearray | None = None,
-                 line_offset: int = 0) -> None:
+                 line_offset: int = 0, tree: Any = None) -> None:
         self._issues = issues
         self._text = text if issues else None
+        self._tree = tree if issues else None  # its parse: positions read off it (positions.py)
         self._line_offset = line_offset
         self.resource_type = resource_type
         self.file = file
@@ -972,8 +1020,8 @@ class Result:
             text = self._text
             if not isinstance(text, str):
                 text = bytes(text).decode("utf-8-sig", "replace")
-            self._issues = _with_positions(self._issues, text, self._line_offset)
-            self._text = None
+            self._issues = _with_positions(self._issues, text, self._line_offset, self._tree)
+            self._text = self._tree = None
         return self._issues
 
     @property
@@ -1018,14 +1066,20 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
     if isinstance(data, dict):
         out = _validate_tree(data, validators, limits)
         return _result(out, data, file, None, line_offset)
+    refusal = size_refusal(len(data), limits)  # of text: its characters, about its bytes
+    if refusal is not None:
+        return Result([refusal], None, file)
+    tree, outside = fast_parse(data)
+    if tree is not None:
+        if structure_depth(outside, limits.max_depth) > limits.max_depth:
+            return Result([_depth_refusal(limits)], None, file)
+        if trusted(tree, data, outside):
+            out = _validate_tree(tree, validators, limits)
+            if not out.inexact_numbers:
+                return _result(out, tree, file, data, line_offset)
     refusal = _over_limits(data, limits)
     if refusal is not None:
         return Result([refusal], None, file)
-    tree = fast_tree(data)
-    if tree is not None:
-        out = _validate_tree(tree, validators, limits)
-        if not out.inexact_numbers:
-            return _result(out, tree, file, data, line_offset)
     parsed = parse_json(data)
     if parsed.error is not None:
         issue = parsed.error
@@ -1045,10 +1099,14 @@ def _over_limits(data: str | bytes | bytearray, limits: Limits) -> Issue | None:
         return refusal
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if too_deep(raw, limits.max_depth):
-        return Issue("fatal", "too-costly", "limit-depth",
-                     f"The resource nests more than {limits.max_depth} levels of JSON objects "
-                     f"and arrays, the limit (--max-depth)", "")
+        return _depth_refusal(limits)
     return None
+
+
+def _depth_refusal(limits: Limits) -> Issue:
+    return Issue("fatal", "too-costly", "limit-depth",
+                 f"The resource nests more than {limits.max_depth} levels of JSON objects and "
+                 "arrays, the limit (--max-depth)", "")
 
 
 class _BoundedIssues(IssueList):
@@ -1105,7 +1163,7 @@ def _result(out: IssueList, tree: Any, file: str | None, text: str | bytes | byt
         out.close()
     resource_type = tree.get("resourceType") if isinstance(tree, dict) else None
     return Result(list(out), resource_type if isinstance(resource_type, str) else None, file,
-                  text=text, line_offset=line_offset)
+                  text=text, line_offset=line_offset, tree=tree)
 
 
 def _validate_tree(tree: Any, validators: Mapping[str, Validator],
@@ -1183,177 +1241,3 @@ def _duplicate_issues(tree: Any, duplicates: list[tuple[dict[str, Any], list[str
             stack.extend((v, f"{where}.{k}" if where else k) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
-
-
-_OF_TYPE = re.compile(r"([A-Za-z0-9_]+)\.ofType\(([A-Za-z0-9]+)\)")
-_SEGMENT = re.compile(r"([A-Za-z0-9_]+)((?:\[\d+\])*)")
-
-
-def json_pointer(expression: str) -> str:
-    """The JSON pointer of a location: ``X.instance[0].uid`` -> ``/instance/0/uid``."""
-    text = _OF_TYPE.sub(lambda m: m.group(1) + m.group(2)[:1].upper() + m.group(2)[1:], expression)
-    _root, _, rest = text.partition(".")
-    pointer = ""
-    for part in rest.split(".") if rest else ():
-        match = _SEGMENT.fullmatch(part)
-        if match is None:
-            break
-        pointer += "/" + match.group(1)
-        pointer += "".join("/" + index for index in re.findall(r"\d+", match.group(2)))
-    return pointer
-
-
-#: JSON tokens: a string, a structural character, or a scalar (number, true, false, null).
-#: Possessive, unrolled string form: a string of 10 MB is one linear pass (the form with an
-#: alternation per character took seconds and a gigabyte of regex stack).
-_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\],:]|[^\s{}\[\],:"]+')
-
-
-def _pointer_key(token: str) -> str:
-    """A JSON name token as a JSON pointer segment (RFC 6901: ~ and / escaped)."""
-    key = token[1:-1]
-    if "\\" in key:
-        try:
-            key = json.loads(token)
-        except ValueError:
-            pass
-    if "~" in key or "/" in key:
-        key = key.replace("~", "~0").replace("/", "~1")
-    return key
-
-
-def locate(text: str, wanted: set[str]) -> dict[str, tuple[int, int | None]]:
-    """Character offsets of the values (and their names) at the JSON pointers *wanted*.
-
-    One pass of a token regex over the text, stopping once every wanted pointer is found; a
-    container no wanted pointer lies in is skipped without building pointers for its content.
-    Returns ``{pointer: (value offset, name offset or None)}``; malformed text gives what was
-    found before the problem.
-    """
-    prefixes = {""}
-    for pointer in wanted:
-        parts = pointer.split("/")
-        prefixes.update("/".join(parts[:i]) for i in range(2, len(parts)))
-    found: dict[str, tuple[int, int | None]] = {}
-    # frames: [pointer of the container, is object, next index, pending name, name offset]
-    stack: list[list[Any]] = []
-    skip = 0  # depth inside a container no wanted pointer lies in
-    expect_name = False
-    for match in _TOKEN.finditer(text):
-        start = match.start()
-        char = text[start]
-        if skip:
-            if char in "{[":
-                skip += 1
-            elif char in "}]":
-                skip -= 1
-                if not skip:
-                    stack.pop()
-            continue
-        if char == ",":
-            if stack:
-                frame = stack[-1]
-                if frame[1]:
-                    expect_name = True
-                else:
-                    frame[2] += 1
-            continue
-        if char == ":":
-            continue
-        if char in "}]":
-            if stack:
-                stack.pop()
-            expect_name = False
-            continue
-        if expect_name and char == '"':
-            frame = stack[-1]
-            frame[3] = _pointer_key(match.group())
-            frame[4] = start
-            expect_name = False
-            continue
-        # a value: its pointer
-        if not stack:
-            pointer, name_at = "", None
-        else:
-            frame = stack[-1]
-            if frame[1]:
-                pointer, name_at = f"{frame[0]}/{frame[3]}", frame[4]
-            else:
-                pointer, name_at = f"{frame[0]}/{frame[2]}", None
-        if pointer in wanted:
-            found[pointer] = (start, name_at)
-            if len(found) == len(wanted):
-                break
-        if char in "{[":
-            is_object = char == "{"
-            stack.append([pointer, is_object, 0, None, None])
-            expect_name = is_object
-            if pointer not in prefixes and pointer not in wanted:
-                skip = 1
-    return found
-
-
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column of a character offset."""
-    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def _with_positions(issues: list[Issue], text: str, line_offset: int) -> list[Issue]:
-    """Issues with the line and column of what they are about (the value, or the name of the
-    property an issue names with ``key``; a primitive's ``_name`` object if it has no value)."""
-    plans: list[list[tuple[str, bool]]] = []
-    wanted: set[str] = set()
-    for issue in issues:
-        if issue.line is not None or not issue.expression:
-            plans.append([])
-            continue
-        pointer = json_pointer(issue.expression)
-        candidates = []
-        if issue.key is not None:
-            key = issue.key.replace("~", "~0").replace("/", "~1")
-            candidates.append((f"{pointer}/{key}", True))
-        candidates.append((pointer, False))
-        head, _, last = pointer.rpartition("/")
-        if last and not last.isdigit():
-            candidates.append((f"{head}/_{last}", False))
-        plans.append(candidates)
-        wanted.update(candidate for candidate, _is_key in candidates)
-    if not wanted:
-        return issues
-    try:
-        found = locate(text, wanted)
-    except RecursionError:  # pragma: no cover - locate does not recurse
-        return issues
-    offsets: list[int | None] = []
-    for candidates in plans:
-        offset = None
-        for candidate, is_key in candidates:
-            entry = found.get(candidate)
-            if entry is not None:
-                offset = entry[1] if is_key and entry[1] is not None else entry[0]
-                break
-        offsets.append(offset)
-    places = _lines_cols(text, {offset for offset in offsets if offset is not None})
-    result = []
-    for issue, offset in zip(issues, offsets, strict=True):
-        if offset is None:
-            result.append(issue)
-        else:
-            line, col = places[offset]
-            result.append(issue.at(line + line_offset, col))
-    return result
-
-
-def _lines_cols(text: str, offsets: set[int]) -> dict[int, tuple[int, int]]:
-    """Line and column of each offset, in one pass over the text up to the last of them (one
-    :func:`_line_col` per issue would scan a one-line file of megabytes once per issue)."""
-    places: dict[int, tuple[int, int]] = {}
-    line, line_start, scanned = 1, 0, 0
-    for offset in sorted(offsets):
-        newlines = text.count("\n", scanned, offset)
-        if newlines:
-            line += newlines
-            line_start = text.rfind("\n", scanned, offset) + 1
-        scanned = offset
-        places[offset] = (line, offset - line_start + 1)
-    return places
