@@ -369,7 +369,7 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         if element.is_array:
             ctx.runtime.add("complex_item")
         checks = binding + targets
-        vs_url = element.binding.value_set if binding else None
+        vs_url = element.binding.value_set if binding and element.binding else None
         if (type_ref.code == "Coding" and binding.startswith(", extensible=") and not targets
                 and vs_url != ALL_LANGUAGES
                 and not ctx.expanded.get(vs_url or "", True)):

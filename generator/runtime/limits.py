@@ -79,7 +79,7 @@ def json_depth(raw: bytes | bytearray, stop: int | None = None) -> int:
     return _peel(structure.translate(_AS_BRACES), stop)
 
 
-def _peel(brackets: bytes, stop: int | None) -> int:
+def _peel(brackets: bytes | bytearray, stop: int | None) -> int:
     """The nesting depth of brackets written as braces (innermost pairs peeled, one level per
     pass); unclosed ones count."""
     level = 0

@@ -128,11 +128,20 @@ def _printable(text: str) -> str:
 
 def _issue(out: IssueList, severity: str, code: str, rule: str, message: str, where: Loc,
            key: str | None = None) -> None:
-    if out.__class__ is _BoundedIssues and len(out) >= out.max_issues:
-        out.drop(severity)  # counted, never built
+    bounded = out.__class__ is _BoundedIssues
+    if bounded and len(out) >= out.max_issues:  # type: ignore[attr-defined]
+        out.drop(severity)  # type: ignore[attr-defined]  # counted, never built
         return
-    out.append(Issue(severity, code, rule, _printable(message), _printable(location(where)),
-                     None, None, key))
+    issue = _new_issue(Issue, (severity, code, rule, _printable(message),
+                               _printable(location(where)), None, None, key))
+    if bounded and len(message) <= _BoundedIssues.MAX_MESSAGE:
+        _list_append(out, issue)  # what _BoundedIssues.append would do, without its checks
+        return
+    out.append(issue)
+
+
+_new_issue = tuple.__new__  # an Issue from its eight fields, without the named tuple's __new__
+_list_append = list.append
 
 
 def _shape(out: IssueList, message: str, where: Loc, key: str | None = None) -> None:
