@@ -188,6 +188,7 @@ def test_fast_all_of_a_list_agrees_with_fast_of_each_item() -> None:
             except TypeError:
                 return False
 
+        assert prim.fast_all([]) is True
         for size in (1, 2, 3):
             for values in itertools.product(odd, repeat=size):
                 assert prim.fast_all(list(values)) == each(list(values)), (name, values)

@@ -33,6 +33,7 @@ Beyond the regex (FHIR R5 "Datatypes" and "JSON representation" pages):
 from __future__ import annotations
 
 import calendar
+import functools
 import math
 import re
 import threading
@@ -199,14 +200,18 @@ def _fast_decimal(value: Any) -> bool:
 
 def _fast_decimals(values: list[Any]) -> bool:
     """``_fast_decimal`` of every item, at C speed for the usual list of floats: every item a
-    float (or int), none NaN (their sum is a number), all magnitudes within [0.1, 1e16)."""
-    if set(map(type, values)) <= _DECIMAL_KINDS:
+    float (or int), none NaN or infinite (their sum is finite), every magnitude zero or within
+    [0.1, 1e16)."""
+    if values and set(map(type, values)) <= _DECIMAL_KINDS:
         try:
             finite = math.isfinite(sum(values))  # no NaN, no infinity among them
         except OverflowError:  # an int too large for a float
             return False
-        if finite and min(map(abs, values)) >= 0.1 and max(map(abs, values)) < 1e16:
-            return True
+        if finite:
+            sizes = sorted(map(abs, values))
+            zeros = sizes.count(0)  # 0 and 0.0 are good; others need a magnitude of 0.1 or more
+            if sizes[-1] < 1e16 and (zeros == len(sizes) or sizes[zeros] >= 0.1):
+                return True
     return all(map(_fast_decimal, values))
 
 
@@ -367,7 +372,18 @@ def _xhtml_parser() -> Any:
     return parser
 
 
+#: Narratives up to this many characters have their verdict remembered (the last few hundred):
+#: bulk data repeats narratives ("No narrative", generated summaries of like resources).
+_REMEMBERED_XHTML = 64 * 1024
+
+
 def _xhtml(prim: Primitive, text: str) -> Message | None:
+    if len(text) <= _REMEMBERED_XHTML:
+        return _remembered_xhtml(text)
+    return _xhtml_verdict(text)
+
+
+def _xhtml_verdict(text: str) -> Message | None:
     from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
     parser = _xhtml_parser()
@@ -378,6 +394,9 @@ def _xhtml(prim: Primitive, text: str) -> Message | None:
     if root.tag != XHTML_NS + "div":
         return "error", "The narrative must be an XHTML div (namespace http://www.w3.org/1999/xhtml)"
     return None
+
+
+_remembered_xhtml = functools.lru_cache(maxsize=256)(_xhtml_verdict)
 
 
 _EXTRA: dict[str, Callable[[Primitive, str], Message | None]] = {
