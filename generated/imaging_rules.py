@@ -669,6 +669,13 @@ def inv_isr_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     studyUid.exists() or (frameOfReferenceUid.exists() and (instance.imageRegion2D |
     instance.imageRegion3D).exists() and instance.empty())"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('studyUid')
+        v1 = d.get('frameOfReferenceUid')
+        v2 = d.get('instance')
+        if (v0 is None or v0.__class__ is str) and d.get('_studyUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
+            return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.result(fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))))) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
     return fp.result(fp.or_(fp.present(node, 'studyUid'), lambda: fp.and_(fp.and_(fp.present(node, 'frameOfReferenceUid'), lambda: fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))), lambda: fp.empty(fp.child([node], 'instance')))))
 
 
@@ -679,6 +686,13 @@ def inv_isr_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     seriesUid.exists() or (frameOfReferenceUid.exists() and (instance.imageRegion2D |
     instance.imageRegion3D).exists() and instance.empty())"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('seriesUid')
+        v1 = d.get('frameOfReferenceUid')
+        v2 = d.get('instance')
+        if (v0 is None or v0.__class__ is str) and d.get('_seriesUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
+            return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.result(fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))))) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
     return fp.result(fp.or_(fp.present(node, 'seriesUid'), lambda: fp.and_(fp.and_(fp.present(node, 'frameOfReferenceUid'), lambda: fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))), lambda: fp.empty(fp.child([node], 'instance')))))
 
 
@@ -692,6 +706,7 @@ def inv_isr_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+_RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
 def inv_isr_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-4 (warning) on ImagingSelection.studyUid: studyUid is a DICOM UID: digits and dots,
     no empty component, no leading zero in a component of more than one digit, at most 64
@@ -699,10 +714,14 @@ def inv_isr_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
+    v0 = node.data
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
+_RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
 def inv_isr_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-5 (warning) on ImagingSelection.seriesUid: seriesUid is a DICOM UID: digits and
     dots, no empty component, no leading zero in a component of more than one digit, at most
@@ -710,10 +729,14 @@ def inv_isr_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
+    v0 = node.data
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
+_RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
 def inv_isr_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-6 (warning) on ImagingSelection.frameOfReferenceUid: frameOfReferenceUid is a DICOM
     UID: digits and dots, no empty component, no leading zero in a component of more than
@@ -721,10 +744,14 @@ def inv_isr_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
+    v0 = node.data
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
+_RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
 def inv_isr_7(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-7 (warning) on ImagingSelection.instance.uid: instance.uid is a DICOM UID: digits
     and dots, no empty component, no leading zero in a component of more than one digit, at
@@ -732,10 +759,14 @@ def inv_isr_7(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
+    v0 = node.data
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
+_RE_80356971a156 = fp.compiled_regex('^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
 def inv_isr_8(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-8 (warning) on ImagingSelection.instance.sopClass: A SOP Class code written urn:oid:
     carries a DICOM UID: digits and dots, no empty component, no leading zero in a component
@@ -743,6 +774,11 @@ def inv_isr_8(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (code.exists() and code.startsWith('urn:oid:')) implies
     (code.matches('^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and code.length() <= 72)"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None:
+            return (not ((v0 is not None) and (v0.startswith('urn:oid:'))) or ((_RE_80356971a156.search(v0) is not None) and (len(v0) <= 72)))
     return fp.result(fp.implies(fp.and_(fp.present(node, 'code'), lambda: fp.starts_with(fp.child([node], 'code', 'code'), ['urn:oid:'])), lambda: fp.and_(fp.matches(fp.child([node], 'code', 'code'), ['^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length(fp.child([node], 'code', 'code')), [72]))))
 
 
@@ -753,6 +789,11 @@ def inv_isr_9(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (system.exists() and system = 'urn:ietf:rfc:3986') implies
     memberOf('http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_system') is None:
+            return (not ((v0 is not None) and (v0 == 'urn:ietf:rfc:3986')) or fp.result(fp.member_of([node], VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')))
     return fp.result(fp.implies(fp.and_(fp.present(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['urn:ietf:rfc:3986'])), lambda: fp.member_of([node], VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')))
 
 
@@ -762,6 +803,11 @@ def inv_isr_10(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     (column,row) pairs: their number is a multiple of two
 
     coordinate.count() mod 2 = 0"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('coordinate')
+        if d.get('_coordinate') is None:
+            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 2) == 0)
     return fp.result(fp.eq(fp.mod(fp.count(fp.child([node], 'coordinate', 'decimal')), [2]), [0]))
 
 
@@ -771,6 +817,12 @@ def inv_isr_11(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     (column,row) pair (two values)
 
     regionType ~ 'point' implies coordinate.count() = 2"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'point' or fp.normalised(v0) == 'point')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 2))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['point']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [2])))
 
 
@@ -780,6 +832,12 @@ def inv_isr_12(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     (column,row) pairs: the centre and a point on the circumference (four values)
 
     regionType ~ 'circle' implies coordinate.count() = 4"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'circle' or fp.normalised(v0) == 'circle')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 4))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['circle']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [4])))
 
 
@@ -790,6 +848,12 @@ def inv_isr_13(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     values)
 
     regionType ~ 'ellipse' implies coordinate.count() = 8"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'ellipse' or fp.normalised(v0) == 'ellipse')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 8))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['ellipse']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [8])))
 
 
@@ -799,6 +863,12 @@ def inv_isr_14(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     interpolated line has at least two (column,row) pairs (four values)
 
     (regionType ~ 'polyline' or regionType ~ 'interpolated') implies coordinate.count() >= 4"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not ((v0 is not None and (v0 == 'polyline' or fp.normalised(v0) == 'polyline')) or (v0 is not None and (v0 == 'interpolated' or fp.normalised(v0) == 'interpolated'))) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) >= 4))
     return fp.result(fp.implies(fp.or_(fp.equivalent(fp.child([node], 'regionType', 'code'), ['polyline']), lambda: fp.equivalent(fp.child([node], 'regionType', 'code'), ['interpolated'])), lambda: fp.ge(fp.count(fp.child([node], 'coordinate', 'decimal')), [4])))
 
 
@@ -808,6 +878,9 @@ def inv_isr_15(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     is image-relative: not negative
 
     hasValue() implies $this >= 0"""
+    v0 = node.data
+    if (v0 is None or v0.__class__ in fp.NUMBER_CLASSES):
+        return (not (v0 is not None) or (v0 >= 0))
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.ge([node], [0])))
 
 
@@ -817,6 +890,11 @@ def inv_isr_16(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     triplets: their number is a multiple of three
 
     coordinate.count() mod 3 = 0"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('coordinate')
+        if d.get('_coordinate') is None:
+            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 3) == 0)
     return fp.result(fp.eq(fp.mod(fp.count(fp.child([node], 'coordinate', 'decimal')), [3]), [0]))
 
 
@@ -826,6 +904,12 @@ def inv_isr_17(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     (x,y,z) triplet (three values)
 
     regionType ~ 'point' implies coordinate.count() = 3"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'point' or fp.normalised(v0) == 'point')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 3))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['point']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [3])))
 
 
@@ -835,6 +919,12 @@ def inv_isr_18(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     two (x,y,z) triplets (six values)
 
     regionType ~ 'polyline' implies coordinate.count() >= 6"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'polyline' or fp.normalised(v0) == 'polyline')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) >= 6))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['polyline']), lambda: fp.ge(fp.count(fp.child([node], 'coordinate', 'decimal')), [6])))
 
 
@@ -846,6 +936,12 @@ def inv_isr_19(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     regionType ~ 'polygon' implies (coordinate.count() >= 12 and coordinate.take(3) =
     coordinate.skip(coordinate.count() - 3))"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'polygon' or fp.normalised(v0) == 'polygon')) or (((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) >= 12) and fp.result(fp.eq(fp.take(fp.child([node], 'coordinate', 'decimal'), [3]), fp.skip(fp.child([node], 'coordinate', 'decimal'), fp.sub(fp.count(fp.child([node], 'coordinate', 'decimal')), [3]))))))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['polygon']), lambda: fp.and_(fp.ge(fp.count(fp.child([node], 'coordinate', 'decimal')), [12]), lambda: fp.eq(fp.take(fp.child([node], 'coordinate', 'decimal'), [3]), fp.skip(fp.child([node], 'coordinate', 'decimal'), fp.sub(fp.count(fp.child([node], 'coordinate', 'decimal')), [3]))))))
 
 
@@ -856,6 +952,12 @@ def inv_isr_20(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     values)
 
     regionType ~ 'ellipse' implies coordinate.count() = 12"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'ellipse' or fp.normalised(v0) == 'ellipse')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 12))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['ellipse']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [12])))
 
 
@@ -865,6 +967,12 @@ def inv_isr_21(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     six (x,y,z) triplets: the ends of its axes a, b and c (eighteen values)
 
     regionType ~ 'ellipsoid' implies coordinate.count() = 18"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'ellipsoid' or fp.normalised(v0) == 'ellipsoid')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 18))
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['ellipsoid']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [18])))
 
 

@@ -1902,6 +1902,13 @@ def inv_age_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (code.exists() or value.empty()) and (system.empty() or system = %ucum) and
     (value.empty() or value.hasValue().not() or value > 0)"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('value')
+        v2 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
+            return ((((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org'))) and (((v1 is None) or (v1 is None)) or (v1 > 0)))
     return fp.result(fp.and_(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.or_(fp.absent(node, 'value'), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.gt(fp.child([node], 'value', 'decimal'), [0]))))
 
 
@@ -1958,6 +1965,13 @@ def inv_cnt_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     (code.exists() or value.empty()) and (system.empty() or system = %ucum) and
     (code.empty() or code = '1') and (value.empty() or value.hasValue().not() or
     value.toString().contains('.').not())"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('value')
+        v2 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
+            return (((((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org'))) and ((v0 is None) or (v0 == '1'))) and (((v1 is None) or (v1 is None)) or (None if (_t1 := fp.result(fp.str_contains(fp.to_string(fp.child([node], 'value', 'decimal')), ['.']))) is None else not _t1)))
     return fp.result(fp.and_(fp.and_(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.absent(node, 'code'), lambda: fp.eq(fp.child([node], 'code', 'code'), ['1']))), lambda: fp.or_(fp.or_(fp.absent(node, 'value'), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.not_(fp.str_contains(fp.to_string(fp.child([node], 'value', 'decimal')), ['.'])))))
 
 
@@ -1985,6 +1999,13 @@ def inv_dis_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     expression of length. If system is present, it SHALL be UCUM.
 
     (code.exists() or value.empty()) and (system.empty() or system = %ucum)"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('value')
+        v2 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
+            return (((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org')))
     return fp.result(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))))
 
 
@@ -1994,6 +2015,9 @@ def inv_dom_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     SHALL NOT contain nested Resources
 
     contained.contained.empty()"""
+    d = node.data
+    if d.__class__ is dict:
+        return (True if fp.reach(d, ('contained',)) == 0 else fp.result(fp.empty(fp.child(fp.child([node], 'contained'), 'contained'))))
     return fp.result(fp.empty(fp.child(fp.child([node], 'contained'), 'contained')))
 
 
@@ -2009,6 +2033,9 @@ def inv_dom_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     or descendants().where(ofType(canonical) = '#').exists() or
     descendants().where(ofType(canonical) = '#').exists()).not()).trace('unmatched',
     id).empty()"""
+    d = node.data
+    if d.__class__ is dict:
+        return (True if fp.reach(d, ('contained',)) == 0 else fp.result(fp.empty(fp.trace(fp.where(fp.child([node], 'contained'), lambda t1, i1: fp.not_(fp.or_(fp.or_(fp.or_(fp.in_(fp.add(['#'], fp.child([t1], 'id')), fp.union(fp.union(fp.union(fp.child(fp.descendants([resource]), 'reference'), fp.of_type(fp.descendants([resource]), 'canonical')), fp.of_type(fp.descendants([resource]), 'uri')), fp.of_type(fp.descendants([resource]), 'url'))), lambda: fp.exists(fp.where(fp.descendants([t1]), lambda t2, i2: fp.eq(fp.child([t2], 'reference'), ['#'])))), lambda: fp.exists(fp.where(fp.descendants([t1]), lambda t2, i2: fp.eq(fp.of_type([t2], 'canonical'), ['#'])))), lambda: fp.exists(fp.where(fp.descendants([t1]), lambda t2, i2: fp.eq(fp.of_type([t2], 'canonical'), ['#']))))))))))
     return fp.result(fp.empty(fp.trace(fp.where(fp.child([node], 'contained'), lambda t1, i1: fp.not_(fp.or_(fp.or_(fp.or_(fp.in_(fp.add(['#'], fp.child([t1], 'id')), fp.union(fp.union(fp.union(fp.child(fp.descendants([resource]), 'reference'), fp.of_type(fp.descendants([resource]), 'canonical')), fp.of_type(fp.descendants([resource]), 'uri')), fp.of_type(fp.descendants([resource]), 'url'))), lambda: fp.exists(fp.where(fp.descendants([t1]), lambda t2, i2: fp.eq(fp.child([t2], 'reference'), ['#'])))), lambda: fp.exists(fp.where(fp.descendants([t1]), lambda t2, i2: fp.eq(fp.of_type([t2], 'canonical'), ['#'])))), lambda: fp.exists(fp.where(fp.descendants([t1]), lambda t2, i2: fp.eq(fp.of_type([t2], 'canonical'), ['#'])))))))))
 
 
@@ -2018,6 +2045,9 @@ def inv_dom_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     SHALL NOT have a meta.versionId or a meta.lastUpdated
 
     contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()"""
+    d = node.data
+    if d.__class__ is dict:
+        return ((True if fp.reach(d, ('contained',)) == 0 else fp.result(fp.empty(fp.child(fp.child(fp.child([node], 'contained'), 'meta'), 'versionId')))) and (True if fp.reach(d, ('contained',)) == 0 else fp.result(fp.empty(fp.child(fp.child(fp.child([node], 'contained'), 'meta'), 'lastUpdated')))))
     return fp.result(fp.and_(fp.empty(fp.child(fp.child(fp.child([node], 'contained'), 'meta'), 'versionId')), lambda: fp.empty(fp.child(fp.child(fp.child([node], 'contained'), 'meta'), 'lastUpdated'))))
 
 
@@ -2027,6 +2057,9 @@ def inv_dom_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     SHALL NOT have a security label
 
     contained.meta.security.empty()"""
+    d = node.data
+    if d.__class__ is dict:
+        return (True if fp.reach(d, ('contained',)) == 0 else fp.result(fp.empty(fp.child(fp.child(fp.child([node], 'contained'), 'meta'), 'security'))))
     return fp.result(fp.empty(fp.child(fp.child(fp.child([node], 'contained'), 'meta'), 'security')))
 
 
@@ -2036,6 +2069,9 @@ def inv_dom_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     management
 
     text.`div`.exists()"""
+    d = node.data
+    if d.__class__ is dict:
+        return (fp.result(fp.exists(fp.child(fp.child([node], 'text', 'Narrative'), 'div', 'xhtml'))) if (_t1 := fp.reach(d, ('text', 'div'))) is None else _t1 > 0)
     return fp.result(fp.exists(fp.child(fp.child([node], 'text', 'Narrative'), 'div', 'xhtml')))
 
 
@@ -2044,6 +2080,12 @@ def inv_dos_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dos-1 (error) on Dosage: AsNeededFor can only be set if AsNeeded is empty or true
 
     asNeededFor.empty() or asNeeded.empty() or asNeeded"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('asNeededFor')
+        v1 = d.get('asNeeded')
+        if d.get('_asNeededFor') is None and d.get('_asNeeded') is None:
+            return (((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) or (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) or fp.result(fp.child([node], 'asNeeded', 'boolean')))
     return fp.result(fp.or_(fp.or_(fp.absent(node, 'asNeededFor'), lambda: fp.absent(node, 'asNeeded')), lambda: fp.child([node], 'asNeeded', 'boolean')))
 
 
@@ -2053,6 +2095,13 @@ def inv_drt_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     expression of time. If system is present, it SHALL be UCUM.
 
     code.exists() implies ((system = %ucum) and value.exists())"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('system')
+        v2 = d.get('value')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ is str) and d.get('_system') is None and (v2 is None or v2.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None:
+            return (not (v0 is not None) or (False if (_t1 := (None if v1 is None else v1 == 'http://unitsofmeasure.org')) is False else False if (_t2 := (v2 is not None)) is False else None if _t1 is None or _t2 is None else True))
     return fp.result(fp.implies(fp.present(node, 'code'), lambda: fp.and_(fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']), lambda: fp.present(node, 'value'))))
 
 
@@ -2065,11 +2114,17 @@ def inv_exp_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+_RE_03214fb16442 = fp.compiled_regex('[A-Za-z][A-Za-z0-9\\_]{0,63}')
 def inv_exp_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """exp-2 (error) on Expression: The name must be a valid variable name in most computer
     languages
 
     name.hasValue() implies name.matches('[A-Za-z][A-Za-z0-9\\\\_]{0,63}')"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('name')
+        if (v0 is None or v0.__class__ is str) and d.get('_name') is None:
+            return (not (v0 is not None) or (_RE_03214fb16442.search(v0) is not None))
     return fp.result(fp.implies(fp.has_value(fp.child([node], 'name', 'code')), lambda: fp.matches(fp.child([node], 'name', 'code'), ['[A-Za-z][A-Za-z0-9\\_]{0,63}'])))
 
 
@@ -2127,6 +2182,9 @@ def inv_rng_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     low.value.empty() or high.value.empty() or
     low.lowBoundary().comparable(high.highBoundary()).not() or (low.lowBoundary() <=
     high.highBoundary())"""
+    d = node.data
+    if d.__class__ is dict:
+        return (True if (_t4 := (((fp.result(fp.empty(fp.child(fp.child([node], 'low', 'Quantity'), 'value', 'decimal'))) if (_t1 := fp.reach(d, ('low', 'value'))) is None else _t1 == 0) or (fp.result(fp.empty(fp.child(fp.child([node], 'high', 'Quantity'), 'value', 'decimal'))) if (_t2 := fp.reach(d, ('high', 'value'))) is None else _t2 == 0)) or (None if (_t3 := fp.result(fp.comparable(fp.low_boundary(fp.child([node], 'low', 'Quantity')), fp.high_boundary(fp.child([node], 'high', 'Quantity'))))) is None else not _t3))) is True else True if (_t5 := fp.result(fp.le(fp.low_boundary(fp.child([node], 'low', 'Quantity')), fp.high_boundary(fp.child([node], 'high', 'Quantity'))))) is True else None if _t4 is None or _t5 is None else False)
     return fp.result(fp.or_(fp.or_(fp.or_(fp.empty(fp.child(fp.child([node], 'low', 'Quantity'), 'value', 'decimal')), lambda: fp.empty(fp.child(fp.child([node], 'high', 'Quantity'), 'value', 'decimal'))), lambda: fp.not_(fp.comparable(fp.low_boundary(fp.child([node], 'low', 'Quantity')), fp.high_boundary(fp.child([node], 'high', 'Quantity'))))), lambda: fp.le(fp.low_boundary(fp.child([node], 'low', 'Quantity')), fp.high_boundary(fp.child([node], 'high', 'Quantity')))))
 
 
@@ -2170,6 +2228,11 @@ def inv_ref_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     reference.exists() implies (reference.startsWith('#').not() or
     (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids')) or
     (reference='#' and %rootResource!=%resource))"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('reference')
+        if (v0 is None or v0.__class__ is str) and d.get('_reference') is None:
+            return (not (v0 is not None) or (True if (_t1 := ((not (v0.startswith('#'))) or fp.result(fp.in_(fp.trace(fp.substring(fp.child([node], 'reference', 'string'), [1])), fp.trace(fp.child(fp.child([root], 'contained'), 'id')))))) is True else True if (_t2 := ((v0 == '#') and fp.result(fp.ne([root], [resource])))) is True else None if _t1 is None or _t2 is None else False))
     return fp.result(fp.implies(fp.present(node, 'reference'), lambda: fp.or_(fp.or_(fp.not_(fp.starts_with(fp.child([node], 'reference', 'string'), ['#'])), lambda: fp.in_(fp.trace(fp.substring(fp.child([node], 'reference', 'string'), [1])), fp.trace(fp.child(fp.child([root], 'contained'), 'id')))), lambda: fp.and_(fp.eq(fp.child([node], 'reference', 'string'), ['#']), lambda: fp.ne([root], [resource])))))
 
 
@@ -2288,6 +2351,13 @@ def inv_trd_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (type = 'named-event' implies name.exists()) and (type = 'periodic' implies
     timing.exists()) and (type.startsWith('data-') implies data.exists())"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('type')
+        v1 = d.get('name')
+        v2 = d.get('data')
+        if (v0 is None or v0.__class__ is str) and d.get('_type') is None and (v1 is None or v1.__class__ is str) and d.get('_name') is None and d.get('_data') is None:
+            return (False if (_t9 := (False if (_t5 := (True if (_t1 := (None if v0 is None else v0 == 'named-event')) is False else True if (_t2 := (v1 is not None)) is True else None if _t1 is None else _t2)) is False else False if (_t6 := (True if (_t3 := (None if v0 is None else v0 == 'periodic')) is False else True if (_t4 := fp.result(fp.exists(fp.child([node], 'timing')))) is True else None if _t3 is None else _t4)) is False else None if _t5 is None or _t6 is None else True)) is False else False if (_t10 := (True if (_t7 := (None if v0 is None else v0.startswith('data-'))) is False else True if (_t8 := ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is True else None if _t7 is None else _t8)) is False else None if _t9 is None or _t10 is None else True)
     return fp.result(fp.and_(fp.and_(fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['named-event']), lambda: fp.present(node, 'name')), lambda: fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['periodic']), lambda: fp.exists(fp.child([node], 'timing')))), lambda: fp.implies(fp.starts_with(fp.child([node], 'type', 'code'), ['data-']), lambda: fp.present(node, 'data'))))
 
 # fmt: on

@@ -171,6 +171,11 @@ def inv_kis_2__KeyImageSelection(node: fp.Node, resource: fp.Node, root: fp.Node
     row) pairs
 
     (coordinate.count() mod 2) = 0"""
+    d = node.data
+    if d.__class__ is dict:
+        v0 = d.get('coordinate')
+        if d.get('_coordinate') is None:
+            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 2) == 0)
     return fp.result(fp.eq(fp.mod(fp.count(fp.child([node], 'coordinate', 'decimal')), [2]), [0]))
 
 # fmt: on

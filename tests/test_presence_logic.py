@@ -50,6 +50,7 @@ def _variants(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield smaller
         if not key.startswith("_") and not isinstance(data[key], (dict, list)):
             yield {**smaller, "_" + key: {"extension": [{"url": "http://x", "valueCode": "a"}]}}
+            yield {**smaller, "_" + key: "not an object"}  # no item, as the navigation has it
     for extra in ("code", "display", "system", "value", "valueString", "extension", "reference"):
         yield {**data, extra: "x" if extra != "extension" else [{"url": "http://x"}]}
 

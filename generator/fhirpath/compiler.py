@@ -46,6 +46,7 @@ from ..runtime.fhirpath import PRIMITIVES, QUANTITY_TYPES, parse_temporal
 from ..views import docstring
 from .ast import Binary, Call, Expr, External, Indexer, Literal, Member, TypeOp, Unary, Variable
 from .parser import FhirPathSyntaxError, parse
+from .specialise import Specialised, specialise
 
 __all__ = [
     "RUNTIME_IMPORT",
@@ -98,6 +99,7 @@ class CompiledInvariant:
     value_sets: tuple[str, ...] = ()  # URLs memberOf() reads from VALUE_SETS
     uses_resolve: bool = False  # resolve() or memberOf(): may be undecidable offline
     imports: tuple[str, ...] = (RUNTIME_IMPORT,)
+    specialised: bool = False  # typed shapes compiled straight to Python (see .specialise)
 
 
 # ------------------------------------------------------------------------------ static types
@@ -661,29 +663,52 @@ def _presence_logic(tree: Expr, types: _Types, static: _Static) -> str | None:
     return None
 
 
+def _specialised(tree: Expr, state: _State, static: _Static, fallback: str) -> Specialised | None:
+    """The typed shapes of *tree* compiled straight to Python (:mod:`.specialise`), the rest of
+    it by the general compilation with the same state."""
+    compiler = _Compiler(state)
+    compiler.root_static = static
+
+    def general(part: Expr) -> str:
+        return compiler.code(part, _Scope("[node]", static))
+
+    return specialise(tree, state.types, static, general, fallback)
+
+
 def compile_constraint(key: str, expression: str, context_path: str, model: Model | None = None,
                        *, severity: str = "error", human: str = "") -> CompiledInvariant:
     """Compile one constraint into a named function ``inv_<key>(node, resource, root)``.
 
     The general compilation always runs (it checks every part of the expression); an expression
-    of presence tests only (:func:`_presence_logic`) is then emitted as plain Python booleans."""
+    of presence tests only (:func:`_presence_logic`) is then emitted as plain Python booleans,
+    else one with typed shapes the model knows (:mod:`.specialise`) is emitted as Python over the
+    JSON values, with the general compilation deciding when a value is not of the expected
+    kind."""
     try:
         name = naming.invariant_function_name(key)
     except naming.NamingError as exc:
         raise FhirPathCompileError(key, str(exc)) from exc
     code, state = compile_expression(key, expression, context_path, model)
-    body = f"fp.result({code})"
+    body = f"    return fp.result({code})\n"
+    constants: tuple[str, ...] = ()
+    typed = False
     if model is not None and context_path:
         types = state.types
-        logic = _presence_logic(parse(expression), types, types.context(context_path))
+        tree, static = parse(expression), types.context(context_path)
+        logic = _presence_logic(tree, types, static)
         if logic is not None:
-            body = logic
+            body = f"    return {logic}\n"
             state.helpers = {"has", "has_choice"}
+        else:
+            specialised = _specialised(tree, state, static, f"fp.result({code})")
+            if specialised is not None:
+                body, constants, typed = specialised.body, specialised.constants, True
+                state.helpers |= {"NUMBER_CLASSES", "normalised", "compiled_regex", "reach"}
     doc = docstring(f"{key} ({severity}) on {context_path}: {human}\n\n{expression}", width=88)
-    source = (
+    source = "".join(f"{line}\n" for line in constants) + (
         f"def {name}(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:\n"
         f'    """{_indent(doc)}"""\n'
-        f"    return {body}\n"
+        f"{body}"
     )
     state.helpers.add("result")
     return CompiledInvariant(
@@ -697,6 +722,7 @@ def compile_constraint(key: str, expression: str, context_path: str, model: Mode
         helpers=frozenset(state.helpers),
         value_sets=tuple(state.value_sets),
         uses_resolve=state.uses_resolve,
+        specialised=typed,
     )
 
 

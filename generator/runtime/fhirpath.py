@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from .jsonio import FhirDecimal
+
 __all__ = [
     "FhirPathEvalError",
     "Node",
@@ -47,6 +49,10 @@ __all__ = [
 
 Collection = list[Any]
 Lambda = Callable[[Any, int], Collection]
+
+#: The classes of JSON numbers the parsers give (``bool`` is not one): the specialised compilation
+#: (``fhirgen.fhirpath.specialise``) compares these directly, anything else goes the general way.
+NUMBER_CLASSES = frozenset({int, float, Decimal, FhirDecimal})
 
 
 class FhirPathEvalError(ValueError):
@@ -801,6 +807,10 @@ def _normalise_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+#: ``~`` compares strings case- and whitespace-insensitively (the specialised compilation too).
+normalised = _normalise_text
+
+
 def _item_equivalent(a: Any, b: Any) -> bool:
     a, b = _coerce_pair(a, b)
     if isinstance(a, str) and isinstance(b, str):
@@ -985,7 +995,8 @@ def exists(coll: Collection, criteria: Lambda | None = None) -> Collection:
 
 def _present(node: Any, name: str) -> bool | None:
     """Whether element *name* of a node has an item, read off the JSON object; ``None`` when
-    only the general navigation can tell (arrays may hold nulls; the focus may not be an object)."""
+    only the general navigation can tell (arrays may hold nulls; the focus may not be an object).
+    A ``_name`` twin that is not an object gives no item (as in :func:`indexed_pairs`)."""
     data = node.data if node.__class__ is Node else None
     if data.__class__ is not dict:
         return None
@@ -993,7 +1004,27 @@ def _present(node: Any, name: str) -> bool | None:
     ext = data.get("_" + name)
     if value.__class__ is list or ext.__class__ is list:
         return None
-    return value is not None or ext is not None
+    return value is not None or ext.__class__ is dict
+
+
+def reach(data: dict[str, Any], names: tuple[str, ...]) -> int | None:
+    """How many items the path of known, non-choice elements *names* gives from the JSON
+    object *data*, when the JSON tells it directly: a single object at each step but the last,
+    no ``_name`` twin on the way, no array at the end. ``None`` when only the general navigation
+    can tell (arrays, twins, values of the wrong JSON kind, a contained resource's own type)."""
+    last = len(names) - 1
+    for position, name in enumerate(names):
+        value = data.get(name)
+        if data.get("_" + name) is not None:
+            return None
+        if value is None:
+            return 0
+        if position == last:
+            return None if value.__class__ is list else 1
+        if value.__class__ is not dict or "resourceType" in value:
+            return None
+        data = value
+    return None  # pragma: no cover - names is never empty
 
 
 def has(node: Any, name: str) -> bool:
@@ -1227,6 +1258,11 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def compiled_regex(pattern: str) -> re.Pattern[str]:
+    """*pattern* compiled as ``matches()`` uses it (dot matches newlines), cached."""
+    return _compiled_regex(pattern)
 
 
 def _compiled_regex(pattern: str) -> re.Pattern[str]:
