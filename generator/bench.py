@@ -1,6 +1,7 @@
 """Benchmark: fhirgen's generated validator beside its anchors, measured in one run.
 
-    python -m fhirgen.bench [--seconds S] [--json] [--lines N] [--no-process] [--big] [--generation]
+    python -m fhirgen.bench [--seconds S] [--json] [--lines N] [--no-process | --memory-only]
+                            [--big] [--generation]
 
 Inputs are the official ImagingSelection examples in ``definitions/`` plus realistic variants made
 from them (more instances, frames and 2D/3D regions, as key-image and segmentation selections carry),
@@ -8,6 +9,9 @@ serialised once as JSON bytes. Every contender gets the same bytes and must pars
 
 * ``json.loads`` and ``orjson.loads``: the floor (bare parsing, no checks);
 * ``fhir.resources``: ``ImagingSelection.model_validate_json`` (pydantic), the speed to beat;
+* ``fhircraft``: ``model_validate_json`` of the pydantic model fhircraft's ``FHIRModelFactory``
+  builds offline from the same ImagingSelection StructureDefinition (invariants run by its own
+  FHIRPath engine); the note says how it was built (see :func:`_fhircraft_runner`);
 * ``fhirgen validate``: parse (keeping decimal text and spotting duplicate keys) and every generated
   rule, as ``fhirgen.models.validators.validate``;
 * ``fhirgen model``: ``ImagingSelection.from_json`` (building models, no validation);
@@ -17,16 +21,22 @@ serialised once as JSON bytes. Every contender gets the same bytes and must pars
   (the anchor for compiled invariants).
 
 Figures are resources per second (best of several rounds, single core) and the ratio to the others.
-Absent optional anchors (orjson, fhir.resources, fhirpathpy) are reported as such, not guessed.
+Absent optional anchors (orjson, fhir.resources, fhircraft, fhirpathpy) are reported as such, with
+the reason, not guessed.
 
 Whole processes (``--no-process`` skips them), on NDJSON made on the fly from the same corpus in a
 temporary folder:
 
-* ``fhirgen validate --format json`` (output to /dev/null) on *--lines* lines (default 20,000),
-  serial and with ``--jobs`` = the cores available, beside a Python process looping
-  fhir.resources' ``model_validate_json`` over the same lines: wall time, from process start;
+* ``fhirgen validate --format json`` (output to /dev/null) on *--lines* lines (default 20,000):
+  as shipped (imaging rules at warning), with ``--imaging-rules off`` (the base specification, the
+  rule set of the in-process ``fhirgen validate`` row) and with ``--jobs`` = the cores available,
+  each beside a Python process looping fhir.resources' ``model_validate_json`` over the same
+  lines: wall time from process start, lines per second, speed against the loop;
 * peak RSS of ``fhirgen validate`` on a 10 MB file and, with ``--big`` (minutes: it validates
-  1 GB), on a 1 GB file: flat memory means both peaks are about the same.
+  1 GB), on a 1 GB file: flat memory means both peaks are about the same. Each file is made in a
+  temporary folder and deleted after its run. The peak is the process's own (``VmHWM``, which it
+  reports at exit), not ``ru_maxrss``, which on Linux carries the benchmark's own peak into a
+  child. ``--memory-only`` measures just these (``--memory-only --big`` for the 1 GB figure).
 
 ``--generation`` times ``fhirgen generate --all`` of the whole R5 core into a temporary folder
 (needs ``.cache/packages/hl7.fhir.r5.core-5.0.0.tgz``, as CI fetches it).
@@ -46,7 +56,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +140,71 @@ def _contenders(data: list[bytes]) -> dict[str, Callable[[bytes], Any] | str]:
     result["fhirgen validate"] = validate
     result["fhirgen model"] = ImagingSelection.from_json
     return result
+
+
+def _validation_error_summary(error: Exception) -> str:
+    """One line of a (pydantic) validation failure: how many errors, the first one's place and
+    message; the cause is read when the error wraps one, as fhircraft's registry does."""
+    cause = error.__cause__ if error.__cause__ is not None else error
+    errors = getattr(cause, "errors", None)
+    if not callable(errors):
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    found = errors()
+    first = found[0] if found else {"loc": (), "msg": str(cause)}
+    place = ".".join(str(part) for part in first["loc"])
+    return f"{len(found)} errors, first at {place}: {first['msg']}"
+
+
+def _fhircraft_runner() -> tuple[Callable[[bytes], Any] | str, str]:
+    """fhircraft's pydantic model of R5 ImagingSelection, built offline by its ``FHIRModelFactory``
+    from the same StructureDefinition fhirgen reads (``definitions/``), and its
+    ``model_validate_json``; or the reason it cannot run.
+
+    fhircraft 0.9.0 checks a definition against its own R5 ``StructureDefinition`` model before
+    building, and that model refuses the published ImagingSelection definition (its element
+    examples use ``valueId``, which its ``ElementDefinition.example.value[x]`` lacks). The factory
+    then reads the definition with fhircraft's own ``validation_mode="skip"``; instances are
+    validated in its default strict mode, FHIRPath invariants included. The note says which path
+    was taken, so the row is never mistaken for a stock run.
+    """
+    started = time.perf_counter()
+    try:  # about 30 s the first time: fhircraft builds its R4, R4B and R5 models at import
+        from fhircraft.config import override_config
+        from fhircraft.exceptions import FhircraftWarning
+        from fhircraft.fhir.resources import FHIRModelFactory
+    except ImportError:
+        return "fhircraft not installed (pip install '.[bench]')", ""
+    core = ROOT / "definitions" / "hl7.fhir.r5.core"
+    definition = json.loads((core / "StructureDefinition-ImagingSelection.json").read_bytes())
+    imported = time.perf_counter() - started
+    factory = FHIRModelFactory("R5")
+    factory.disable_internet_access()
+    started = time.perf_counter()
+    note = "model built by FHIRModelFactory from definitions/ (offline)"
+    try:
+        model = factory.build(definition)
+    except ValueError as refused:
+        try:
+            with override_config(validation_mode="skip"):
+                model = factory.build(definition)
+        except Exception as error:  # noqa: BLE001 - any failure is the row's reason, not a crash
+            return (f"FHIRModelFactory cannot build R5 ImagingSelection offline: "
+                    f"{_validation_error_summary(error)}"), ""
+        note += (f"; it refuses the published definition ({_validation_error_summary(refused)}),"
+                 " so the definition was read with validation_mode='skip'; instances strict")
+    except Exception as error:  # noqa: BLE001 - as above
+        return (f"FHIRModelFactory cannot build R5 ImagingSelection offline: "
+                f"{_validation_error_summary(error)}"), ""
+    built = time.perf_counter() - started
+    note += f"; built in {built:.1f} s (import fhircraft: {imported:.1f} s)"
+    validate_json = model.model_validate_json
+
+    def run(item: bytes) -> Any:
+        with warnings.catch_warnings():  # its warning-level invariants warn: keep the report clean
+            warnings.simplefilter("ignore", FhircraftWarning)
+            return validate_json(item)
+
+    return run, note
 
 
 def _fhirpathpy_runner(data: list[bytes]) -> tuple[Callable[[bytes], Any] | str, str]:
@@ -227,53 +304,158 @@ def write_ndjson(path: Path, data: list[bytes], *, lines: int | None = None,
     return written
 
 
-def run_process(command: list[str]) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one child process, output discarded."""
+# Runs a module as ``python -m`` would and, at exit, writes the high-water mark of the process's
+# own memory (VmHWM, in KiB) to the file named first. ru_maxrss of a spawned child is no good here:
+# Linux carries the parent's peak into the child at exec, so it reported the benchmark's own size.
+PEAK_WRAPPER = """
+import atexit, re, runpy, sys
+peak_file = sys.argv.pop(1)
+def report_peak():
+    try:
+        with open("/proc/self/status") as status:
+            found = re.search(r"VmHWM:\\s+(\\d+)", status.read())
+    except OSError:
+        return
+    if found:
+        with open(peak_file, "w") as out:
+            out.write(found.group(1))
+atexit.register(report_peak)
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
+
+VALIDATE = ["validate", "--format", "json", "--no-progress"]
+
+# The NDJSON files of the memory figures: (label, bytes). Module-level so a test can shrink them.
+SMALL_FILE = ("10 MB", 10 * 1024**2)
+BIG_FILE = ("1 GB", 1024**3)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished child process: wall seconds from start, exit code, and its own peak RSS in
+    MiB (None when it could not say: no ``/proc``, or killed before exit)."""
+
+    seconds: float
+    code: int
+    peak_mib: int | None = None
+
+
+def run_process(command: list[str]) -> Run:
+    """Wall time and exit code of one child process, its output discarded. The child is killed
+    if the benchmark is interrupted, so no run outlives it."""
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         child = subprocess.Popen(command, stdout=sink, stderr=sink)
-        _pid, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - started
-    return elapsed, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
-
-
-def _fhirgen() -> list[str]:
-    return [sys.executable, "-m", "fhirgen.cli", "validate", "--format", "json", "--no-progress"]
-
-
-def whole_process(data: list[bytes], lines: int, big: bool) -> list[tuple[str, str]]:
-    """Rows (label, figure) of the whole-process comparison and the memory figures."""
-    rows: list[tuple[str, str]] = []
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(prefix="fhirgen-bench-") as work:
-        ndjson = Path(work) / "bench.ndjson"
-        write_ndjson(ndjson, data, lines=lines)
-        ours, _rss, _code = run_process([*_fhirgen(), str(ndjson)])
-        rows.append((f"fhirgen validate, {lines:,} lines", f"{ours:7.2f} s  {lines / ours:8.0f}/s"))
-        if cores > 1:
-            pooled, _rss, _code = run_process([*_fhirgen(), "--jobs", str(cores), str(ndjson)])
-            rows.append((f"  the same, --jobs {cores}",
-                         f"{pooled:7.2f} s  {lines / pooled:8.0f}/s  ({ours / pooled:.2f}x serial)"))
         try:
-            import fhir.resources  # noqa: F401
-        except ImportError:
-            rows.append(("fhir.resources loop", "unavailable: fhir.resources not installed"))
-        else:
-            theirs, _rss, _code = run_process([sys.executable, "-c", FHIR_RESOURCES_LOOP,
-                                               str(ndjson)])
-            ratio = f"(fhirgen is {theirs / ours:.2f}x faster)"
-            rows.append(("fhir.resources loop, same lines",
-                         f"{theirs:7.2f} s  {lines / theirs:8.0f}/s  {ratio}"))
-        sizes = [("10 MB", 10 * 1024**2)] + ([("1 GB", 1024**3)] if big else [])
-        for label, size in sizes:
-            path = Path(work) / f"rss-{label.replace(' ', '')}.ndjson"
+            code = child.wait()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return Run(time.perf_counter() - started, code)
+
+
+def run_module(module: str, args: list[str]) -> Run:
+    """``python -m module args`` as :func:`run_process`, with the child's own peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="fhirgen-bench-peak-") as work:
+        peak_file = Path(work) / "peak"
+        run = run_process([sys.executable, "-c", PEAK_WRAPPER, str(peak_file), module, *args])
+        text = peak_file.read_text() if peak_file.is_file() else ""
+    return Run(run.seconds, run.code, int(text) // 1024 if text.isdigit() else None)
+
+
+def _fhirgen(*args: str) -> Run:
+    return run_module("fhirgen.cli", list(args))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _figure(run: Run, lines: int, loop: Run | None) -> str:
+    """Seconds, lines per second and the speed against the fhir.resources loop (above 1: faster);
+    a failed run (exit 2 or worse: ``fhirgen validate`` exits 1 when it finds errors) says so."""
+    if run.code not in (0, 1):
+        return f"failed: exit {run.code}"
+    text = f"{run.seconds:7.2f} s  {lines / run.seconds:8.0f}/s"
+    if loop is not None and loop.code == 0:
+        text += f"  {loop.seconds / run.seconds:5.2f}x the fhir.resources loop"
+    return text
+
+
+def timed_runs(ndjson: Path, lines: int) -> list[tuple[str, str]]:
+    """Rows (label, figure) of the whole-process comparison on *ndjson* (*lines* lines):
+    ``fhirgen validate`` as shipped (imaging rules at warning), with ``--imaging-rules off`` (the
+    base specification only: the rules of the in-process ``fhirgen validate`` row), with
+    ``--jobs`` = the cores available, and a Python loop of fhir.resources; each beside the loop."""
+    try:
+        import fhir.resources  # noqa: F401
+    except ImportError:
+        loop = None
+    else:
+        loop = run_process([sys.executable, "-c", FHIR_RESOURCES_LOOP, str(ndjson)])
+    default = _fhirgen(*VALIDATE, str(ndjson))
+    rows = [
+        (f"fhirgen validate, {lines:,} lines (imaging rules: warning)",
+         _figure(default, lines, loop)),
+        ("  the same, --imaging-rules off (base spec)",
+         _figure(_fhirgen(*VALIDATE, "--imaging-rules", "off", str(ndjson)), lines, loop)),
+    ]
+    cores = _cores()
+    if cores > 1:
+        pooled = _fhirgen(*VALIDATE, "--jobs", str(cores), str(ndjson))
+        figure = _figure(pooled, lines, loop)
+        if pooled.code in (0, 1) and default.code in (0, 1):
+            figure += f", {default.seconds / pooled.seconds:.2f}x serial"
+        rows.append((f"  the same, --jobs {cores}", figure))
+    else:
+        rows.append(("  the same, --jobs N", "not measured: one core available"))
+    label = "fhir.resources loop, same lines"
+    if loop is None:
+        rows.append((label, "unavailable: fhir.resources not installed"))
+    elif loop.code != 0:
+        rows.append((label, f"failed: exit {loop.code}"))
+    else:
+        rows.append((label, _figure(loop, lines, None) + "  (the reference)"))
+    return rows
+
+
+def memory_runs(work: Path, data: list[bytes], big: bool) -> list[tuple[str, str]]:
+    """Rows of ``fhirgen validate``'s peak RSS on NDJSON files of :data:`SMALL_FILE` and, with
+    *big*, :data:`BIG_FILE` bytes, made in *work* one at a time and deleted after their run.
+    Flat memory means both peaks are about the same."""
+    rows: list[tuple[str, str]] = []
+    for label, size in [SMALL_FILE, *([BIG_FILE] if big else [])]:
+        path = work / f"rss-{label.replace(' ', '')}.ndjson"
+        try:
             count = write_ndjson(path, data, size=size)
-            elapsed, rss, _code = run_process([*_fhirgen(), str(path)])
-            rows.append((f"peak RSS, {label} NDJSON ({count:,} lines)",
-                         f"{rss:5d} MiB  ({elapsed:.1f} s)"))
-            path.unlink()
-        if not big:
-            rows.append(("peak RSS, 1 GB NDJSON", "not measured (pass --big; takes minutes)"))
+            run = _fhirgen(*VALIDATE, str(path))
+        finally:
+            path.unlink(missing_ok=True)
+        if run.code not in (0, 1):
+            figure = f"failed: exit {run.code}"
+        else:
+            peak = ("unknown (no /proc/self/status)" if run.peak_mib is None
+                    else f"{run.peak_mib:5d} MiB")
+            figure = f"{peak}  ({run.seconds:.1f} s, {count / run.seconds:,.0f} lines/s)"
+        rows.append((f"peak RSS, {label} NDJSON ({count:,} lines)", figure))
+    if not big:
+        rows.append((f"peak RSS, {BIG_FILE[0]} NDJSON", "not measured (pass --big; takes minutes)"))
+    return rows
+
+
+def whole_process(data: list[bytes], lines: int, big: bool, *, timed: bool = True
+                  ) -> list[tuple[str, str]]:
+    """Rows (label, figure) of the whole-process comparison (unless not *timed*) and the memory
+    figures, on NDJSON written to a temporary folder that is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fhirgen-bench-") as work:
+        rows: list[tuple[str, str]] = []
+        if timed:
+            ndjson = Path(work) / "bench.ndjson"
+            write_ndjson(ndjson, data, lines=lines)
+            rows.extend(timed_runs(ndjson, lines))
+            ndjson.unlink()
+        rows.extend(memory_runs(Path(work), data, big))
     return rows
 
 
@@ -282,45 +464,37 @@ def generation_speed() -> tuple[str, str]:
     if not core.is_file():
         return "fhirgen generate --all (R5 core)", f"unavailable: no {core.relative_to(ROOT)}"
     with tempfile.TemporaryDirectory(prefix="fhirgen-bench-gen-") as work:
-        elapsed, rss, code = run_process([
-            sys.executable, "-m", "fhirgen.cli", "generate", "--all", "--definitions", str(core),
-            "--output", str(Path(work) / "allmodels"),
-        ])
-    status = "" if code == 0 else f" (exit {code})"
-    return "fhirgen generate --all (R5 core)", f"{elapsed:7.1f} s, peak RSS {rss} MiB{status}"
+        run = _fhirgen("generate", "--all", "--definitions", str(core),
+                       "--output", str(Path(work) / "allmodels"))
+    status = "" if run.code == 0 else f" (exit {run.code})"
+    peak = "unknown" if run.peak_mib is None else f"{run.peak_mib} MiB"
+    return "fhirgen generate --all (R5 core)", f"{run.seconds:7.1f} s, peak RSS {peak}{status}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fhirgen.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per contender (default 2)")
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--lines", type=int, default=20_000,
-                        help="NDJSON lines of the whole-process comparison (default 20000)")
-    parser.add_argument("--no-process", action="store_true",
-                        help="skip the whole-process and memory figures")
-    parser.add_argument("--big", action="store_true",
-                        help="also measure peak RSS on a 1 GB NDJSON file (takes minutes)")
-    parser.add_argument("--generation", action="store_true",
-                        help="also time `fhirgen generate --all` of the whole R5 core")
-    args = parser.parse_args(argv)
-    data = corpus()
-    size = sum(len(item) for item in data)
-    figures: dict[str, float | str] = {}
+def in_process(data: list[bytes], seconds: float) -> tuple[dict[str, float | str], dict[str, str]]:
+    """Resources per second of every in-process contender (or why it is unavailable), and notes
+    on how some were run."""
     contenders = _contenders(data)
-    fhirpath_run, fhirpath_note = _fhirpathpy_runner(data)
-    contenders["fhirpathpy invariants"] = fhirpath_run
+    notes: dict[str, str] = {}
+    for name, runner in (("fhircraft", _fhircraft_runner), ("fhirpathpy invariants",
+                                                            lambda: _fhirpathpy_runner(data))):
+        contenders[name], note = runner()
+        if note:
+            notes[name] = note
+    figures: dict[str, float | str] = {}
     for name, run in contenders.items():
-        figures[name] = run if isinstance(run, str) else _time(run, data, args.seconds)
-    invariants_only = _invariants_only(data, args.seconds, figures.get("fhirgen validate"))
+        figures[name] = run if isinstance(run, str) else _time(run, data, seconds)
+    invariants_only = _invariants_only(data, seconds, figures.get("fhirgen validate"))
     if invariants_only is not None:
         figures["fhirgen invariants"] = invariants_only
-    rows = [] if args.no_process else whole_process(data, args.lines, args.big)
-    if args.generation:
-        rows.append(generation_speed())
-    if args.json:
-        print(json.dumps({"resources": len(data), "bytes": size, "per_second": figures,
-                          "processes": dict(rows)}, indent=2))
-        return 0
+        notes["fhirgen invariants"] = ("every compiled invariant of the closure, the time validate "
+                                       "spends in them: validate with and without them")
+    return figures, notes
+
+
+def _print_in_process(data: list[bytes], figures: dict[str, float | str], notes: dict[str, str]
+                      ) -> None:
+    size = sum(len(item) for item in data)
     print(f"{len(data)} ImagingSelection resources ({size / 1024:.0f} KiB), single core, best round")
     ours = figures.get("fhirgen validate")
     for name, value in figures.items():
@@ -331,15 +505,46 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(ours, float) and name != "fhirgen validate":
             ratio = f"  fhirgen validate is {ours / value:5.2f}x this"
         print(f"  {name:24} {value:10.0f} resources/s{ratio}")
-    if fhirpath_note:
-        print(f"  (fhirpathpy invariants: {fhirpath_note})")
-    if "fhirgen invariants" in figures:
-        print("  (fhirgen invariants: every compiled invariant of the closure, the time validate "
-              "spends in them: validate with and without them)")
+    for name, note in notes.items():
+        print(f"  ({name}: {note})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fhirgen.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per contender (default 2)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--lines", type=int, default=20_000,
+                        help="NDJSON lines of the whole-process comparison (default 20000)")
+    parser.add_argument("--no-process", action="store_true",
+                        help="skip the whole-process and memory figures")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the peak RSS figures: no in-process contenders, no timed runs")
+    parser.add_argument("--big", action="store_true",
+                        help="also measure peak RSS on a 1 GB NDJSON file (takes minutes)")
+    parser.add_argument("--generation", action="store_true",
+                        help="also time `fhirgen generate --all` of the whole R5 core")
+    args = parser.parse_args(argv)
+    if args.memory_only and args.no_process:
+        parser.error("--memory-only measures processes: it cannot go with --no-process")
+    if args.lines < 1:
+        parser.error("--lines must be at least 1")
+    data = corpus()
+    figures, notes = ({}, {}) if args.memory_only else in_process(data, args.seconds)
+    rows = [] if args.no_process else whole_process(data, args.lines, args.big,
+                                                    timed=not args.memory_only)
+    if args.generation:
+        rows.append(generation_speed())
+    if args.json:
+        print(json.dumps({"resources": len(data), "bytes": sum(len(item) for item in data),
+                          "per_second": figures, "notes": notes, "processes": dict(rows)},
+                         indent=2))
+        return 0
+    if figures:
+        _print_in_process(data, figures, notes)
     if rows:
         print("whole processes (wall time from process start), NDJSON of the same resources")
         for label, figure in rows:
-            print(f"  {label:40} {figure}")
+            print(f"  {label:48} {figure}")
     return 0
 
 
