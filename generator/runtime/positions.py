@@ -29,7 +29,9 @@ import json
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, NamedTuple
+from itertools import accumulate, islice
+from operator import add
+from typing import Any
 
 from .issues import Issue
 
@@ -177,10 +179,6 @@ def locate(text: str, wanted: set[str]) -> dict[str, tuple[int, int | None]]:
 
 #: JSON's whitespace (str.strip would also drop characters JSON does not allow there).
 _JSON_SPACE = " \t\n\r"
-#: Stand-ins for escaped backslashes and quotes while compact text is split at its quotes
-#: (control characters never stand unescaped in serialised JSON).
-_BACKSLASHES, _QUOTE = "\x01\x01", "\x02\x02"
-_JOIN = "\x00"
 
 
 def _json_escape(error: UnicodeError) -> tuple[str, int]:
@@ -202,59 +200,34 @@ def _json_escape(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("fhirgen-json-escape", _json_escape)
 
 
-class _Layout(NamedTuple):
-    """How text was written from the compact serialisation: the separators between items and
-    after names, and whether characters past ASCII are escaped."""
+def _spaced_offsets(core: bytes, compact: bytes, offsets: list[int]) -> list[int]:
+    """Where the tokens at sorted *offsets* of *compact* stand in *core*, which is *compact*
+    with spaces added outside strings.
 
-    item_sep: str
-    key_sep: str
-    ascii_only: bool
-
-
-_COMPACT = _Layout(",", ":", False)
-
-
-def _outside(compact: str) -> list[str]:
-    """*compact* JSON text split at the quotes of its strings: even pieces lie outside strings
-    (escaped backslashes and quotes stand in as :data:`_BACKSLASHES` / :data:`_QUOTE`)."""
-    return compact.replace("\\\\", _BACKSLASHES).replace('\\"', _QUOTE).split('"')
-
-
-def _rewrite(compact: str, layout: _Layout) -> str:
-    """*compact* JSON text as written in *layout*, at C speed: separators outside strings
-    widened, characters past ASCII escaped."""
-    written = compact
-    if layout.item_sep != "," or layout.key_sep != ":":
-        pieces = _outside(compact)
-        outside = _JOIN.join(pieces[::2]).replace(",", layout.item_sep).replace(":", layout.key_sep)
-        pieces[::2] = outside.split(_JOIN)
-        written = '"'.join(pieces).replace(_QUOTE, '\\"').replace(_BACKSLASHES, "\\\\")
-    if layout.ascii_only and not written.isascii():
-        written = written.encode("ascii", "fhirgen-json-escape").decode("ascii")
-    return written
-
-
-def _layout(text: str, tree: Any, compact: str, root_at: int) -> _Layout | None:
-    """The layout *text* has when it is the *compact* serialisation of *tree* rewritten
-    (orjson's own, or ``json.dumps``' with ``", "``/``": "`` or ``","``/``":"`` separators,
-    ASCII-escaped or not), judged from the separator after the first name, then checked
-    whole; None when it is not."""
-    core_length = len(text[root_at:].rstrip(_JSON_SPACE))
-    if core_length == len(compact) and text.startswith(compact, root_at):
-        return _COMPACT
-    if not isinstance(tree, dict) or not tree:
-        return None
-    ascii_only = text.isascii()
-    head = "{" + _orjson.dumps(next(iter(tree))).decode("utf-8")
-    after = root_at + len(_rewrite(head, _Layout(",", ":", ascii_only)))
-    spaced = text.startswith(": ", after)
-    layout = _Layout(", " if spaced else ",", ": " if spaced else ":", ascii_only)
-    if layout == _COMPACT:
-        return None
-    written = _rewrite(compact, layout)
-    if len(written) == core_length and text.startswith(written, root_at):
-        return layout
-    return None
+    Before a token at compact offset ``o`` the text holds the ``o`` compact bytes and the
+    spaces added among them, so its offset ``d`` satisfies ``d = o + added(core[:d])``, where
+    the spaces added are those of ``core[:d]`` less those of ``compact[:o]`` (the ones inside
+    strings, the same in both). Counting from below (from the previous token's shift: shifts
+    only grow) converges on the start of the run of spaces before the token, which is then
+    stepped over. Counting is incremental: one pass over each text in all.
+    """
+    result: list[int] = []
+    inside = scanned = counted = last = 0
+    for offset in offsets:
+        inside += compact.count(b" ", last, offset)
+        last = offset
+        at = max(offset + counted - inside if result else offset, scanned)
+        while True:
+            counted += core.count(b" ", scanned, at)
+            scanned = at
+            moved = offset + counted - inside
+            if moved <= at:
+                break
+            at = moved
+        while core[at:at + 1] == b" ":
+            at += 1
+        result.append(at)
+    return result
 
 
 def _segment_key(segment: str) -> str:
@@ -274,120 +247,153 @@ def _segment_index(segment: str, length: int) -> int | None:
 _END: Any = None
 
 
-def _place(node: Any, at: int, name_at: int | None, trie: dict[Any, Any],
+@lru_cache(maxsize=8192)
+def _segments(pointer: str) -> tuple[str, ...]:
+    return tuple(pointer[1:].split("/")) if pointer else ()
+
+
+def _trie(pointers: Iterable[str]) -> dict[Any, Any]:
+    """The pointers as nested dicts of their segments, each ending in ``{_END: pointer}``."""
+    trie: dict[Any, Any] = {}
+    for pointer in pointers:
+        node = trie
+        for segment in _segments(pointer):
+            node = node.setdefault(segment, {})
+        node[_END] = pointer
+    return trie
+
+
+def _place(node: Any, at: int, trie: dict[Any, Any],
            found: dict[str, tuple[int, int | None]]) -> None:
-    """Record in *found* the byte offsets (in the compact serialisation) of the value *node*,
-    written at *at*, and of the pointers of *trie* below it: a child's offset is its
-    container's plus the serialised lengths of the siblings before it (orjson, C speed)."""
-    pointer = trie.get(_END)
-    if pointer is not None:
-        found[pointer] = (at, name_at)
-    if len(trie) == (pointer is not None):
-        return
-    pending: dict[Any, Any] = {}
+    """Record in *found* the byte offsets, in the compact serialisation, of the pointers of
+    *trie* below the container *node* written at *at*. A child's offset is its container's
+    plus the lengths of the serialised siblings before it: orjson and C-speed sums, no Python
+    loop over the siblings."""
+    dumps = _orjson.dumps
+    hits: list[tuple[int, Any, int, int | None, dict[Any, Any]]] = []  # index, value, at, name
     if isinstance(node, dict):
+        keys: list[str] = []
+        wanted: list[tuple[int, str, dict[Any, Any]]] = []
         for segment, below in trie.items():
             if segment is not _END:
                 key = _segment_key(segment)
                 if key in node:
-                    pending[key] = below
-        children: Iterable[tuple[Any, Any]] = node.items()
+                    keys = keys or list(node)
+                    wanted.append((keys.index(key), key, below))
+        if len(wanted) == 1:  # a child: its name, ':', its value, ','
+            i, key, below = wanted[0]
+            name_at = (at + 1 + 2 * i + sum(map(len, map(dumps, islice(keys, i))))
+                       + sum(map(len, map(dumps, islice(node.values(), i)))))
+            hits.append((i, node[key], name_at + len(dumps(key)) + 1, name_at, below))
+        elif wanted:
+            last = max(i for i, _key, _below in wanted)
+            names = list(map(len, map(dumps, islice(keys, last + 1))))
+            steps = list(accumulate(map(add, names, map(len, map(dumps, islice(node.values(),
+                                                                                   last)))),
+                                    initial=at + 1))
+            for i, key, below in wanted:
+                name_at = steps[i] + 2 * i
+                hits.append((i, node[key], name_at + names[i] + 1, name_at, below))
     elif isinstance(node, list):
+        items = []
         for segment, below in trie.items():
             if segment is not _END:
-                index = _segment_index(segment, len(node))
-                if index is not None:
-                    pending[index] = below
-        children = enumerate(node)
-    else:
-        return
-    remaining = len(pending)
-    if not remaining:
-        return
-    dumps = _orjson.dumps
-    is_object = isinstance(node, dict)
-    pos = at + 1
-    for name, value in children:
-        child_name_at = None
-        if is_object:
-            child_name_at = pos
-            pos += len(dumps(name)) + 1
-        below = pending.get(name)
-        if below is not None:
-            _place(value, pos, child_name_at, below, found)
-            remaining -= 1
-            if not remaining:
-                return
-        pos += len(dumps(value)) + 1
+                i = _segment_index(segment, len(node))
+                if i is not None:
+                    items.append((i, below))
+        if len(items) == 1:
+            i, below = items[0]
+            hits.append((i, node[i], at + 1 + i + sum(map(len, map(dumps, islice(node, i)))),
+                         None, below))
+        elif items:
+            last = max(i for i, _below in items)
+            steps = list(accumulate(map(len, map(dumps, islice(node, last))), initial=at + 1))
+            for i, below in items:
+                hits.append((i, node[i], steps[i] + i, None, below))
+    for _i, value, value_at, name_at, below in hits:
+        pointer = below.get(_END)
+        if pointer is not None:
+            found[pointer] = (value_at, name_at)
+        if len(below) > (pointer is not None) and isinstance(value, (dict, list)):
+            _place(value, value_at, below, found)
 
 
-def _text_offsets(compact: bytes, offsets: Iterable[int], layout: _Layout,
-                  root_at: int) -> dict[int, int]:
-    """Character offsets in the text of byte offsets of tokens in *compact*, in one pass: each
-    token moves by the characters the layout added before it (a space after a separator, the
-    rest of an escape)."""
-    result: dict[int, int] = {}
-    extra_item, extra_key = len(layout.item_sep) - 1, len(layout.key_sep) - 1
-    done_bytes, done_chars = 0, root_at
-    for offset in sorted(offsets):
-        # token starts lie outside strings: a piece between two of them splits at its quotes
-        piece = compact[done_bytes:offset].decode("utf-8")
-        done_chars += len(piece)
-        if extra_item or extra_key:
-            outside = "".join(_outside(piece)[::2])
-            done_chars += extra_item * outside.count(",") + extra_key * outside.count(":")
-        if layout.ascii_only and not piece.isascii():
-            past_ascii = len(piece) - len(piece.encode("ascii", "ignore"))
-            astral = len(piece.encode("utf-16-le")) // 2 - len(piece)
-            done_chars += 5 * past_ascii + 6 * astral  # \uXXXX, or two of them
-        done_bytes = offset
-        result[offset] = done_chars
+def _char_offsets(compact: bytes, offsets: list[int], escaped: bool) -> list[int]:
+    r"""Character offsets in the written text of sorted byte *offsets* of the compact
+    serialisation: UTF-8 sequences count as one character, or as their ``\uXXXX`` escapes
+    (six characters, twelve past the BMP) when the text escapes them."""
+    result, chars, done = [], 0, 0
+    for offset in offsets:
+        piece = compact[done:offset]
+        if piece.isascii():
+            chars += len(piece)
+        else:
+            text = piece.decode("utf-8")
+            chars += len(text)
+            if escaped:
+                past_ascii = len(text) - len(text.encode("ascii", "ignore"))
+                astral = len(text.encode("utf-16-le")) // 2 - len(text)
+                chars += 5 * past_ascii + 6 * astral
+        done = offset
+        result.append(chars)
     return result
 
 
-def locate_in_tree(text: str, tree: Any,
-                   wanted: Iterable[str]) -> dict[str, tuple[int, int | None]] | None:
+def locate_in_tree(text: str, tree: Any, wanted: Iterable[str],
+                   names: set[str] | None = None) -> dict[str, tuple[int, int | None]] | None:
     """What :func:`locate` finds, read off the parsed *tree* when *text* is that tree as a known
     serialiser writes it (see the module docstring); None when it is not (or cannot be told).
 
-    The whole text is checked to be the tree's compact serialisation (orjson) as the layout
-    rewrites it, so offsets in that serialisation, from lengths of serialised siblings, are
-    offsets in the text once the characters the layout adds before them are counted.
+    The whole text is compared with the tree's compact serialisation (orjson), as the layout
+    rewrites it: characters past ASCII escaped (or not), spaces added outside strings. Offsets
+    in that serialisation, from lengths of serialised siblings, then become offsets in the text
+    by counting what the layout added before them. Name offsets are worked out for the
+    pointers in *names* only (all when None); the others get None.
     """
     if _orjson is None or not isinstance(tree, (dict, list)):
         return None
     try:
-        compact_bytes = _orjson.dumps(tree)
+        compact = _orjson.dumps(tree)
     except (TypeError, ValueError):  # exact decimals, integers past 64 bits
         return None
-    compact = compact_bytes.decode("utf-8")
-    # A repeated name (the tree kept one of them) makes the text richer in '"' than the tree's
-    # serialisation (every '"' of JSON text delimits a string or is an escaped quote): offsets
-    # read off the tree could then name the other occurrence.
-    if text.count('"') + text.count("\\u0022") != compact.count('"'):
-        return None
     root_at = len(text) - len(text.lstrip(_JSON_SPACE))
-    layout = _layout(text, tree, compact, root_at)
-    if layout is None:
-        return None
-    trie: dict[Any, Any] = {}
-    for pointer in wanted:
-        node = trie
-        if pointer:
-            for segment in pointer[1:].split("/"):
-                node = node.setdefault(segment, {})
-        node[_END] = pointer
-    placed: dict[str, tuple[int, int | None]] = {}
+    core = text[root_at:len(text.rstrip(_JSON_SPACE))]
+    escaped = core.isascii() and not compact.isascii()
+    written = compact
     try:
-        _place(tree, 0, None, trie, placed)
+        if escaped:
+            written = compact.decode("utf-8").encode("ascii", "fhirgen-json-escape")
+        raw = core.encode("utf-8")
+    except UnicodeError:  # lone surrogates in text given as str
+        return None
+    # the text is the compact serialisation, or that with spaces added outside strings: the
+    # text parses to the same tree, so its strings hold the same spaces, and any other
+    # difference (other whitespace, escapes, spelling of numbers) survives dropping spaces
+    spaced = raw != written
+    if spaced and (len(raw) <= len(written)
+                   or raw.replace(b" ", b"") != written.replace(b" ", b"")):
+        return None
+    placed: dict[str, tuple[int, int | None]] = {}
+    trie = _trie(wanted)
+    try:
+        if _END in trie:
+            placed[""] = (0, None)
+        _place(tree, 0, trie, placed)
     except (TypeError, ValueError, RecursionError):
         return None
-    if layout == _COMPACT and compact_bytes.isascii():
-        return {pointer: (root_at + value, None if name is None else root_at + name)
-                for pointer, (value, name) in placed.items()}
-    moved = _text_offsets(compact_bytes, {offset for place in placed.values() for offset in place
-                                          if offset is not None}, layout, root_at)
-    return {pointer: (moved[value], None if name is None else moved[name])
+    if names is not None:
+        placed = {pointer: (value, name if pointer in names else None)
+                  for pointer, (value, name) in placed.items()}
+    offsets = sorted({offset for place in placed.values() for offset in place if offset is not None})
+    moved = offsets
+    if escaped:  # the written text is ASCII: its byte offsets are character offsets
+        moved = _char_offsets(compact, moved, escaped=True)
+    if spaced:
+        moved = _spaced_offsets(raw, written, moved)
+    if not raw.isascii():
+        moved = _char_offsets(raw, moved, escaped=False)
+    where = dict(zip(offsets, (root_at + offset for offset in moved), strict=True))
+    return {pointer: (where[value], None if name is None else where[name])
             for pointer, (value, name) in placed.items()}
 
 
@@ -437,7 +443,10 @@ def _with_positions(issues: list[Issue], text: str, line_offset: int,
         wanted.update(candidate for candidate, _is_key in candidates)
     if not wanted:
         return issues
-    found = None if tree is _NO_TREE else locate_in_tree(text, tree, wanted)
+    found = None
+    if tree is not _NO_TREE:
+        names = {candidate for candidates in plans for candidate, is_key in candidates if is_key}
+        found = locate_in_tree(text, tree, wanted, names)
     if found is None:
         found = locate(text, wanted)
     offsets: list[int | None] = []
