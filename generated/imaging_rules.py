@@ -663,6 +663,21 @@ def validate(
 # fmt: off
 
 
+def _json_inv_isr_1_3cb2fdb65b19(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('studyUid')
+            v1 = d.get('frameOfReferenceUid')
+            v2 = d.get('instance')
+            if (v0 is None or v0.__class__ is str) and d.get('_studyUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
+                return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.needs_nodes())) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_1_3cb2fdb65b19)
 def inv_isr_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-1 (warning) on ImagingSelection: studyUid is required unless frameOfReferenceUid and
     an image region are present and instance is not
@@ -680,6 +695,21 @@ def inv_isr_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_isr_2_ba5d756f2674(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('seriesUid')
+            v1 = d.get('frameOfReferenceUid')
+            v2 = d.get('instance')
+            if (v0 is None or v0.__class__ is str) and d.get('_seriesUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
+                return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.needs_nodes())) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_2_ba5d756f2674)
 def inv_isr_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-2 (warning) on ImagingSelection: seriesUid is required unless frameOfReferenceUid
     and an image region are present and instance is not
@@ -697,16 +727,40 @@ def inv_isr_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_isr_3_aaf6935ccc07(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('studyUid')
+        v1 = d.get('seriesUid')
+        v2 = d.get('frameOfReferenceUid')
+        if (v0 is None or v0.__class__ is str) and d.get('_studyUid') is None and (v1 is None or v1.__class__ is str) and d.get('_seriesUid') is None and (v2 is None or v2.__class__ is str) and d.get('_frameOfReferenceUid') is None:
+            return (not ((v0 is None) and (v1 is None)) or (v2 is not None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_3_aaf6935ccc07)
 def inv_isr_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-3 (warning) on ImagingSelection: frameOfReferenceUid is required when studyUid and
     seriesUid are both absent
 
     (studyUid.empty() and seriesUid.empty()) implies frameOfReferenceUid.exists()"""
-    return (not ((not fp.has(node, 'studyUid')) and (not fp.has(node, 'seriesUid'))) or fp.has(node, 'frameOfReferenceUid'))
+    verdict = _json_inv_isr_3_aaf6935ccc07(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.implies(fp.and_(fp.absent(node, 'studyUid'), lambda: fp.absent(node, 'seriesUid')), lambda: fp.present(node, 'frameOfReferenceUid')))
 
 
 
 _RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
+def _json_inv_isr_4_eecb056f15da(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_4_eecb056f15da)
 def inv_isr_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-4 (warning) on ImagingSelection.studyUid: studyUid is a DICOM UID: digits and dots,
     no empty component, no leading zero in a component of more than one digit, at most 64
@@ -714,14 +768,23 @@ def inv_isr_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
-    v0 = node.data
-    if (v0 is None or v0.__class__ is str):
-        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    verdict = _json_inv_isr_4_eecb056f15da(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
 _RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
+def _json_inv_isr_5_eecb056f15da(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_5_eecb056f15da)
 def inv_isr_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-5 (warning) on ImagingSelection.seriesUid: seriesUid is a DICOM UID: digits and
     dots, no empty component, no leading zero in a component of more than one digit, at most
@@ -729,14 +792,23 @@ def inv_isr_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
-    v0 = node.data
-    if (v0 is None or v0.__class__ is str):
-        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    verdict = _json_inv_isr_5_eecb056f15da(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
 _RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
+def _json_inv_isr_6_eecb056f15da(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_6_eecb056f15da)
 def inv_isr_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-6 (warning) on ImagingSelection.frameOfReferenceUid: frameOfReferenceUid is a DICOM
     UID: digits and dots, no empty component, no leading zero in a component of more than
@@ -744,14 +816,23 @@ def inv_isr_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
-    v0 = node.data
-    if (v0 is None or v0.__class__ is str):
-        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    verdict = _json_inv_isr_6_eecb056f15da(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
 _RE_295eb7729751 = fp.compiled_regex('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
+def _json_inv_isr_7_eecb056f15da(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_7_eecb056f15da)
 def inv_isr_7(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-7 (warning) on ImagingSelection.instance.uid: instance.uid is a DICOM UID: digits
     and dots, no empty component, no leading zero in a component of more than one digit, at
@@ -759,14 +840,24 @@ def inv_isr_7(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     hasValue() implies (matches('^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and length() <=
     64)"""
-    v0 = node.data
-    if (v0 is None or v0.__class__ is str):
-        return (not (v0 is not None) or ((_RE_295eb7729751.search(v0) is not None) and (len(v0) <= 64)))
+    verdict = _json_inv_isr_7_eecb056f15da(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.and_(fp.matches([node], ['^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length([node]), [64]))))
 
 
 
 _RE_80356971a156 = fp.compiled_regex('^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$')
+def _json_inv_isr_8_a4847cf8bb51(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None:
+            return (not ((v0 is not None) and (v0.startswith('urn:oid:'))) or ((_RE_80356971a156.search(v0) is not None) and (len(v0) <= 72)))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_8_a4847cf8bb51)
 def inv_isr_8(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-8 (warning) on ImagingSelection.instance.sopClass: A SOP Class code written urn:oid:
     carries a DICOM UID: digits and dots, no empty component, no leading zero in a component
@@ -774,15 +865,26 @@ def inv_isr_8(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (code.exists() and code.startsWith('urn:oid:')) implies
     (code.matches('^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$') and code.length() <= 72)"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('code')
-        if (v0 is None or v0.__class__ is str) and d.get('_code') is None:
-            return (not ((v0 is not None) and (v0.startswith('urn:oid:'))) or ((_RE_80356971a156.search(v0) is not None) and (len(v0) <= 72)))
+    verdict = _json_inv_isr_8_a4847cf8bb51(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.and_(fp.present(node, 'code'), lambda: fp.starts_with(fp.child([node], 'code', 'code'), ['urn:oid:'])), lambda: fp.and_(fp.matches(fp.child([node], 'code', 'code'), ['^urn:oid:(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$']), lambda: fp.le(fp.length(fp.child([node], 'code', 'code')), [72]))))
 
 
 
+def _json_inv_isr_9_122c2a396d4c(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('system')
+            if (v0 is None or v0.__class__ is str) and d.get('_system') is None:
+                return (not ((v0 is not None) and (v0 == 'urn:ietf:rfc:3986')) or fp.needs_nodes())
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_9_122c2a396d4c)
 def inv_isr_9(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-9 (warning) on ImagingSelection.instance.sopClass: A SOP Class under the system
     urn:ietf:rfc:3986 is a SOP Class of the DICOM UID registry
@@ -798,137 +900,224 @@ def inv_isr_9(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_isr_10_8fc2b0a05509(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('coordinate')
+        if d.get('_coordinate') is None:
+            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 2) == 0)
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_10_8fc2b0a05509)
 def inv_isr_10(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-10 (warning) on ImagingSelection.instance.imageRegion2D: 2D coordinates are
     (column,row) pairs: their number is a multiple of two
 
     coordinate.count() mod 2 = 0"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('coordinate')
-        if d.get('_coordinate') is None:
-            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 2) == 0)
+    verdict = _json_inv_isr_10_8fc2b0a05509(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.eq(fp.mod(fp.count(fp.child([node], 'coordinate', 'decimal')), [2]), [0]))
 
 
 
-def inv_isr_11(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-11 (warning) on ImagingSelection.instance.imageRegion2D: A 2D point is exactly one
-    (column,row) pair (two values)
-
-    regionType ~ 'point' implies coordinate.count() = 2"""
-    d = node.data
+def _json_inv_isr_11_464bcd292e70(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('regionType')
         v1 = d.get('coordinate')
         if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
             return (not (v0 is not None and (v0 == 'point' or fp.normalised(v0) == 'point')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 2))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_11_464bcd292e70)
+def inv_isr_11(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """isr-11 (warning) on ImagingSelection.instance.imageRegion2D: A 2D point is exactly one
+    (column,row) pair (two values)
+
+    regionType ~ 'point' implies coordinate.count() = 2"""
+    verdict = _json_inv_isr_11_464bcd292e70(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['point']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [2])))
 
 
 
-def inv_isr_12(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-12 (warning) on ImagingSelection.instance.imageRegion2D: A 2D circle is exactly two
-    (column,row) pairs: the centre and a point on the circumference (four values)
-
-    regionType ~ 'circle' implies coordinate.count() = 4"""
-    d = node.data
+def _json_inv_isr_12_082686062bda(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('regionType')
         v1 = d.get('coordinate')
         if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
             return (not (v0 is not None and (v0 == 'circle' or fp.normalised(v0) == 'circle')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 4))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_12_082686062bda)
+def inv_isr_12(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """isr-12 (warning) on ImagingSelection.instance.imageRegion2D: A 2D circle is exactly two
+    (column,row) pairs: the centre and a point on the circumference (four values)
+
+    regionType ~ 'circle' implies coordinate.count() = 4"""
+    verdict = _json_inv_isr_12_082686062bda(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['circle']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [4])))
 
 
 
+def _json_inv_isr_13_3aa3e610e187(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'ellipse' or fp.normalised(v0) == 'ellipse')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 8))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_13_3aa3e610e187)
 def inv_isr_13(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-13 (warning) on ImagingSelection.instance.imageRegion2D: A 2D ellipse is exactly
     four (column,row) pairs: the ends of the major axis, then of the minor axis (eight
     values)
 
     regionType ~ 'ellipse' implies coordinate.count() = 8"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('regionType')
-        v1 = d.get('coordinate')
-        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
-            return (not (v0 is not None and (v0 == 'ellipse' or fp.normalised(v0) == 'ellipse')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 8))
+    verdict = _json_inv_isr_13_3aa3e610e187(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['ellipse']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [8])))
 
 
 
-def inv_isr_14(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-14 (warning) on ImagingSelection.instance.imageRegion2D: A 2D polyline or
-    interpolated line has at least two (column,row) pairs (four values)
-
-    (regionType ~ 'polyline' or regionType ~ 'interpolated') implies coordinate.count() >= 4"""
-    d = node.data
+def _json_inv_isr_14_f9c5759ef023(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('regionType')
         v1 = d.get('coordinate')
         if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
             return (not ((v0 is not None and (v0 == 'polyline' or fp.normalised(v0) == 'polyline')) or (v0 is not None and (v0 == 'interpolated' or fp.normalised(v0) == 'interpolated'))) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) >= 4))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_14_f9c5759ef023)
+def inv_isr_14(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """isr-14 (warning) on ImagingSelection.instance.imageRegion2D: A 2D polyline or
+    interpolated line has at least two (column,row) pairs (four values)
+
+    (regionType ~ 'polyline' or regionType ~ 'interpolated') implies coordinate.count() >= 4"""
+    verdict = _json_inv_isr_14_f9c5759ef023(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.or_(fp.equivalent(fp.child([node], 'regionType', 'code'), ['polyline']), lambda: fp.equivalent(fp.child([node], 'regionType', 'code'), ['interpolated'])), lambda: fp.ge(fp.count(fp.child([node], 'coordinate', 'decimal')), [4])))
 
 
 
+def _json_inv_isr_15_d114b78d5157(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ in fp.NUMBER_CLASSES):
+        return (not (v0 is not None) or (v0 >= 0))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_15_d114b78d5157)
 def inv_isr_15(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-15 (warning) on ImagingSelection.instance.imageRegion2D.coordinate: A 2D coordinate
     is image-relative: not negative
 
     hasValue() implies $this >= 0"""
-    v0 = node.data
-    if (v0 is None or v0.__class__ in fp.NUMBER_CLASSES):
-        return (not (v0 is not None) or (v0 >= 0))
+    verdict = _json_inv_isr_15_d114b78d5157(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.has_value([node]), lambda: fp.ge([node], [0])))
 
 
 
+def _json_inv_isr_16_f83804a462c4(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('coordinate')
+        if d.get('_coordinate') is None:
+            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 3) == 0)
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_16_f83804a462c4)
 def inv_isr_16(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-16 (warning) on ImagingSelection.instance.imageRegion3D: 3D coordinates are (x,y,z)
     triplets: their number is a multiple of three
 
     coordinate.count() mod 3 = 0"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('coordinate')
-        if d.get('_coordinate') is None:
-            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 3) == 0)
+    verdict = _json_inv_isr_16_f83804a462c4(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.eq(fp.mod(fp.count(fp.child([node], 'coordinate', 'decimal')), [3]), [0]))
 
 
 
-def inv_isr_17(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-17 (warning) on ImagingSelection.instance.imageRegion3D: A 3D point is exactly one
-    (x,y,z) triplet (three values)
-
-    regionType ~ 'point' implies coordinate.count() = 3"""
-    d = node.data
+def _json_inv_isr_17_bacaad54a822(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('regionType')
         v1 = d.get('coordinate')
         if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
             return (not (v0 is not None and (v0 == 'point' or fp.normalised(v0) == 'point')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 3))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_17_bacaad54a822)
+def inv_isr_17(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """isr-17 (warning) on ImagingSelection.instance.imageRegion3D: A 3D point is exactly one
+    (x,y,z) triplet (three values)
+
+    regionType ~ 'point' implies coordinate.count() = 3"""
+    verdict = _json_inv_isr_17_bacaad54a822(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['point']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [3])))
 
 
 
-def inv_isr_18(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-18 (warning) on ImagingSelection.instance.imageRegion3D: A 3D polyline has at least
-    two (x,y,z) triplets (six values)
-
-    regionType ~ 'polyline' implies coordinate.count() >= 6"""
-    d = node.data
+def _json_inv_isr_18_be31effbedca(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('regionType')
         v1 = d.get('coordinate')
         if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
             return (not (v0 is not None and (v0 == 'polyline' or fp.normalised(v0) == 'polyline')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) >= 6))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_18_be31effbedca)
+def inv_isr_18(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """isr-18 (warning) on ImagingSelection.instance.imageRegion3D: A 3D polyline has at least
+    two (x,y,z) triplets (six values)
+
+    regionType ~ 'polyline' implies coordinate.count() >= 6"""
+    verdict = _json_inv_isr_18_be31effbedca(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['polyline']), lambda: fp.ge(fp.count(fp.child([node], 'coordinate', 'decimal')), [6])))
 
 
 
+def _json_inv_isr_19_424b4462880f(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('regionType')
+            v1 = d.get('coordinate')
+            if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+                return (not (v0 is not None and (v0 == 'polygon' or fp.normalised(v0) == 'polygon')) or (((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) >= 12) and fp.needs_nodes()))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_19_424b4462880f)
 def inv_isr_19(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-19 (warning) on ImagingSelection.instance.imageRegion3D: A 3D polygon is closed (its
     first and last (x,y,z) triplets are the same) and has at least four triplets (three
@@ -946,33 +1135,49 @@ def inv_isr_19(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_isr_20_791416bc6603(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('regionType')
+        v1 = d.get('coordinate')
+        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
+            return (not (v0 is not None and (v0 == 'ellipse' or fp.normalised(v0) == 'ellipse')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 12))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_20_791416bc6603)
 def inv_isr_20(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-20 (warning) on ImagingSelection.instance.imageRegion3D: A 3D ellipse is exactly
     four (x,y,z) triplets: the ends of the major axis, then of the minor axis (twelve
     values)
 
     regionType ~ 'ellipse' implies coordinate.count() = 12"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('regionType')
-        v1 = d.get('coordinate')
-        if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
-            return (not (v0 is not None and (v0 == 'ellipse' or fp.normalised(v0) == 'ellipse')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 12))
+    verdict = _json_inv_isr_20_791416bc6603(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['ellipse']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [12])))
 
 
 
-def inv_isr_21(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """isr-21 (warning) on ImagingSelection.instance.imageRegion3D: A 3D ellipsoid is exactly
-    six (x,y,z) triplets: the ends of its axes a, b and c (eighteen values)
-
-    regionType ~ 'ellipsoid' implies coordinate.count() = 18"""
-    d = node.data
+def _json_inv_isr_21_215adf9703d7(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('regionType')
         v1 = d.get('coordinate')
         if (v0 is None or v0.__class__ is str) and d.get('_regionType') is None and d.get('_coordinate') is None:
             return (not (v0 is not None and (v0 == 'ellipsoid' or fp.normalised(v0) == 'ellipsoid')) or ((0 if v1 is None else 1 if v1.__class__ is not list else len(v1) - v1.count(None)) == 18))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_isr_21_215adf9703d7)
+def inv_isr_21(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """isr-21 (warning) on ImagingSelection.instance.imageRegion3D: A 3D ellipsoid is exactly
+    six (x,y,z) triplets: the ends of its axes a, b and c (eighteen values)
+
+    regionType ~ 'ellipsoid' implies coordinate.count() = 18"""
+    verdict = _json_inv_isr_21_215adf9703d7(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.equivalent(fp.child([node], 'regionType', 'code'), ['ellipsoid']), lambda: fp.eq(fp.count(fp.child([node], 'coordinate', 'decimal')), [18])))
 
 

@@ -11,6 +11,8 @@ constraints on a type's root, ``INV_<Type>_<element>`` those on an element; the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fhirgen.runtime import fhirpath as fp
 from fhirgen.runtime.invariants import Invariant, Invariants
 
@@ -1895,6 +1897,18 @@ TYPES = fp.TypeTable(
 # fmt: off
 
 
+def _json_inv_age_1_c5d1999f7af6(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('value')
+        v2 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
+            return ((((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org'))) and (((v1 is None) or (v1 is None)) or (v1 > 0)))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_age_1_c5d1999f7af6)
 def inv_age_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """age-1 (error) on Age: There SHALL be a code if there is a value and it SHALL be an
     expression of time. If system is present, it SHALL be UCUM. If value is present, it
@@ -1902,31 +1916,55 @@ def inv_age_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
     (code.exists() or value.empty()) and (system.empty() or system = %ucum) and
     (value.empty() or value.hasValue().not() or value > 0)"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('code')
-        v1 = d.get('value')
-        v2 = d.get('system')
-        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
-            return ((((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org'))) and (((v1 is None) or (v1 is None)) or (v1 > 0)))
+    verdict = _json_inv_age_1_c5d1999f7af6(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.and_(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))), lambda: fp.or_(fp.or_(fp.absent(node, 'value'), lambda: fp.not_(fp.has_value(fp.child([node], 'value', 'decimal')))), lambda: fp.gt(fp.child([node], 'value', 'decimal'), [0]))))
 
 
 
+def _json_inv_qty_3_ab01b0255a5e(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ is str) and d.get('_system') is None:
+            return ((v0 is None) or (v1 is not None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_qty_3_ab01b0255a5e)
 def inv_qty_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """qty-3 (error) on Quantity: If a code for the unit is present, the system SHALL also be
     present
 
     code.empty() or system.exists()"""
-    return ((not fp.has(node, 'code')) or fp.has(node, 'system'))
+    verdict = _json_inv_qty_3_ab01b0255a5e(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.absent(node, 'code'), lambda: fp.present(node, 'system')))
 
 
 
+def _json_inv_att_1_e7f65ac62031(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('data')
+        v1 = d.get('contentType')
+        if (v0 is None or v0.__class__ is str) and d.get('_data') is None and (v1 is None or v1.__class__ is str) and d.get('_contentType') is None:
+            return ((v0 is None) or (v1 is not None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_att_1_e7f65ac62031)
 def inv_att_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """att-1 (error) on Attachment: If the Attachment has data, it SHALL have a contentType
 
     data.empty() or contentType.exists()"""
-    return ((not fp.has(node, 'data')) or fp.has(node, 'contentType'))
+    verdict = _json_inv_att_1_e7f65ac62031(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.absent(node, 'data'), lambda: fp.present(node, 'contentType')))
 
 
 
@@ -1940,24 +1978,67 @@ def inv_av_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_cod_1_8b5b126df24a(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('code')
+        v1 = d.get('display')
+        if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ is str) and d.get('_display') is None:
+            return (not (v0 is None) or (v1 is None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_cod_1_8b5b126df24a)
 def inv_cod_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """cod-1 (warning) on Coding: A Coding SHOULD NOT have a display unless a code is also
     present. Computation on Coding.display alone is generally unsafe. Consider using
     CodeableConcept.text
 
     code.exists().not() implies display.exists().not()"""
-    return (not (not fp.has(node, 'code')) or (not fp.has(node, 'display')))
+    verdict = _json_inv_cod_1_8b5b126df24a(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.implies(fp.not_(fp.present(node, 'code')), lambda: fp.not_(fp.present(node, 'display'))))
 
 
 
+def _json_inv_cpt_2_f52c3bb961ed(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('value')
+        v1 = d.get('system')
+        if (v0 is None or v0.__class__ is str) and d.get('_value') is None and (v1 is None or v1.__class__ is str) and d.get('_system') is None:
+            return ((v0 is None) or (v1 is not None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_cpt_2_f52c3bb961ed)
 def inv_cpt_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """cpt-2 (error) on ContactPoint: A system is required if a value is provided.
 
     value.empty() or system.exists()"""
-    return ((not fp.has(node, 'value')) or fp.has(node, 'system'))
+    verdict = _json_inv_cpt_2_f52c3bb961ed(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.absent(node, 'value'), lambda: fp.present(node, 'system')))
 
 
 
+def _json_inv_cnt_3_6f9b048e70b6(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('code')
+            v1 = d.get('value')
+            v2 = d.get('system')
+            if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
+                return (((((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org'))) and ((v0 is None) or (v0 == '1'))) and (((v1 is None) or (v1 is None)) or (None if (_t1 := fp.needs_nodes()) is None else not _t1)))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_cnt_3_6f9b048e70b6)
 def inv_cnt_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """cnt-3 (error) on Count: There SHALL be a code with a value of "1" if there is a value.
     If system is present, it SHALL be UCUM. If present, the value SHALL be a whole number.
@@ -1994,22 +2075,41 @@ def inv_drq_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def inv_dis_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """dis-1 (error) on Distance: There SHALL be a code if there is a value and it SHALL be an
-    expression of length. If system is present, it SHALL be UCUM.
-
-    (code.exists() or value.empty()) and (system.empty() or system = %ucum)"""
-    d = node.data
+def _json_inv_dis_1_3a404556e099(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('code')
         v1 = d.get('value')
         v2 = d.get('system')
         if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None and (v2 is None or v2.__class__ is str) and d.get('_system') is None:
             return (((v0 is not None) or (v1 is None)) and ((v2 is None) or (v2 == 'http://unitsofmeasure.org')))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dis_1_3a404556e099)
+def inv_dis_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """dis-1 (error) on Distance: There SHALL be a code if there is a value and it SHALL be an
+    expression of length. If system is present, it SHALL be UCUM.
+
+    (code.exists() or value.empty()) and (system.empty() or system = %ucum)"""
+    verdict = _json_inv_dis_1_3a404556e099(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.and_(fp.or_(fp.present(node, 'code'), lambda: fp.absent(node, 'value')), lambda: fp.or_(fp.absent(node, 'system'), lambda: fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']))))
 
 
 
+def _json_inv_dom_2_27996cd6f7e6(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            return (True if fp.reach(d, ('contained',)) == 0 else fp.needs_nodes())
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dom_2_27996cd6f7e6)
 def inv_dom_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dom-2 (error) on DomainResource: If the resource is contained in another resource, it
     SHALL NOT contain nested Resources
@@ -2022,6 +2122,17 @@ def inv_dom_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_dom_3_27996cd6f7e6(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            return (True if fp.reach(d, ('contained',)) == 0 else fp.needs_nodes())
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dom_3_27996cd6f7e6)
 def inv_dom_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dom-3 (error) on DomainResource: If the resource is contained in another resource, it
     SHALL be referred to from elsewhere in the resource or SHALL refer to the containing
@@ -2040,6 +2151,17 @@ def inv_dom_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_dom_4_a72f55203497(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            return ((True if fp.reach(d, ('contained',)) == 0 else fp.needs_nodes()) and (True if fp.reach(d, ('contained',)) == 0 else fp.needs_nodes()))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dom_4_a72f55203497)
 def inv_dom_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dom-4 (error) on DomainResource: If a resource is contained in another resource, it
     SHALL NOT have a meta.versionId or a meta.lastUpdated
@@ -2052,6 +2174,17 @@ def inv_dom_4(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_dom_5_27996cd6f7e6(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            return (True if fp.reach(d, ('contained',)) == 0 else fp.needs_nodes())
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dom_5_27996cd6f7e6)
 def inv_dom_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dom-5 (error) on DomainResource: If a resource is contained in another resource, it
     SHALL NOT have a security label
@@ -2064,6 +2197,17 @@ def inv_dom_5(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_dom_6_9fa4516bdb52(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            return (fp.needs_nodes() if (_t1 := fp.reach(d, ('text', 'div'))) is None else _t1 > 0)
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dom_6_9fa4516bdb52)
 def inv_dom_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dom-6 (warning) on DomainResource: A resource should have narrative for robust
     management
@@ -2076,6 +2220,20 @@ def inv_dom_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_dos_1_7cb5c375c131(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('asNeededFor')
+            v1 = d.get('asNeeded')
+            if d.get('_asNeededFor') is None and d.get('_asNeeded') is None:
+                return (((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) or (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) or fp.needs_nodes())
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_dos_1_7cb5c375c131)
 def inv_dos_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dos-1 (error) on Dosage: AsNeededFor can only be set if AsNeeded is empty or true
 
@@ -2090,41 +2248,71 @@ def inv_dos_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def inv_drt_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """drt-1 (error) on Duration: There SHALL be a code if there is a value and it SHALL be an
-    expression of time. If system is present, it SHALL be UCUM.
-
-    code.exists() implies ((system = %ucum) and value.exists())"""
-    d = node.data
+def _json_inv_drt_1_15ceb32bb369(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('code')
         v1 = d.get('system')
         v2 = d.get('value')
         if (v0 is None or v0.__class__ is str) and d.get('_code') is None and (v1 is None or v1.__class__ is str) and d.get('_system') is None and (v2 is None or v2.__class__ in fp.NUMBER_CLASSES) and d.get('_value') is None:
             return (not (v0 is not None) or (False if (_t1 := (None if v1 is None else v1 == 'http://unitsofmeasure.org')) is False else False if (_t2 := (v2 is not None)) is False else None if _t1 is None or _t2 is None else True))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_drt_1_15ceb32bb369)
+def inv_drt_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
+    """drt-1 (error) on Duration: There SHALL be a code if there is a value and it SHALL be an
+    expression of time. If system is present, it SHALL be UCUM.
+
+    code.exists() implies ((system = %ucum) and value.exists())"""
+    verdict = _json_inv_drt_1_15ceb32bb369(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.present(node, 'code'), lambda: fp.and_(fp.eq(fp.child([node], 'system', 'uri'), ['http://unitsofmeasure.org']), lambda: fp.present(node, 'value'))))
 
 
 
+def _json_inv_exp_1_182bda1022f3(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('expression')
+        v1 = d.get('reference')
+        if (v0 is None or v0.__class__ is str) and d.get('_expression') is None and (v1 is None or v1.__class__ is str) and d.get('_reference') is None:
+            return ((v0 is not None) or (v1 is not None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_exp_1_182bda1022f3)
 def inv_exp_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """exp-1 (error) on Expression: An expression or a reference must be provided
 
     expression.exists() or reference.exists()"""
-    return (fp.has(node, 'expression') or fp.has(node, 'reference'))
+    verdict = _json_inv_exp_1_182bda1022f3(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.present(node, 'expression'), lambda: fp.present(node, 'reference')))
 
 
 
 _RE_03214fb16442 = fp.compiled_regex('[A-Za-z][A-Za-z0-9\\_]{0,63}')
+def _json_inv_exp_2_e9f3515730b4(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('name')
+        if (v0 is None or v0.__class__ is str) and d.get('_name') is None:
+            return (not (v0 is not None) or (_RE_03214fb16442.search(v0) is not None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_exp_2_e9f3515730b4)
 def inv_exp_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """exp-2 (error) on Expression: The name must be a valid variable name in most computer
     languages
 
     name.hasValue() implies name.matches('[A-Za-z][A-Za-z0-9\\\\_]{0,63}')"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('name')
-        if (v0 is None or v0.__class__ is str) and d.get('_name') is None:
-            return (not (v0 is not None) or (_RE_03214fb16442.search(v0) is not None))
+    verdict = _json_inv_exp_2_e9f3515730b4(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.implies(fp.has_value(fp.child([node], 'name', 'code')), lambda: fp.matches(fp.child([node], 'name', 'code'), ['[A-Za-z][A-Za-z0-9\\_]{0,63}'])))
 
 
@@ -2137,6 +2325,16 @@ def inv_ext_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_ident_1_afbd5ec66961(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('value')
+        if (v0 is None or v0.__class__ is str) and d.get('_value') is None:
+            return (v0 is not None)
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_ident_1_afbd5ec66961)
 def inv_ident_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ident-1 (warning) on Identifier: Identifier with no value has limited utility. If
     communicating that an identifier value has been suppressed or missing, the value element
@@ -2144,7 +2342,10 @@ def inv_ident_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     data-absent-reason
 
     value.exists()"""
-    return fp.has(node, 'value')
+    verdict = _json_inv_ident_1_afbd5ec66961(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.present(node, 'value'))
 
 
 
@@ -2176,6 +2377,17 @@ def inv_per_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_rng_2_0d3a1fcc843b(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            return (True if (_t4 := (((fp.needs_nodes() if (_t1 := fp.reach(d, ('low', 'value'))) is None else _t1 == 0) or (fp.needs_nodes() if (_t2 := fp.reach(d, ('high', 'value'))) is None else _t2 == 0)) or (None if (_t3 := fp.needs_nodes()) is None else not _t3))) is True else True if (_t5 := fp.needs_nodes()) is True else None if _t4 is None or _t5 is None else False)
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_rng_2_0d3a1fcc843b)
 def inv_rng_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """rng-2 (error) on Range: If present, low SHALL have a lower value than high
 
@@ -2189,16 +2401,44 @@ def inv_rng_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_rat_1_e5b0ea9b4043(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('numerator')
+        v1 = d.get('denominator')
+        v2 = d.get('extension')
+        if d.get('_numerator') is None and d.get('_denominator') is None and d.get('_extension') is None:
+            return ((((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) and ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) or (((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) and (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) and ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_rat_1_e5b0ea9b4043)
 def inv_rat_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """rat-1 (error) on Ratio: Numerator and denominator SHALL both be present, or both are
     absent. If both are absent, there SHALL be some extension present
 
     (numerator.exists() and denominator.exists()) or (numerator.empty() and
     denominator.empty() and extension.exists())"""
-    return ((fp.has(node, 'numerator') and fp.has(node, 'denominator')) or (((not fp.has(node, 'numerator')) and (not fp.has(node, 'denominator'))) and fp.has(node, 'extension')))
+    verdict = _json_inv_rat_1_e5b0ea9b4043(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.and_(fp.present(node, 'numerator'), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.absent(node, 'numerator'), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
 
 
 
+def _json_inv_ratrng_1_6bdac2a80491(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('lowNumerator')
+        v1 = d.get('highNumerator')
+        v2 = d.get('denominator')
+        v3 = d.get('extension')
+        if d.get('_lowNumerator') is None and d.get('_highNumerator') is None and d.get('_denominator') is None and d.get('_extension') is None:
+            return (((((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) or ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) and ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) or ((((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) and (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) and (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) and ((v3 is not None if v3.__class__ is not list else v3.count(None) != len(v3)))))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_ratrng_1_6bdac2a80491)
 def inv_ratrng_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ratrng-1 (error) on RatioRange: One of lowNumerator or highNumerator and denominator
     SHALL be present, or all are absent. If all are absent, there SHALL be some extension
@@ -2207,7 +2447,10 @@ def inv_ratrng_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None
     ((lowNumerator.exists() or highNumerator.exists()) and denominator.exists()) or
     (lowNumerator.empty() and highNumerator.empty() and denominator.empty() and
     extension.exists())"""
-    return (((fp.has(node, 'lowNumerator') or fp.has(node, 'highNumerator')) and fp.has(node, 'denominator')) or ((((not fp.has(node, 'lowNumerator')) and (not fp.has(node, 'highNumerator'))) and (not fp.has(node, 'denominator'))) and fp.has(node, 'extension')))
+    verdict = _json_inv_ratrng_1_6bdac2a80491(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.and_(fp.or_(fp.present(node, 'lowNumerator'), lambda: fp.present(node, 'highNumerator')), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.and_(fp.absent(node, 'lowNumerator'), lambda: fp.absent(node, 'highNumerator')), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
 
 
 
@@ -2221,6 +2464,19 @@ def inv_ratrng_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None
 
 
 
+def _json_inv_ref_1_2a87dba82314(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('reference')
+            if (v0 is None or v0.__class__ is str) and d.get('_reference') is None:
+                return (not (v0 is not None) or (True if (_t1 := ((not (v0.startswith('#'))) or fp.needs_nodes())) is True else True if (_t2 := ((v0 == '#') and fp.needs_nodes())) is True else None if _t1 is None or _t2 is None else False))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_ref_1_2a87dba82314)
 def inv_ref_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ref-1 (error) on Reference: SHALL have a contained resource if a local reference is
     provided
@@ -2237,21 +2493,51 @@ def inv_ref_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_ref_2_73407ec8a941(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('reference')
+        v1 = d.get('identifier')
+        v2 = d.get('display')
+        v3 = d.get('extension')
+        if (v0 is None or v0.__class__ is str) and d.get('_reference') is None and d.get('_identifier') is None and (v2 is None or v2.__class__ is str) and d.get('_display') is None and d.get('_extension') is None:
+            return ((((v0 is not None) or ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) or (v2 is not None)) or ((v3 is not None if v3.__class__ is not list else v3.count(None) != len(v3))))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_ref_2_73407ec8a941)
 def inv_ref_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ref-2 (error) on Reference: At least one of reference, identifier and display SHALL be
     present (unless an extension is provided).
 
     reference.exists() or identifier.exists() or display.exists() or extension.exists()"""
-    return (((fp.has(node, 'reference') or fp.has(node, 'identifier')) or fp.has(node, 'display')) or fp.has(node, 'extension'))
+    verdict = _json_inv_ref_2_73407ec8a941(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.or_(fp.or_(fp.or_(fp.present(node, 'reference'), lambda: fp.present(node, 'identifier')), lambda: fp.present(node, 'display')), lambda: fp.present(node, 'extension')))
 
 
 
+def _json_inv_sdd_1_9ecf0bcf7acf(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('interval')
+        v1 = d.get('offsets')
+        if (v0 is None or v0.__class__ in fp.NUMBER_CLASSES) and d.get('_interval') is None and (v1 is None or v1.__class__ is str) and d.get('_offsets') is None:
+            return ((v0 is None) != (v1 is None))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_sdd_1_9ecf0bcf7acf)
 def inv_sdd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """sdd-1 (error) on SampledData: A SampledData SAHLL have either an interval and offsets
     but not both
 
     interval.exists().not() xor offsets.exists().not()"""
-    return ((not fp.has(node, 'interval')) != (not fp.has(node, 'offsets')))
+    verdict = _json_inv_sdd_1_9ecf0bcf7acf(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.xor(fp.not_(fp.present(node, 'interval')), fp.not_(fp.present(node, 'offsets'))))
 
 
 
@@ -2337,14 +2623,43 @@ def inv_trd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_trd_2_bfa72cf7ca4a(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('condition')
+        v1 = d.get('data')
+        if d.get('_condition') is None and d.get('_data') is None:
+            return (not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) or ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_trd_2_bfa72cf7ca4a)
 def inv_trd_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-2 (error) on TriggerDefinition: A condition only if there is a data requirement
 
     condition.exists() implies data.exists()"""
-    return (not fp.has(node, 'condition') or fp.has(node, 'data'))
+    verdict = _json_inv_trd_2_bfa72cf7ca4a(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
+    return fp.result(fp.implies(fp.present(node, 'condition'), lambda: fp.present(node, 'data')))
 
 
 
+def _json_inv_trd_3_3c1fbd197777(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('type')
+            v1 = d.get('name')
+            v2 = d.get('data')
+            if (v0 is None or v0.__class__ is str) and d.get('_type') is None and (v1 is None or v1.__class__ is str) and d.get('_name') is None and d.get('_data') is None:
+                return (False if (_t9 := (False if (_t5 := (True if (_t1 := (None if v0 is None else v0 == 'named-event')) is False else True if (_t2 := (v1 is not None)) is True else None if _t1 is None else _t2)) is False else False if (_t6 := (True if (_t3 := (None if v0 is None else v0 == 'periodic')) is False else True if (_t4 := fp.needs_nodes()) is True else None if _t3 is None else _t4)) is False else None if _t5 is None or _t6 is None else True)) is False else False if (_t10 := (True if (_t7 := (None if v0 is None else v0.startswith('data-'))) is False else True if (_t8 := ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is True else None if _t7 is None else _t8)) is False else None if _t9 is None or _t10 is None else True)
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_trd_3_3c1fbd197777)
 def inv_trd_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-3 (error) on TriggerDefinition: A named event requires a name, a periodic event
     requires timing, and a data event requires data

@@ -166,16 +166,24 @@ def inv_kis_1__KeyImageSelection(node: fp.Node, resource: fp.Node, root: fp.Node
 
 
 
+def _json_inv_kis_2_8fc2b0a05509(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    if d.__class__ is dict:
+        v0 = d.get('coordinate')
+        if d.get('_coordinate') is None:
+            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 2) == 0)
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_kis_2_8fc2b0a05509)
 def inv_kis_2__KeyImageSelection(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """kis-2 (error) on ImagingSelection.instance.imageRegion2D: Coordinates come in (column,
     row) pairs
 
     (coordinate.count() mod 2) = 0"""
-    d = node.data
-    if d.__class__ is dict:
-        v0 = d.get('coordinate')
-        if d.get('_coordinate') is None:
-            return (((0 if v0 is None else 1 if v0.__class__ is not list else len(v0) - v0.count(None)) % 2) == 0)
+    verdict = _json_inv_kis_2_8fc2b0a05509(node.data)
+    if verdict is not fp.Undecided.GENERAL:
+        return verdict
     return fp.result(fp.eq(fp.mod(fp.count(fp.child([node], 'coordinate', 'decimal')), [2]), [0]))
 
 # fmt: on

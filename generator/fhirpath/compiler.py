@@ -663,7 +663,8 @@ def _presence_logic(tree: Expr, types: _Types, static: _Static) -> str | None:
     return None
 
 
-def _specialised(tree: Expr, state: _State, static: _Static, fallback: str) -> Specialised | None:
+def _specialised(name: str, tree: Expr, state: _State, static: _Static,
+                 fallback: str) -> Specialised | None:
     """The typed shapes of *tree* compiled straight to Python (:mod:`.specialise`), the rest of
     it by the general compilation with the same state."""
     compiler = _Compiler(state)
@@ -672,18 +673,19 @@ def _specialised(tree: Expr, state: _State, static: _Static, fallback: str) -> S
     def general(part: Expr) -> str:
         return compiler.code(part, _Scope("[node]", static))
 
-    return specialise(tree, state.types, static, general, fallback)
+    return specialise(name, tree, state.types, static, general, fallback)
 
 
 def compile_constraint(key: str, expression: str, context_path: str, model: Model | None = None,
                        *, severity: str = "error", human: str = "") -> CompiledInvariant:
     """Compile one constraint into a named function ``inv_<key>(node, resource, root)``.
 
-    The general compilation always runs (it checks every part of the expression); an expression
-    of presence tests only (:func:`_presence_logic`) is then emitted as plain Python booleans,
-    else one with typed shapes the model knows (:mod:`.specialise`) is emitted as Python over the
-    JSON values, with the general compilation deciding when a value is not of the expected
-    kind."""
+    The general compilation always runs (it checks every part of the expression). An expression
+    with typed shapes the model knows (:mod:`.specialise`) is then emitted as Python over the
+    JSON values, with the general compilation deciding when a value is not of the expected kind;
+    when that code needs only the focus's JSON value it is a function of its own, the invariant's
+    JSON form (``fp.json_form``). An expression of presence tests only that has no JSON form
+    (:func:`_presence_logic`: choice elements) is emitted as plain Python booleans."""
     try:
         name = naming.invariant_function_name(key)
     except naming.NamingError as exc:
@@ -696,14 +698,16 @@ def compile_constraint(key: str, expression: str, context_path: str, model: Mode
         types = state.types
         tree, static = parse(expression), types.context(context_path)
         logic = _presence_logic(tree, types, static)
-        if logic is not None:
+        specialised = _specialised(name, tree, state, static, f"fp.result({code})")
+        if logic is not None and (specialised is None or specialised.general_parts):
+            # presence tests a JSON form cannot decide (choice elements): plain booleans
             body = f"    return {logic}\n"
             state.helpers = {"has", "has_choice"}
-        else:
-            specialised = _specialised(tree, state, static, f"fp.result({code})")
-            if specialised is not None:
-                body, constants, typed = specialised.body, specialised.constants, True
-                state.helpers |= {"NUMBER_CLASSES", "normalised", "compiled_regex", "reach"}
+        elif specialised is not None:
+            body, constants, typed = specialised.body, specialised.constants, True
+            state.helpers |= {"NUMBER_CLASSES", "normalised", "compiled_regex", "reach",
+                              "json_form", "Undecided", "needs_nodes"}
+            constants += (specialised.json_source, "", f"@fp.json_form({specialised.json_name})")
     doc = docstring(f"{key} ({severity}) on {context_path}: {human}\n\n{expression}", width=88)
     source = "".join(f"{line}\n" for line in constants) + (
         f"def {name}(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:\n"

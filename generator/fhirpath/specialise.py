@@ -20,7 +20,7 @@ What is specialised, and why it is exact once the kinds are checked:
   the collection, nulls left out), and ``exists()``/``empty()`` of a path of such children
   (:func:`fhirgen.runtime.fhirpath.reach`: single objects all the way, else the general
   navigation);
-* ``hasValue()``; ``=``/``!=``/``~``/``!~`` of a string and a string literal; ``=``/``!=``/
+* ``hasValue()``; ``htmlChecks()`` of an XHTML string; ``=``/``!=``/``~``/``!~`` of a string and a string literal; ``=``/``!=``/
   ``<``/``<=``/``>``/``>=`` of a number and an integer literal (a float compares with an integer
   exactly as its decimal text does); ``mod`` of an integer and a positive integer literal;
   ``startsWith``/``endsWith``/``matches`` with a literal (the regular expression compiled once)
@@ -55,7 +55,7 @@ __all__ = ["Specialised", "specialise"]
 
 #: FHIR primitive types whose JSON value is a string and whose FHIRPath value is that string.
 STRING_TYPES = frozenset({"string", "code", "id", "uri", "url", "canonical", "oid", "uuid",
-                          "markdown", "base64Binary"})
+                          "markdown", "base64Binary", "xhtml"})
 #: FHIR primitive types whose JSON value is a number.
 NUMBER_TYPES = frozenset({"decimal", "integer", "positiveInt", "unsignedInt"})
 _KIND_GUARD = {
@@ -82,11 +82,16 @@ class _Read:
 
 @dataclass(frozen=True)
 class Specialised:
-    """The body of a specialised function (lines, indented for a ``def``) and the module-level
-    constants it needs (compiled regular expressions)."""
+    """The body of a specialised function (lines, indented for a ``def``), the module-level
+    constants it needs (compiled regular expressions) and its JSON form, the function deciding
+    from the focus's JSON value alone as far as it can (``json_name``, ``json_source``), that
+    the invariant's function is marked with (``fp.json_form``)."""
 
     body: str
     constants: tuple[str, ...]
+    json_name: str = ""
+    json_source: str = ""
+    general_parts: bool = False  # parts of it are compiled generally
 
 
 @dataclass
@@ -111,6 +116,7 @@ class _State:
     regexes: dict[str, str] = field(default_factory=dict)  # constant name -> pattern
     covered: int = 0
     temps: int = 0
+    parts: list[str] = field(default_factory=list)  # verdicts of parts compiled generally
 
 
 class _Specialiser:
@@ -127,7 +133,7 @@ class _Specialiser:
         found = reads.get(key)
         if found is None:
             var = f"v{len(reads)}"
-            source = "node.data" if key == "$this" else f"d.get({key!r})"
+            source = "d" if key == "$this" else f"d.get({key!r})"
             found = reads[key] = _Read(var, source)
         if kind is not None:
             if found.kind not in (None, kind):
@@ -136,6 +142,11 @@ class _Specialiser:
         if no_twin and key != "$this":
             found.no_twin = key
         return found.var
+
+    def general_part(self, tree: Expr) -> str:
+        """A placeholder for the general verdict of *tree* (see :func:`specialise`)."""
+        self.state.parts.append(f"fp.result({self.general(tree)})")
+        return f"__PART_{len(self.state.parts) - 1}__"
 
     def temp(self) -> str:
         self.state.temps += 1
@@ -166,7 +177,7 @@ class _Specialiser:
             return self._boolean(tree, facts)
         except _NotCovered:
             self.state = saved
-            return _Bool(f"fp.result({self.general(tree)})", False)
+            return _Bool(self.general_part(tree), False)
 
     def _boolean(self, tree: Expr, facts: frozenset[str]) -> _Bool:
         if isinstance(tree, Literal) and tree.kind == "boolean":
@@ -190,6 +201,8 @@ class _Specialiser:
                 result = self.presence(tree)
             elif tree.name == "hasValue":
                 result = self.has_value(tree.source)
+            elif tree.name == "htmlChecks":
+                result = self.html_checks(tree.source, facts)
             else:
                 raise _NotCovered
             self.state.covered += 1
@@ -251,7 +264,7 @@ class _Specialiser:
         # known; when that part is empty so is the whole (each step of it maps empty to empty)
         head = names or _head(call.source)
         known = self.known_prefix(head)
-        general = f"fp.result({self.general(call)})"
+        general = self.general_part(call)
         if known == len(names) and not call.args:
             t = self.temp()
             test = "> 0" if exists else "== 0"
@@ -305,6 +318,17 @@ class _Specialiser:
         else:
             raise _NotCovered
         return _Bool(f"({var} is not None)", True, frozenset({key}))
+
+    def html_checks(self, source: Expr | None, facts: frozenset[str]) -> _Bool:
+        """``htmlChecks()`` of an XHTML string: its problems are none (the general function
+        names them, on failure, when the invariant's function runs again to report)."""
+        text = self.scalar(source, facts)
+        if text.kind != "str" or text.read is None:
+            raise _NotCovered
+        test = f"not fp.html_problems({text.code})"
+        if not text.nullable:
+            return _Bool(f"({test})", True)
+        return _Bool(f"(None if {text.code} is None else {test})", False)
 
     def string_test(self, tree: Call, facts: frozenset[str]) -> _Bool:
         text = self.scalar(tree.source, facts)
@@ -452,10 +476,10 @@ def _member_path(tree: Expr | None) -> list[str]:
     return names[::-1]
 
 
-def specialise(tree: Expr, types: _Types, static: _Static, general: Callable[[Expr], str],
-               fallback: str) -> Specialised | None:
-    """The specialised body of the invariant *tree* on a focus of *static* type, or ``None``
-    when no part of it is covered. *general* compiles a part generally (the Python code of its
+def specialise(name: str, tree: Expr, types: _Types, static: _Static,
+               general: Callable[[Expr], str], fallback: str) -> Specialised | None:
+    """The specialised body of the invariant *name* (``inv_isr_15``: its JSON form's name starts
+    with it) of *tree* on a focus of *static* type, or ``None`` when no part of it is covered. *general* compiles a part generally (the Python code of its
     collection); *fallback* is the general verdict of the whole (``fp.result(...)``), used when
     the JSON values are not of the kinds the specialised code reads."""
     if static.path is None:
@@ -471,20 +495,49 @@ def specialise(tree: Expr, types: _Types, static: _Static, general: Callable[[Ex
             guards.append(_KIND_GUARD[read.kind].format(v=read.var))
         if read.no_twin is not None:
             guards.append(f"d.get({'_' + read.no_twin!r}) is None")
+    constants = tuple(f"{name} = fp.compiled_regex({pattern!r})"
+                      for name, pattern in sorted(spec.state.regexes.items()))
+    decide = _decide(spec, guards, result.code)
+    parts = spec.state.parts
+    # JSON form: the verdict from the focus's JSON value, as far as it needs no node; a part
+    # compiled generally stops it (fp.needs_nodes()) and the invariant's function decides
+    json_code = _PART.sub("fp.needs_nodes()", decide)
+    if parts:
+        json_code = ("    try:\n" + "".join(f"    {line}\n" for line in json_code.splitlines())
+                     + "    except fp.NeedsNodes:\n        pass\n")
+    # named by the invariant and its code: two expressions of one key never clash
+    json_name = f"_json_{name}_{hashlib.sha1(json_code.encode()).hexdigest()[:12]}"
+    json_source = (f"def {json_name}(d: Any) -> bool | None | fp.Undecided:\n"
+                   f'    """The verdict from the JSON value of the focus, or GENERAL when only '
+                   f'the general compilation can tell."""\n{json_code}'
+                   f"    return fp.Undecided.GENERAL\n")
+    if parts:  # the typed code with the general parts in place, on the node's value
+        inline = _PART.sub(lambda match: parts[int(match.group(1))], decide)
+        body = f"    d = node.data\n{inline}    return {fallback}\n"
+    else:
+        body = (f"    verdict = {json_name}(node.data)\n"
+                f"    if verdict is not fp.Undecided.GENERAL:\n"
+                f"        return verdict\n"
+                f"    return {fallback}\n")
+    return Specialised(body, constants, json_name, json_source, bool(parts))
+
+
+_PART = re.compile(r"__PART_(\d+)__")
+
+
+def _decide(spec: _Specialiser, guards: list[str], code: str) -> str:
+    """Lines reading the values off ``d`` (the focus's JSON value) and returning *code* when
+    they are of the kinds it reads."""
     lines: list[str] = []
     indent = "    "
     if not spec.primitive_focus:
-        lines.append(f"{indent}d = node.data")
         lines.append(f"{indent}if d.__class__ is dict:")
         indent += "    "
-    for read in reads.values():
+    for read in spec.state.reads.values():
         lines.append(f"{indent}{read.var} = {read.source}")
     if guards:
         lines.append(f"{indent}if {' and '.join(guards)}:")
         indent += "    "
-    lines.append(f"{indent}return {result.code}")
-    if guards or not spec.primitive_focus:
-        lines.append(f"    return {fallback}")
-    constants = tuple(f"{name} = fp.compiled_regex({pattern!r})"
-                      for name, pattern in sorted(spec.state.regexes.items()))
-    return Specialised("\n".join(lines) + "\n", constants)
+    lines.append(f"{indent}return {code}")
+    return "".join(f"{line}\n" for line in lines)
+

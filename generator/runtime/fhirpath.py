@@ -28,6 +28,7 @@ invariant's verdict: ``True``, ``False`` or ``None`` (empty).
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
 import re
@@ -50,9 +51,41 @@ __all__ = [
 Collection = list[Any]
 Lambda = Callable[[Any, int], Collection]
 
+class Undecided(enum.Enum):
+    """What the JSON form of an invariant (see :func:`json_form`) returns when the JSON value is
+    not of the kinds it reads: only the general compilation can tell."""
+
+    GENERAL = "general"
+
+
+class NeedsNodes(Exception):  # noqa: N818 - a signal, not an error
+    """Raised in a JSON form where a part of the invariant needs the general compilation."""
+
+
+def needs_nodes() -> Any:
+    """Stop a JSON form (see :class:`NeedsNodes`): the invariant's function decides."""
+    raise NeedsNodes
+
+
+Invariant = Callable[["Node", "Node", "Node"], "bool | None"]
+JsonForm = Callable[[Any], "bool | None | Undecided"]
+
+
+def json_form(form: JsonForm) -> Callable[[Invariant], Invariant]:
+    """Mark a compiled invariant with its JSON form: a function of the focus's JSON value alone
+    giving the same verdict, or :attr:`Undecided.GENERAL`. The evaluation
+    (``fhirgen.runtime.invariants``) then builds no node for values the form decides."""
+
+    def mark(function: Invariant) -> Invariant:
+        function.json = form  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
 #: The classes of JSON numbers the parsers give (``bool`` is not one): the specialised compilation
 #: (``fhirgen.fhirpath.specialise``) compares these directly, anything else goes the general way.
-NUMBER_CLASSES = frozenset({int, float, Decimal, FhirDecimal})
+NUMBER_CLASSES: frozenset[Any] = frozenset({int, float, Decimal, FhirDecimal})
 
 
 class FhirPathEvalError(ValueError):

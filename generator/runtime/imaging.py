@@ -20,7 +20,7 @@ already) fails at the chosen severity, saying why, instead of adding an error of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import fhirpath as fp
@@ -82,24 +82,27 @@ class ImagingRules:
         groups: dict[str, list[Invariant]] = {}
         types: dict[str, str] = {}
         for rule in self.rules:
-            function = _tolerant(rule.function)
-            if rule.hint is not None:
-                function = with_hint(function, HINTS[rule.hint](self.sop_classes))
+            function = rule.function
+            if rule.hint is not None:  # the hint sees the verdict of the tolerant function
+                function = with_hint(_tolerant(function), HINTS[rule.hint](self.sop_classes))
             groups.setdefault(rule.path, []).append(Invariant(function, rule.key, severity,
-                                                              rule.human))
+                                                              rule.human, tolerant=True))
             types[rule.path] = rule.type
         sites = tuple(
-            (path.split(".")[1:], Invariants(types[path], path, self.table, tuple(checks)))
+            (tuple(path.split(".")[1:-1]), path.rpartition(".")[2] if "." in path else None,
+             Invariants(types[path], path, self.table, tuple(checks)))
             for path, checks in groups.items()
         )
 
         def check(node: dict[str, Any], path: Loc, out: IssueList) -> None:
-            for steps, group in sites:
-                if not steps:
+            parents: dict[tuple[str, ...], list[tuple[dict[str, Any], Loc]]] = {
+                (): [(node, path)] if node.__class__ is dict else []}
+            for steps, name, group in sites:
+                if name is None:
                     group.check(node, path, out)
                     continue
-                for parent, where in _parents(node, path, steps[:-1]):
-                    group.check_element(parent, steps[-1], where, out)
+                for parent, where in _parents(parents, steps):
+                    group.check_element(parent, name, where, out)
 
         return check
 
@@ -121,21 +124,28 @@ def _tolerant(function: Function) -> Function:
     return check
 
 
-def _parents(node: Any, path: Loc, steps: list[str]) -> Iterator[tuple[dict[str, Any], Loc]]:
-    """The objects at *steps* below *node* (each value of each repeating element), with their
-    locations; values that are not objects are left to the base validator, which reports them."""
-    if not isinstance(node, dict):
-        return
-    if not steps:
-        yield node, path
-        return
-    name, rest = steps[0], steps[1:]
-    value = node.get(name)
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _parents(item, ((path, name), i), rest)
-    elif value is not None:
-        yield from _parents(value, (path, name), rest)
+def _parents(found: dict[tuple[str, ...], list[tuple[dict[str, Any], Loc]]],
+             steps: tuple[str, ...]) -> list[tuple[dict[str, Any], Loc]]:
+    """The objects at *steps* below the checked resource (each value of each repeating
+    element), with their locations; values that are not objects are left to the base validator,
+    which reports them. *found* holds those of the paths met so far (``()``: the resource), so
+    rules below the same element walk to it once."""
+    level = found.get(steps)
+    if level is not None:
+        return level
+    above = _parents(found, steps[:-1])
+    name = steps[-1]
+    level = []
+    for parent, where in above:
+        value = parent.get(name)
+        if value.__class__ is list:
+            for index, item in enumerate(value):
+                if item.__class__ is dict:
+                    level.append((item, ((where, name), index)))
+        elif value.__class__ is dict:
+            level.append((value, (where, name)))
+    found[steps] = level
+    return level
 
 
 def with_imaging_rules(validators: Mapping[str, Validator], rules: ImagingRules | None,

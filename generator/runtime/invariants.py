@@ -40,18 +40,22 @@ Loc = Any  # fhirgen.runtime.validate.Loc (not imported: validate imports this m
 
 
 class Invariant:
-    """One compiled constraint: its function and the facts its issues need."""
+    """One compiled constraint: its function and the facts its issues need.
 
-    __slots__ = ("function", "human", "key", "message", "severity", "uses_resolve")
+    A *tolerant* invariant (fhirgen's imaging rules) fails, saying why, where its expression
+    cannot be evaluated on the content, instead of reporting an evaluation error."""
+
+    __slots__ = ("function", "human", "key", "message", "severity", "tolerant", "uses_resolve")
 
     def __init__(self, function: Function, key: str, severity: str, human: str,
-                 uses_resolve: bool = False) -> None:
+                 uses_resolve: bool = False, tolerant: bool = False) -> None:
         self.function = function
         self.key = key
         self.severity = severity if severity in ("error", "warning") else "error"
         self.human = human
         self.message = f"Constraint failed: {key}: '{human}'"
         self.uses_resolve = uses_resolve
+        self.tolerant = tolerant
 
     def __repr__(self) -> str:
         return f"Invariant({self.key})"
@@ -63,9 +67,16 @@ class Invariants:
     ``type`` is the FHIR type of the values (``Period``, ``xhtml``); ``path`` the definition path
     the runtime uses to look element types up in ``table`` (the type's name, or the backbone
     element's path).
+
+    Each value is first run through the bare functions: their JSON forms (``fp.json_form``:
+    the verdict from the JSON value alone) where they have one, without building any node, then
+    the others on the value's node. When all pass, as they do on valid content, nothing else is
+    done. Otherwise :meth:`_evaluate` runs the group again, one invariant at a time, and reports
+    (the functions are pure: the second run gives the same verdicts, and the details and
+    unresolved references it records are its own).
     """
 
-    __slots__ = ("checks", "path", "table", "type")
+    __slots__ = ("checks", "forms", "path", "table", "type")
 
     def __init__(self, type_: str, path: str, table: fp.TypeTable,
                  checks: tuple[Invariant, ...]) -> None:
@@ -73,13 +84,35 @@ class Invariants:
         self.path = path
         self.table = table
         self.checks = checks
+        # JSON forms first: a value they all pass needs no node for the others' sake only
+        forms = [(getattr(i.function, "json", None), i.function) for i in checks]
+        self.forms = tuple(sorted(forms, key=lambda form: form[0] is None))
 
     def check(self, node: dict[str, Any], path: Loc, out: IssueList) -> None:
         """Evaluate on one object of the type (a validator's own ``node``)."""
         resource, root = _context(out, self.table)
+        if fp.DETAILS:  # left by checks that passed all the same (`htmlChecks() or ...`)
+            fp.DETAILS.clear()
+        focus: fp.Node | None = None
         if resource is not None and node is resource.data:
             focus = resource  # the resource's own invariants (dom-3 ...)
-        else:
+        try:
+            for form, function in self.forms:
+                if form is not None:
+                    verdict = form(node)
+                    if verdict is True:
+                        continue
+                    if verdict is not fp.Undecided.GENERAL:
+                        break
+                if focus is None:
+                    focus = fp.Node(node, None, self.type, self.path, resource, self.table)
+                if function(focus, resource or focus, root or focus) is not True:
+                    break
+            else:
+                return
+        except fp.FhirPathEvalError:
+            pass
+        if focus is None:
             focus = fp.Node(node, None, self.type, self.path, resource, self.table)
         self._evaluate(focus, resource or focus, root or focus, path, out)
 
@@ -87,10 +120,41 @@ class Invariants:
         """Evaluate on each value of element *name* of *node* (the primitive's ``_name`` too)."""
         value = node.get(name)
         ext = node.get("_" + name)
+        if value is None and ext is None:
+            return
         resource, root = _context(out, self.table)
-        parent = fp.Node(node, None, None, None, resource, self.table)
-        for index, item, item_ext in fp.indexed_pairs(value, ext):
-            focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
+        if fp.DETAILS:
+            fp.DETAILS.clear()
+        if ext is None and value.__class__ is list:
+            pairs: Any = ((i, item, None) for i, item in enumerate(value) if item is not None)
+        else:
+            pairs = fp.indexed_pairs(value, ext)
+        forms = self.forms
+        parent: fp.Node | None = None
+        for index, item, item_ext in pairs:
+            focus: fp.Node | None = None
+            try:
+                for form, function in forms:
+                    if form is not None:
+                        verdict = form(item)
+                        if verdict is True:
+                            continue
+                        if verdict is not fp.Undecided.GENERAL:
+                            break
+                    if parent is None:
+                        parent = fp.Node(node, None, None, None, resource, self.table)
+                    if focus is None:
+                        focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
+                    if function(focus, resource or parent, root or parent) is not True:
+                        break
+                else:
+                    continue
+            except fp.FhirPathEvalError:
+                pass
+            if parent is None:
+                parent = fp.Node(node, None, None, None, resource, self.table)
+            if focus is None:
+                focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
             where = (path, name) if index is None else ((path, name), index)
             self._evaluate(focus, resource or parent, root or parent, where, out)
 
@@ -104,9 +168,13 @@ class Invariants:
             try:
                 verdict = invariant.function(focus, resource, root)
             except fp.FhirPathEvalError as error:
-                _add(out, "error", "invariant", invariant.key,
-                     f"Problem evaluating {invariant.key} on this content: {error}", where)
-                continue
+                if not invariant.tolerant:
+                    _add(out, "error", "invariant", invariant.key,
+                         f"Problem evaluating {invariant.key} on this content: {error}", where)
+                    continue
+                # a rule fails at its own severity, saying why (see fhirgen.runtime.imaging)
+                fp.DETAILS.append(f"it could not be evaluated on this content ({error})")
+                verdict = None
             if verdict is True:
                 continue
             if invariant.uses_resolve and fp.UNRESOLVED:
