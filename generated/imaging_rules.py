@@ -872,19 +872,19 @@ def inv_isr_8(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def _json_inv_isr_9_122c2a396d4c(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_isr_9_51e0a329b122(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     try:
         if d.__class__ is dict:
             v0 = d.get('system')
             if (v0 is None or v0.__class__ is str) and d.get('_system') is None:
-                return (not ((v0 is not None) and (v0 == 'urn:ietf:rfc:3986')) or fp.needs_nodes())
+                return (not ((v0 is not None) and (v0 == 'urn:ietf:rfc:3986')) or fp.coding_member(d, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes'))
     except fp.NeedsNodes:
         pass
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_isr_9_122c2a396d4c)
+@fp.json_form(_json_inv_isr_9_51e0a329b122)
 def inv_isr_9(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-9 (warning) on ImagingSelection.instance.sopClass: A SOP Class under the system
     urn:ietf:rfc:3986 is a SOP Class of the DICOM UID registry

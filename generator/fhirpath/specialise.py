@@ -116,7 +116,8 @@ class _State:
     regexes: dict[str, str] = field(default_factory=dict)  # constant name -> pattern
     covered: int = 0
     temps: int = 0
-    parts: list[str] = field(default_factory=list)  # verdicts of parts compiled generally
+    # parts compiled generally: (their verdict, what the JSON form does there instead)
+    parts: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _Specialiser:
@@ -143,9 +144,10 @@ class _Specialiser:
             found.no_twin = key
         return found.var
 
-    def general_part(self, tree: Expr) -> str:
-        """A placeholder for the general verdict of *tree* (see :func:`specialise`)."""
-        self.state.parts.append(f"fp.result({self.general(tree)})")
+    def general_part(self, tree: Expr, json: str = "fp.needs_nodes()") -> str:
+        """A placeholder for the general verdict of *tree* (see :func:`specialise`); in the JSON
+        form *json* stands there (by default: stop, the nodes are needed)."""
+        self.state.parts.append((f"fp.result({self.general(tree)})", json))
         return f"__PART_{len(self.state.parts) - 1}__"
 
     def temp(self) -> str:
@@ -205,6 +207,10 @@ class _Specialiser:
                 result = self.html_checks(tree.source, facts)
             else:
                 raise _NotCovered
+            self.state.covered += 1
+            return result
+        if isinstance(tree, Call) and tree.name == "memberOf" and len(tree.args) == 1:
+            result = self.member_of(tree)
             self.state.covered += 1
             return result
         if isinstance(tree, Call) and tree.name == "exists" and len(tree.args) == 1:
@@ -318,6 +324,19 @@ class _Specialiser:
         else:
             raise _NotCovered
         return _Bool(f"({var} is not None)", True, frozenset({key}))
+
+    def member_of(self, tree: Call) -> _Bool:
+        """``memberOf('url')`` of a Coding or CodeableConcept focus: in the JSON form, its
+        codings looked up in the value set's expansion (``fp.coding_member``, which leaves a
+        value set without expansion to the general function: it records it as unresolved)."""
+        arg = tree.args[0]
+        source = tree.source
+        if source is not None and not (isinstance(source, Variable) and source.name == "this"):
+            raise _NotCovered
+        if self.primitive_focus or not isinstance(arg, Literal) or arg.kind != "string":
+            raise _NotCovered
+        url = arg.value.split("|", 1)[0]
+        return _Bool(self.general_part(tree, f"fp.coding_member(d, VALUE_SETS, {url!r})"), False)
 
     def html_checks(self, source: Expr | None, facts: frozenset[str]) -> _Bool:
         """``htmlChecks()`` of an XHTML string: its problems are none (the general function
@@ -501,8 +520,9 @@ def specialise(name: str, tree: Expr, types: _Types, static: _Static,
     parts = spec.state.parts
     # JSON form: the verdict from the focus's JSON value, as far as it needs no node; a part
     # compiled generally stops it (fp.needs_nodes()) and the invariant's function decides
-    json_code = _PART.sub("fp.needs_nodes()", decide)
-    if parts:
+    json_code = _PART.sub(lambda match: parts[int(match.group(1))][1], decide)
+    stops = "fp.needs_nodes()" in json_code or "fp.coding_member(" in json_code
+    if stops:
         json_code = ("    try:\n" + "".join(f"    {line}\n" for line in json_code.splitlines())
                      + "    except fp.NeedsNodes:\n        pass\n")
     # named by the invariant and its code: two expressions of one key never clash
@@ -512,7 +532,7 @@ def specialise(name: str, tree: Expr, types: _Types, static: _Static,
                    f'the general compilation can tell."""\n{json_code}'
                    f"    return fp.Undecided.GENERAL\n")
     if parts:  # the typed code with the general parts in place, on the node's value
-        inline = _PART.sub(lambda match: parts[int(match.group(1))], decide)
+        inline = _PART.sub(lambda match: parts[int(match.group(1))][0], decide)
         body = f"    d = node.data\n{inline}    return {fallback}\n"
     else:
         body = (f"    verdict = {json_name}(node.data)\n"

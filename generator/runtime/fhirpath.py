@@ -58,7 +58,7 @@ class Undecided(enum.Enum):
     GENERAL = "general"
 
 
-class NeedsNodes(Exception):  # noqa: N818 - a signal, not an error
+class NeedsNodes(Exception):
     """Raised in a JSON form where a part of the invariant needs the general compilation."""
 
 
@@ -840,8 +840,18 @@ def _normalise_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-#: ``~`` compares strings case- and whitespace-insensitively (the specialised compilation too).
-normalised = _normalise_text
+_NORMALISED: dict[str, str] = {}
+
+
+def normalised(text: str) -> str:
+    """*text* as ``~`` compares strings (case and whitespace aside), for the specialised
+    compilation; short texts (codes: ``regionType ~ 'point'``) are remembered."""
+    found = _NORMALISED.get(text)
+    if found is None:
+        found = _normalise_text(text)
+        if len(text) <= 64 and len(_NORMALISED) < 4096:
+            _NORMALISED[text] = found
+    return found
 
 
 def _item_equivalent(a: Any, b: Any) -> bool:
@@ -1796,9 +1806,12 @@ def _boundary_decimal(value: Decimal | int, high: bool, digits: int | None) -> D
     half = Decimal(5).scaleb(-(places + 1))
     edge = Decimal(value) + half if high else Decimal(value) - half
     step = Decimal(1).scaleb(-target)
-    if edge.quantize(step, rounding=ROUND_FLOOR) == edge:
-        return edge.quantize(step)
-    return edge.quantize(step, rounding=ROUND_CEILING if high else ROUND_FLOOR)
+    try:
+        if edge.quantize(step, rounding=ROUND_FLOOR) == edge:
+            return edge.quantize(step)
+        return edge.quantize(step, rounding=ROUND_CEILING if high else ROUND_FLOOR)
+    except InvalidOperation:  # more digits than a decimal holds (1e300 at 8 places): none
+        return None
 
 
 _DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -2043,10 +2056,29 @@ def member_of(coll: Collection, value_sets: Mapping[str, Any], url: str) -> Coll
                 system = coding.get("system")
                 if system is None and coding["code"] in vs.codes:
                     return [True]
-                if (system, coding["code"]) in vs.pairs:
+                if isinstance(system, str) and (system, coding["code"]) in vs.pairs:
                     return [True]
         return [False]
     return []
+
+
+def coding_member(data: Any, value_sets: Mapping[str, Any], url: str) -> bool:
+    """``memberOf(url)`` of a Coding or CodeableConcept given as its JSON object, as
+    :func:`member_of` decides it, for the JSON forms of specialised invariants; raises
+    :class:`NeedsNodes` when only :func:`member_of` can tell (a value set without expansion,
+    which it records as unresolved; a value that is not an object)."""
+    vs = value_sets.get(url)
+    if vs is None or not vs.expanded or data.__class__ is not dict:
+        raise NeedsNodes
+    codings = data.get("coding") if "coding" in data else [data]
+    for coding in codings if isinstance(codings, list) else ():
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            system = coding.get("system")
+            if system is None and coding["code"] in vs.codes:
+                return True
+            if isinstance(system, str) and (system, coding["code"]) in vs.pairs:
+                return True
+    return False
 
 
 # ====================================================================== narrative

@@ -77,22 +77,7 @@ class ImagingRules:
     def checker(self, severity: str) -> Validator:
         """A function ``(node, path, out)`` evaluating every rule on one ImagingSelection, each
         failure reported with *severity* (``error`` or ``warning``)."""
-        if severity not in ("error", "warning"):
-            raise ValueError(f"imaging rules severity {severity!r}: error or warning")
-        groups: dict[str, list[Invariant]] = {}
-        types: dict[str, str] = {}
-        for rule in self.rules:
-            function = rule.function
-            if rule.hint is not None:  # the hint sees the verdict of the tolerant function
-                function = with_hint(_tolerant(function), HINTS[rule.hint](self.sop_classes))
-            groups.setdefault(rule.path, []).append(Invariant(function, rule.key, severity,
-                                                              rule.human, tolerant=True))
-            types[rule.path] = rule.type
-        sites = tuple(
-            (tuple(path.split(".")[1:-1]), path.rpartition(".")[2] if "." in path else None,
-             Invariants(types[path], path, self.table, tuple(checks)))
-            for path, checks in groups.items()
-        )
+        sites = self.sites(severity)
 
         def check(node: dict[str, Any], path: Loc, out: IssueList) -> None:
             parents: dict[tuple[str, ...], list[tuple[dict[str, Any], Loc]]] = {
@@ -105,6 +90,30 @@ class ImagingRules:
                     group.check_element(parent, name, where, out)
 
         return check
+
+    def sites(self, severity: str) -> tuple[tuple[tuple[str, ...], str | None, Invariants], ...]:
+        """Where the rules sit, in file order: (the steps from the resource to the objects
+        holding the element, the element's JSON name or ``None`` for the resource itself, the
+        group of rules evaluated there with *severity*)."""
+        if severity not in ("error", "warning"):
+            raise ValueError(f"imaging rules severity {severity!r}: error or warning")
+        groups: dict[str, list[Invariant]] = {}
+        types: dict[str, str] = {}
+        for rule in self.rules:
+            function = rule.function
+            if rule.hint is not None:  # the hint sees the verdict of the tolerant function
+                form = getattr(function, "json", None)
+                function = with_hint(_tolerant(function), HINTS[rule.hint](self.sop_classes))
+                if form is not None:  # what the form decides passes: no hint to give
+                    function = fp.json_form(form)(function)
+            groups.setdefault(rule.path, []).append(Invariant(function, rule.key, severity,
+                                                              rule.human, tolerant=True))
+            types[rule.path] = rule.type
+        return tuple(
+            (tuple(path.split(".")[1:-1]), path.rpartition(".")[2] if "." in path else None,
+             Invariants(types[path], path, self.table, tuple(checks)))
+            for path, checks in groups.items()
+        )
 
 
 def _tolerant(function: Function) -> Function:

@@ -76,7 +76,7 @@ class Invariants:
     unresolved references it records are its own).
     """
 
-    __slots__ = ("checks", "forms", "path", "table", "type")
+    __slots__ = ("checks", "forms", "json_forms", "path", "table", "type")
 
     def __init__(self, type_: str, path: str, table: fp.TypeTable,
                  checks: tuple[Invariant, ...]) -> None:
@@ -85,11 +85,24 @@ class Invariants:
         self.table = table
         self.checks = checks
         # JSON forms first: a value they all pass needs no node for the others' sake only
-        forms = [(getattr(i.function, "json", None), i.function) for i in checks]
+        forms: list[tuple[fp.JsonForm | None, Function]] = [
+            (getattr(i.function, "json", None), i.function) for i in checks]
         self.forms = tuple(sorted(forms, key=lambda form: form[0] is None))
+        # all of them: a value they all pass is done with without the walk's context
+        json_forms = tuple(form for form, _ in forms if form is not None)
+        self.json_forms = json_forms if len(json_forms) == len(forms) else None
+
+    def _json_pass(self, value: Any) -> bool:
+        """Whether every invariant's JSON form passes *value*."""
+        for form in self.json_forms or ():
+            if form(value) is not True:
+                return False
+        return True
 
     def check(self, node: dict[str, Any], path: Loc, out: IssueList) -> None:
         """Evaluate on one object of the type (a validator's own ``node``)."""
+        if self.json_forms is not None and self._json_pass(node):
+            return
         resource, root = _context(out, self.table)
         if fp.DETAILS:  # left by checks that passed all the same (`htmlChecks() or ...`)
             fp.DETAILS.clear()
@@ -122,6 +135,25 @@ class Invariants:
         ext = node.get("_" + name)
         if value is None and ext is None:
             return
+        if ext is None and self.json_forms is not None and self._json_pass_all(value):
+            return
+        self._values(node, name, value, ext, path, out)
+
+    def _json_pass_all(self, value: Any) -> bool:
+        """Whether every JSON form passes every item of *value* (an array or a single value,
+        without ``_name`` twin)."""
+        forms = self.json_forms or ()
+        for item in value if value.__class__ is list else (value,):
+            if item is None:
+                continue  # a null in an array: no item (fhirpath.indexed_pairs)
+            for form in forms:
+                if form(item) is not True:
+                    return False
+        return True
+
+    def _values(self, node: dict[str, Any], name: str, value: Any, ext: Any, path: Loc,
+                out: IssueList) -> None:
+        """Each value of element *name*: JSON forms first, then the others on its node."""
         resource, root = _context(out, self.table)
         if fp.DETAILS:
             fp.DETAILS.clear()
@@ -129,12 +161,12 @@ class Invariants:
             pairs: Any = ((i, item, None) for i, item in enumerate(value) if item is not None)
         else:
             pairs = fp.indexed_pairs(value, ext)
-        forms = self.forms
+        pairs_forms = self.forms
         parent: fp.Node | None = None
         for index, item, item_ext in pairs:
             focus: fp.Node | None = None
             try:
-                for form, function in forms:
+                for form, function in pairs_forms:
                     if form is not None:
                         verdict = form(item)
                         if verdict is True:
