@@ -5,34 +5,41 @@ The general compilation (:mod:`fhirgen.fhirpath.compiler`) builds collections of
 microseconds per operator. Most invariants are small tests of the focus or of its direct children
 whose FHIR types the model knows: ``hasValue() implies $this >= 0`` on a decimal,
 ``regionType ~ 'point' implies coordinate.count() = 2``, ``code.startsWith('urn:oid:')``. For
-those, :func:`specialise` writes a function body that reads the JSON values once
-(``d.get('regionType')``), checks that each is of the JSON kind its type has (a string for a
-``code``, a number for a ``decimal``, no ``_name`` twin where presence or counts are read) and
-then decides with plain Python operators; when a check fails (a number where a string belongs, an
-array for a single element, a ``_name`` object) the general compilation decides, so verdicts and
-errors (:class:`~fhirgen.runtime.fhirpath.FhirPathEvalError`) stay the general ones.
+those, :func:`specialise` writes code that reads the JSON values once (``d.get('regionType')``),
+checks that each is of the JSON kind its type has (a string for a ``code``, a number for a
+``decimal``, no ``_name`` twin) and then decides with plain Python operators; when a check fails
+(a number where a string belongs, an array for a single element, a ``_name`` object) the general
+compilation decides, so verdicts and errors (:class:`~fhirgen.runtime.fhirpath.FhirPathEvalError`)
+stay the general ones.
 
 What is specialised, and why it is exact once the kinds are checked:
 
 * ``$this`` of a primitive focus and single primitive children of string or number types, read
   from the JSON (without ``_name`` twin: an array of them would pair with no value);
 * ``exists()``/``empty()``/``count()`` of a known, non-choice child (no twin: the JSON array is
-  the collection, nulls left out), and ``exists()``/``empty()`` of a path of such children
-  (:func:`fhirgen.runtime.fhirpath.reach`: single objects all the way, else the general
-  navigation);
-* ``hasValue()``; ``htmlChecks()`` of an XHTML string; ``=``/``!=``/``~``/``!~`` of a string and a string literal; ``=``/``!=``/
-  ``<``/``<=``/``>``/``>=`` of a number and an integer literal (a float compares with an integer
-  exactly as its decimal text does); ``mod`` of an integer and a positive integer literal;
-  ``startsWith``/``endsWith``/``matches`` with a literal (the regular expression compiled once)
-  and ``length()`` of a string;
+  the collection, nulls left out); ``exists()``/``empty()`` of a path of such children
+  (:func:`fhirgen.runtime.fhirpath.reach`: single objects all the way), and of a filtered one
+  (``contained.where(...).empty()``) when its first step is absent;
+* ``hasValue()``; ``htmlChecks()`` of an XHTML string; ``=``/``!=``/``~``/``!~`` of a string and a
+  string literal (or ``%ucum``-like constant); ``=``/``!=``/``<``/``<=``/``>``/``>=`` of a number
+  and an integer literal (a float compares with an integer exactly as its decimal text does);
+  ``mod`` of an integer and a positive integer literal; ``startsWith``/``endsWith``/``matches``
+  with a literal (the regular expression compiled once) and ``length()`` of a string;
 * ``and``/``or``/``implies``/``xor``/``not()`` of those, three-valued (``None`` is empty): when the
   left side is never empty, Python's ``and``/``or`` are FHIRPath's; else the three-valued table
-  is written out, the right side still evaluated only when FHIRPath evaluates it.
+  is written out, the right side still evaluated only when FHIRPath evaluates it. What the left
+  side proves (``hasValue()``: a value is there) spares the right side its empty case.
 
 Any other part of an expression is the general compilation of that part, evaluated where the
 general compilation would evaluate it (so its errors are raised exactly when they would be).
-``tests/test_fhirpath_specialise.py`` checks every specialised invariant against its general
-compilation on generated inputs of every JSON kind.
+
+Each specialised invariant also gets a *JSON form* (``fp.json_form``): a function of the focus's
+JSON value alone giving the verdict, or ``fp.Undecided.GENERAL`` when the values are not of the
+expected kinds or a part compiled generally is reached (``fp.needs_nodes()``; ``memberOf()`` of a
+Coding is looked up directly, ``fp.coding_member``). The evaluation
+(:class:`fhirgen.runtime.invariants.Invariants`) calls it first and builds no node for the values
+it decides. ``tests/test_fhirpath_specialise.py`` checks every specialised invariant and its JSON
+form against the general compilation on generated inputs of every JSON kind.
 """
 
 from __future__ import annotations
@@ -75,7 +82,7 @@ class _Read:
     """A JSON value the body reads once: the focus's value or a child's."""
 
     var: str
-    source: str  # "node.data" or "d.get('code')"
+    source: str  # "d" (the focus's value) or "d.get('code')"
     kind: str | None = None  # "str" / "num": the value must be None or of that JSON kind
     no_twin: str | None = None  # the child's JSON name: its `_name` twin must be absent
 

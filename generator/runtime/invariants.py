@@ -8,7 +8,10 @@ group: ``INV_Period.check(node, path, out)`` for the constraints on a type's roo
 each object of the type), ``INV_Narrative_div.check_element(node, 'div', path, out)`` for those
 on an element (evaluated on each of its values). Nothing is interpreted here: this module builds
 the FHIRPath nodes (:class:`fhirgen.runtime.fhirpath.Node`) the compiled functions take and turns
-their verdicts into issues.
+their verdicts into issues. Nodes are built only when needed: an invariant compiled with a JSON
+form (``fhirgen.fhirpath.specialise``) decides most values from their JSON alone, and a value
+that every invariant of its group passes costs no more than those calls (the walk's context, the
+nodes and the locations are worked out for the values that fail, to report them).
 
 Verdicts follow the HL7 reference validator: an invariant passes only when it evaluates to
 ``true``; ``false`` and the empty collection fail. A failure gives an issue of the constraint's
