@@ -62,11 +62,15 @@ class Issue(NamedTuple):
         return self.severity in ("fatal", "error")
 
     def at(self, line: int | None, col: int | None) -> Issue:
-        return self._replace(line=line, col=col)
+        # tuple.__new__, not _replace: positions are set on every issue of a bulk run
+        return _new_issue(Issue, (self[0], self[1], self[2], self[3], self[4], line, col, self[7]))
 
     def __str__(self) -> str:
         where = f" (line {self.line}, col {self.col})" if self.line is not None else ""
         return f"{self.severity.upper()} {self.expression}{where}: {self.message} [{self.rule}]"
+
+
+_new_issue = tuple.__new__
 
 
 class IssueList(list[Issue]):

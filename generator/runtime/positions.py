@@ -245,6 +245,8 @@ def _segment_index(segment: str, length: int) -> int | None:
 
 #: The key of a trie node under which the pointer ending there is kept (never a segment).
 _END: Any = None
+#: What a missing property reads as (None is JSON's null).
+_ABSENT: Any = object()
 
 
 @lru_cache(maxsize=8192)
@@ -270,30 +272,28 @@ def _place(node: Any, at: int, trie: dict[Any, Any],
     plus the lengths of the serialised siblings before it: orjson and C-speed sums, no Python
     loop over the siblings."""
     dumps = _orjson.dumps
-    hits: list[tuple[int, Any, int, int | None, dict[Any, Any]]] = []  # index, value, at, name
     if isinstance(node, dict):
-        keys: list[str] = []
-        wanted: list[tuple[int, str, dict[Any, Any]]] = []
+        keys: list[str] | None = None
         for segment, below in trie.items():
-            if segment is not _END:
-                key = _segment_key(segment)
-                if key in node:
-                    keys = keys or list(node)
-                    wanted.append((keys.index(key), key, below))
-        if len(wanted) == 1:  # a child: its name, ':', its value, ','
-            i, key, below = wanted[0]
-            name_at = (at + 1 + 2 * i + sum(map(len, map(dumps, islice(keys, i))))
-                       + sum(map(len, map(dumps, islice(node.values(), i)))))
-            hits.append((i, node[key], name_at + len(dumps(key)) + 1, name_at, below))
-        elif wanted:
-            last = max(i for i, _key, _below in wanted)
-            names = list(map(len, map(dumps, islice(keys, last + 1))))
-            steps = list(accumulate(map(add, names, map(len, map(dumps, islice(node.values(),
-                                                                                   last)))),
-                                    initial=at + 1))
-            for i, key, below in wanted:
-                name_at = steps[i] + 2 * i
-                hits.append((i, node[key], name_at + names[i] + 1, name_at, below))
+            if segment is _END:
+                continue
+            key = segment.replace("~1", "/").replace("~0", "~") if "~" in segment else segment
+            value = node.get(key, _ABSENT)
+            if value is _ABSENT:
+                continue
+            if keys is None:
+                keys = list(node)
+            i = keys.index(key)  # a child: its name, ':', its value, ','
+            name_at = at + 1 + 2 * i
+            if i:
+                name_at += (sum(map(len, map(dumps, islice(keys, i))))
+                            + sum(map(len, map(dumps, islice(node.values(), i)))))
+            value_at = name_at + len(dumps(key)) + 1
+            pointer = below.get(_END)
+            if pointer is not None:
+                found[pointer] = (value_at, name_at)
+            if len(below) > (pointer is not None) and isinstance(value, (dict, list)):
+                _place(value, value_at, below, found)
     elif isinstance(node, list):
         items = []
         for segment, below in trie.items():
@@ -301,21 +301,22 @@ def _place(node: Any, at: int, trie: dict[Any, Any],
                 i = _segment_index(segment, len(node))
                 if i is not None:
                     items.append((i, below))
+        if not items:
+            return
         if len(items) == 1:
-            i, below = items[0]
-            hits.append((i, node[i], at + 1 + i + sum(map(len, map(dumps, islice(node, i)))),
-                         None, below))
-        elif items:
+            i = items[0][0]
+            starts = {i: at + 1 + i + sum(map(len, map(dumps, islice(node, i))))}
+        else:
             last = max(i for i, _below in items)
-            steps = list(accumulate(map(len, map(dumps, islice(node, last))), initial=at + 1))
-            for i, below in items:
-                hits.append((i, node[i], steps[i] + i, None, below))
-    for _i, value, value_at, name_at, below in hits:
-        pointer = below.get(_END)
-        if pointer is not None:
-            found[pointer] = (value_at, name_at)
-        if len(below) > (pointer is not None) and isinstance(value, (dict, list)):
-            _place(value, value_at, below, found)
+            starts = dict(enumerate(map(add, accumulate(map(len, map(dumps, islice(node, last))),
+                                                        initial=at + 1), range(last + 1))))
+        for i, below in items:
+            value, value_at = node[i], starts[i]
+            pointer = below.get(_END)
+            if pointer is not None:
+                found[pointer] = (value_at, None)
+            if len(below) > (pointer is not None) and isinstance(value, (dict, list)):
+                _place(value, value_at, below, found)
 
 
 def _char_offsets(compact: bytes, offsets: list[int], escaped: bool) -> list[int]:
@@ -339,17 +340,55 @@ def _char_offsets(compact: bytes, offsets: list[int], escaped: bool) -> list[int
     return result
 
 
-def locate_in_tree(text: str, tree: Any, wanted: Iterable[str],
-                   names: set[str] | None = None) -> dict[str, tuple[int, int | None]] | None:
-    """What :func:`locate` finds, read off the parsed *tree* when *text* is that tree as a known
-    serialiser writes it (see the module docstring); None when it is not (or cannot be told).
+class _TreeText:
+    """A text known to be its tree's compact serialisation as a layout rewrites it: offsets of
+    pointers are read off the tree (:meth:`place`), then moved into the text (:meth:`text`)."""
 
-    The whole text is compared with the tree's compact serialisation (orjson), as the layout
-    rewrites it: characters past ASCII escaped (or not), spaces added outside strings. Offsets
-    in that serialisation, from lengths of serialised siblings, then become offsets in the text
-    by counting what the layout added before them. Name offsets are worked out for the
-    pointers in *names* only (all when None); the others get None.
-    """
+    __slots__ = ("compact", "escaped", "raw", "root_at", "spaced", "tree", "written")
+
+    def __init__(self, tree: Any, compact: bytes, written: bytes, raw: bytes, root_at: int) -> None:
+        self.tree = tree
+        self.compact = compact  # orjson's
+        self.written = written  # that, escaped past ASCII when the text is
+        self.raw = raw  # the text's, without the whitespace around it
+        self.root_at = root_at
+        self.escaped = written is not compact
+        self.spaced = raw != written
+
+    def place(self, pointers: Iterable[str]) -> dict[str, tuple[int, int | None]]:
+        """Byte offsets in the compact serialisation of the pointers the tree has."""
+        placed: dict[str, tuple[int, int | None]] = {}
+        trie = _trie(pointers)
+        if _END in trie:
+            placed[""] = (0, None)
+        _place(self.tree, 0, trie, placed)
+        return placed
+
+    def text(self, placed: dict[str, tuple[int, int | None]],
+             names: set[str] | None) -> dict[str, tuple[int, int | None]]:
+        """*placed* as character offsets in the text, name offsets only for *names* (all when
+        None)."""
+        if names is not None:
+            placed = {pointer: (value, name if pointer in names else None)
+                      for pointer, (value, name) in placed.items()}
+        offsets = sorted({offset for place in placed.values() for offset in place
+                          if offset is not None})
+        moved = offsets
+        if self.escaped:  # the written text is ASCII: its byte offsets are character offsets
+            moved = _char_offsets(self.compact, moved, escaped=True)
+        if self.spaced:
+            moved = _spaced_offsets(self.raw, self.written, moved)
+        if not self.raw.isascii():
+            moved = _char_offsets(self.raw, moved, escaped=False)
+        where = dict(zip(offsets, (self.root_at + offset for offset in moved), strict=True))
+        return {pointer: (where[value], None if name is None else where[name])
+                for pointer, (value, name) in placed.items()}
+
+
+def _tree_text(text: str, tree: Any) -> _TreeText | None:
+    """*text* and its *tree*, when the text is the tree's compact serialisation (orjson) as a
+    layout rewrites it: characters past ASCII escaped (or not), spaces added outside strings
+    (``json.dumps``' ``", "`` and ``": "``, or any other); None for other text."""
     if _orjson is None or not isinstance(tree, (dict, list)):
         return None
     try:
@@ -358,43 +397,39 @@ def locate_in_tree(text: str, tree: Any, wanted: Iterable[str],
         return None
     root_at = len(text) - len(text.lstrip(_JSON_SPACE))
     core = text[root_at:len(text.rstrip(_JSON_SPACE))]
-    escaped = core.isascii() and not compact.isascii()
     written = compact
     try:
-        if escaped:
+        if core.isascii() and not compact.isascii():
             written = compact.decode("utf-8").encode("ascii", "fhirgen-json-escape")
         raw = core.encode("utf-8")
     except UnicodeError:  # lone surrogates in text given as str
         return None
     # the text is the compact serialisation, or that with spaces added outside strings: the
     # text parses to the same tree, so its strings hold the same spaces, and any other
-    # difference (other whitespace, escapes, spelling of numbers) survives dropping spaces
-    spaced = raw != written
-    if spaced and (len(raw) <= len(written)
-                   or raw.replace(b" ", b"") != written.replace(b" ", b"")):
+    # difference (other whitespace, escapes, spelling of numbers, a repeated name) survives
+    # dropping the spaces
+    if raw != written and (len(raw) <= len(written)
+                           or raw.replace(b" ", b"") != written.replace(b" ", b"")):
         return None
-    placed: dict[str, tuple[int, int | None]] = {}
-    trie = _trie(wanted)
+    return _TreeText(tree, compact, written, raw, root_at)
+
+
+def locate_in_tree(text: str, tree: Any, wanted: Iterable[str],
+                   names: set[str] | None = None) -> dict[str, tuple[int, int | None]] | None:
+    """What :func:`locate` finds, read off the parsed *tree* when *text* is that tree as a known
+    serialiser writes it (see :func:`_tree_text`); None when it is not (or cannot be told).
+
+    Offsets in the compact serialisation, from lengths of serialised siblings, become offsets
+    in the text by counting what the layout added before them. Name offsets are worked out
+    for the pointers in *names* only (all when None); the others get None.
+    """
+    known = _tree_text(text, tree)
+    if known is None:
+        return None
     try:
-        if _END in trie:
-            placed[""] = (0, None)
-        _place(tree, 0, trie, placed)
+        return known.text(known.place(wanted), names)
     except (TypeError, ValueError, RecursionError):
         return None
-    if names is not None:
-        placed = {pointer: (value, name if pointer in names else None)
-                  for pointer, (value, name) in placed.items()}
-    offsets = sorted({offset for place in placed.values() for offset in place if offset is not None})
-    moved = offsets
-    if escaped:  # the written text is ASCII: its byte offsets are character offsets
-        moved = _char_offsets(compact, moved, escaped=True)
-    if spaced:
-        moved = _spaced_offsets(raw, written, moved)
-    if not raw.isascii():
-        moved = _char_offsets(raw, moved, escaped=False)
-    where = dict(zip(offsets, (root_at + offset for offset in moved), strict=True))
-    return {pointer: (where[value], None if name is None else where[name])
-            for pointer, (value, name) in placed.items()}
 
 
 # ----------------------------------------------------------------------- lines and columns
@@ -420,6 +455,26 @@ def _lines_cols(text: str, offsets: set[int]) -> dict[int, tuple[int, int]]:
     return places
 
 
+def _found_in_tree(text: str, tree: Any, plans: list[tuple[tuple[str, bool], ...]]
+                   ) -> dict[str, tuple[int, int | None]] | None:
+    """Offsets of the issues' candidates read off the tree: each issue's first candidate, then
+    the next ones of issues whose first is absent (a primitive with only its ``_name``), so
+    the usual issue costs one pointer. None when the text is not its tree's serialisation."""
+    known = _tree_text(text, tree)
+    if known is None:
+        return None
+    try:
+        placed = known.place({candidates[0][0] for candidates in plans if candidates})
+        rest = {candidate for candidates in plans if candidates and candidates[0][0] not in placed
+                for candidate, _key in candidates[1:]}
+        if rest:
+            placed.update(known.place(rest))
+        names = {candidate for candidates in plans for candidate, is_key in candidates if is_key}
+        return known.text(placed, names)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 #: No tree given: only the token pass can place issues.
 _NO_TREE: Any = object()
 
@@ -433,22 +488,16 @@ def _with_positions(issues: list[Issue], text: str, line_offset: int,
     or when the text is not a layout it knows, :func:`locate` makes its token pass.
     """
     plans: list[tuple[tuple[str, bool], ...]] = []
-    wanted: set[str] = set()
     for issue in issues:
         if issue.line is not None or not issue.expression:
             plans.append(())
-            continue
-        candidates = _candidates(issue.expression, issue.key)
-        plans.append(candidates)
-        wanted.update(candidate for candidate, _is_key in candidates)
-    if not wanted:
+        else:
+            plans.append(_candidates(issue.expression, issue.key))
+    if not any(plans):
         return issues
-    found = None
-    if tree is not _NO_TREE:
-        names = {candidate for candidates in plans for candidate, is_key in candidates if is_key}
-        found = locate_in_tree(text, tree, wanted, names)
+    found = None if tree is _NO_TREE else _found_in_tree(text, tree, plans)
     if found is None:
-        found = locate(text, wanted)
+        found = locate(text, {candidate for candidates in plans for candidate, _key in candidates})
     offsets: list[int | None] = []
     for candidates in plans:
         offset = None
