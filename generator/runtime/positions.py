@@ -319,6 +319,58 @@ def _place(node: Any, at: int, trie: dict[Any, Any],
                 _place(value, value_at, below, found)
 
 
+def _place_by_name(compact: bytes, tree: Any, pointers: Iterable[str],
+                   placed: dict[str, tuple[int, int | None]]) -> list[str]:
+    """Place the pointers that end in a property name by finding the name in the compact
+    text, when the text holds it (``"name":``) exactly as often as the wanted pointers do:
+    each of them is one occurrence, so the occurrences are theirs, in document order. Returns
+    the pointers left for :func:`_place` (the others are placed, or absent from the tree).
+
+    ``"name":`` never occurs inside a string of compact JSON: a quote in a string is escaped,
+    and the name is followed by a quote, not a backslash. Names that need escapes are left.
+    """
+    rest: list[str] = []
+    groups: dict[str, list[tuple[tuple[int, ...], str]]] = {}
+    indexes: dict[int, dict[str, int]] = {}
+    for pointer in pointers:
+        node, order, key = tree, [], None
+        for segment in _segments(pointer):
+            if isinstance(node, dict):
+                key = segment.replace("~1", "/").replace("~0", "~") if "~" in segment else segment
+                if key not in node:
+                    break
+                index = indexes.get(id(node))
+                if index is None:
+                    index = indexes[id(node)] = dict(zip(node, range(len(node))))
+                order.append(index[key])
+                node = node[key]
+            elif isinstance(node, list):
+                key = None
+                i = _segment_index(segment, len(node))
+                if i is None:
+                    break
+                order.append(i)
+                node = node[i]
+            else:
+                break
+        else:
+            if key is None:  # the root, or an array item
+                rest.append(pointer)
+            else:
+                groups.setdefault(key, []).append((tuple(order), pointer))
+    for key, members in groups.items():
+        name = _orjson.dumps(key) + b":"
+        if b"\\" in name or compact.count(name) != len(members):
+            rest.extend(pointer for _order, pointer in members)
+            continue
+        members.sort()
+        at = -1
+        for _order, pointer in members:
+            at = compact.find(name, at + 1)
+            placed[pointer] = (at + len(name), at)
+    return rest
+
+
 def _char_offsets(compact: bytes, offsets: list[int], escaped: bool) -> list[int]:
     r"""Character offsets in the written text of sorted byte *offsets* of the compact
     serialisation: UTF-8 sequences count as one character, or as their ``\uXXXX`` escapes
@@ -358,10 +410,12 @@ class _TreeText:
     def place(self, pointers: Iterable[str]) -> dict[str, tuple[int, int | None]]:
         """Byte offsets in the compact serialisation of the pointers the tree has."""
         placed: dict[str, tuple[int, int | None]] = {}
-        trie = _trie(pointers)
-        if _END in trie:
-            placed[""] = (0, None)
-        _place(self.tree, 0, trie, placed)
+        rest = _place_by_name(self.compact, self.tree, pointers, placed)
+        if rest:
+            trie = _trie(rest)
+            if _END in trie:
+                placed[""] = (0, None)
+            _place(self.tree, 0, trie, placed)
         return placed
 
     def text(self, placed: dict[str, tuple[int, int | None]],
