@@ -460,18 +460,24 @@ class _ValidationReport:
         self.resources = self.files = 0
         self.failed = self.unusable = False
         self._file_started = False
+        self._stdout = click.get_text_stream("stdout")
 
     def add(self, result: Any) -> None:
-        from .runtime.stream import outcome_line
-
         self.resources += 1
         issues = result.issues
+        totals = self.totals
         for issue in issues:
-            self.totals[issue.severity] = self.totals.get(issue.severity, 0) + 1
-            self.failed = self.failed or issue.severity in self.failing
+            totals[issue.severity] = totals.get(issue.severity, 0) + 1
+        if not self.failed:
+            self.failed = any(issue.severity in self.failing for issue in issues)
         if self.output_format == "json":
             text = getattr(result, "text", None)  # made by the worker (validate_stream)
-            click.echo(text if isinstance(text, str) else outcome_line(result.outcome()))
+            if not isinstance(text, str):
+                from .runtime.issues import outcome_json
+
+                text = outcome_json(issues, result.file).decode("utf-8")
+            # one write per line, not click.echo: it looks for ANSI codes to strip in every line
+            self._stdout.write(text + "\n")
             return
         if not self._file_started:
             click.echo(click.style(result.file or "", bold=True))

@@ -18,7 +18,13 @@ as the reference validator's does.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a declared dependency
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "ALL_CLEAR",
@@ -31,6 +37,7 @@ __all__ = [
     "IssueList",
     "count",
     "operation_outcome",
+    "outcome_json",
 ]
 
 LINE_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
@@ -131,3 +138,46 @@ def operation_outcome(issues: list[Issue], file: str | None = None) -> dict[str,
             {"severity": "information", "code": "informational", "details": {"text": ALL_CLEAR}}
         ]
     return outcome
+
+
+# One line of JSON per resource is the output of a bulk run, so the OperationOutcome is written
+# from cached pieces: an issue's text but for its line and column repeats across resources (the
+# same rule at the same element), so it is serialised once. The bytes are those of
+# ``orjson.dumps(operation_outcome(issues, file))``.
+_OPEN_ISSUE = b'{"extension":['
+_LINE = b'{"url":"' + LINE_EXT.encode() + b'","valueInteger":'
+_COL = b'{"url":"' + COL_EXT.encode() + b'","valueInteger":'
+
+
+@lru_cache(maxsize=4096)
+def _issue_rest(severity: str, code: str, rule: str, message: str, expression: str) -> bytes:
+    """An issue's JSON after its line and column extensions."""
+    whole = _orjson.dumps(_issue_json(Issue(severity, code, rule, message, expression)))
+    return whole[len(_OPEN_ISSUE):]
+
+
+def outcome_json(issues: list[Issue], file: str | None = None) -> bytes:
+    """:func:`operation_outcome` as compact JSON bytes, without building its tree."""
+    if _orjson is None:  # pragma: no cover - a declared dependency
+        from .jsonio import dumps
+
+        return dumps(operation_outcome(issues, file)).encode("utf-8")
+    if not issues:
+        return _orjson.dumps(operation_outcome(issues, file))
+    parts = [b'{"resourceType":"OperationOutcome",']
+    if file is not None:
+        parts.append(_orjson.dumps({"extension": [{"url": FILE_EXT, "valueString": file}]})[1:-1])
+        parts.append(b",")
+    parts.append(b'"issue":[')
+    for n, issue in enumerate(issues):
+        if n:
+            parts.append(b",")
+        parts.append(_OPEN_ISSUE)
+        if issue.line is not None:
+            parts.append(b"%b%d}," % (_LINE, issue.line))
+        if issue.col is not None:
+            parts.append(b"%b%d}," % (_COL, issue.col))
+        parts.append(_issue_rest(issue.severity, issue.code, issue.rule, issue.message,
+                                 issue.expression))
+    parts.append(b"]}")
+    return b"".join(parts)

@@ -28,7 +28,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from .issues import Issue, count, operation_outcome
+from .issues import Issue, count, operation_outcome, outcome_json
 from .limits import DEFAULT_LIMITS, Limits
 from .validate import Validator, run
 
@@ -170,22 +170,9 @@ def validate_one(data: bytes, validators: dict[str, Validator], file: str | None
     """The one validation function of every path (serial, pool, Dask): issues with positions,
     and with *serialize* the OperationOutcome as a line of JSON (done where the work is)."""
     result = run(data, validators, file=file, line_offset=line_offset, limits=limits)
-    outcome = Outcome(result.issues, result.resource_type, result.file)
-    if serialize:
-        outcome = outcome._replace(text=outcome_line(outcome.outcome()))
-    return outcome
-
-
-def outcome_line(outcome: dict[str, Any]) -> str:
-    """An OperationOutcome as one line of JSON (orjson; the same bytes as runtime.jsonio.dumps
-    for outcomes, which hold only strings and integers)."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - a declared dependency
-        from .jsonio import dumps
-
-        return dumps(outcome)
-    return orjson.dumps(outcome).decode("utf-8")
+    issues = result.issues
+    text = outcome_json(issues, result.file).decode("utf-8") if serialize else None
+    return Outcome(issues, result.resource_type, result.file, text)
 
 
 def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, Validator],
