@@ -327,45 +327,49 @@ def _place_by_name(compact: bytes, tree: Any, pointers: Iterable[str],
     the pointers left for :func:`_place` (the others are placed, or absent from the tree).
 
     ``"name":`` never occurs inside a string of compact JSON: a quote in a string is escaped,
-    and the name is followed by a quote, not a backslash. Names that need escapes are left.
+    and the name is followed by a quote, not a backslash. Names that need escapes are left, as
+    are pointers of one name through different properties (``/a/0/x``, ``/b/x``): their
+    document order would need the properties' order.
     """
     rest: list[str] = []
+    # name -> [(array indexes on the way, pointer)], and the property names on the way
     groups: dict[str, list[tuple[tuple[int, ...], str]]] = {}
-    indexes: dict[int, dict[str, int]] = {}
+    ways: dict[str, tuple[Any, ...]] = {}
     for pointer in pointers:
-        node, order, key = tree, [], None
+        node, indexes, way, key = tree, [], [], None
         for segment in _segments(pointer):
             if isinstance(node, dict):
                 key = segment.replace("~1", "/").replace("~0", "~") if "~" in segment else segment
-                if key not in node:
+                node = node.get(key, _ABSENT)
+                if node is _ABSENT:
                     break
-                index = indexes.get(id(node))
-                if index is None:
-                    index = indexes[id(node)] = dict(zip(node, range(len(node))))
-                order.append(index[key])
-                node = node[key]
+                way.append(key)
             elif isinstance(node, list):
                 key = None
                 i = _segment_index(segment, len(node))
                 if i is None:
                     break
-                order.append(i)
+                indexes.append(i)
+                way.append(None)
                 node = node[i]
             else:
                 break
         else:
             if key is None:  # the root, or an array item
                 rest.append(pointer)
+            elif ways.setdefault(key, tuple(way)) != tuple(way):
+                ways[key] = ()  # through different properties: the walk places them
+                groups.setdefault(key, []).append(((), pointer))
             else:
-                groups.setdefault(key, []).append((tuple(order), pointer))
+                groups.setdefault(key, []).append((tuple(indexes), pointer))
     for key, members in groups.items():
         name = _orjson.dumps(key) + b":"
-        if b"\\" in name or compact.count(name) != len(members):
-            rest.extend(pointer for _order, pointer in members)
+        if not ways[key] or b"\\" in name or compact.count(name) != len(members):
+            rest.extend(pointer for _indexes, pointer in members)
             continue
         members.sort()
         at = -1
-        for _order, pointer in members:
+        for _indexes, pointer in members:
             at = compact.find(name, at + 1)
             placed[pointer] = (at + len(name), at)
     return rest
@@ -423,8 +427,8 @@ class _TreeText:
         """*placed* as character offsets in the text, name offsets only for *names* (all when
         None)."""
         if names is not None:
-            placed = {pointer: (value, name if pointer in names else None)
-                      for pointer, (value, name) in placed.items()}
+            placed = {pointer: (value, None) for pointer, (value, _name) in placed.items()
+                      } | {pointer: placed[pointer] for pointer in names if pointer in placed}
         offsets = sorted({offset for place in placed.values() for offset in place
                           if offset is not None})
         moved = offsets
@@ -497,9 +501,12 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 def _lines_cols(text: str, offsets: set[int]) -> dict[int, tuple[int, int]]:
     """Line and column of each offset, in one pass over the text up to the last of them (one
     :func:`_line_col` per issue would scan a one-line file of megabytes once per issue)."""
+    ordered = sorted(offsets)
+    if ordered and text.find("\n", 0, ordered[-1]) < 0:  # all on the first line (NDJSON)
+        return {offset: (1, offset + 1) for offset in ordered}
     places: dict[int, tuple[int, int]] = {}
     line, line_start, scanned = 1, 0, 0
-    for offset in sorted(offsets):
+    for offset in ordered:
         newlines = text.count("\n", scanned, offset)
         if newlines:
             line += newlines

@@ -10,7 +10,8 @@ tree exactly as received and append :class:`~fhirgen.runtime.issues.Issue` objec
 Locations are FHIRPath expressions in the HL7 reference validator's style
 (``ImagingSelection.instance[0].uid``; a choice element as ``value.ofType(Quantity)``); a child's
 location string is built only when the child is present. Line and column are added after the walk,
-only when there are issues and the input was text (:func:`locate`, one token pass over it).
+only when there are issues and the input was text (:mod:`~fhirgen.runtime.positions`: read
+off the parsed tree when the text is its serialisation, else one token pass over it).
 Issues about a missing element or an unknown property sit on the parent (as the HL7 validator puts
 them) and name the property in ``Issue.key``, which places line/column.
 
