@@ -1016,7 +1016,8 @@ class Result:
                  line_offset: int = 0, tree: Any = None) -> None:
         self._issues = issues
         self._text = text if issues else None
-        self._tree = tree if issues else None  # its parse: positions read off it (positions.py)
+        # the text's parse: positions are read off it (positions.py)
+        self._tree = tree if issues and text is not None else None
         self._line_offset = line_offset
         self.resource_type = resource_type
         self.file = file
