@@ -304,9 +304,9 @@ def _place(node: Any, at: int, trie: dict[Any, Any],
         items = []
         for segment, below in trie.items():
             if segment is not _END:
-                i = _segment_index(segment, len(node))
-                if i is not None:
-                    items.append((i, below))
+                index = _segment_index(segment, len(node))
+                if index is not None:
+                    items.append((index, below))
         if not items:
             return
         if len(items) == 1:
@@ -340,9 +340,11 @@ def _place_by_name(compact: bytes, tree: Any, pointers: Iterable[str],
     rest: list[str] = []
     # name -> [(array indexes on the way, pointer)], and the property names on the way
     groups: dict[str, list[tuple[tuple[int, ...], str]]] = {}
-    ways: dict[str, tuple[Any, ...]] = {}
+    ways: dict[str, tuple[str | None, ...]] = {}
     for pointer in pointers:
-        node, indexes, way, key = tree, [], [], None
+        node, key = tree, None
+        indexes: list[int] = []
+        way: list[str | None] = []
         for segment in _segments(pointer):
             if isinstance(node, dict):
                 key = segment.replace("~1", "/").replace("~0", "~") if "~" in segment else segment
