@@ -430,6 +430,18 @@ class _TreeText:
             _place(self.tree, 0, trie, placed)
         return placed
 
+    def moved(self, offsets: set[int]) -> dict[int, int]:
+        """Character offsets in the text of byte offsets of tokens in the compact text."""
+        ordered = sorted(offsets)
+        moved = ordered
+        if self.escaped:  # the written text is ASCII: its byte offsets are character offsets
+            moved = _char_offsets(self.compact, moved, escaped=True)
+        if self.spaced:
+            moved = _spaced_offsets(self.raw, self.written, moved)
+        if not self.raw.isascii():
+            moved = _char_offsets(self.raw, moved, escaped=False)
+        return dict(zip(ordered, (self.root_at + offset for offset in moved), strict=True))
+
     def text(self, placed: dict[str, tuple[int, int | None]],
              names: set[str] | None) -> dict[str, tuple[int, int | None]]:
         """*placed* as character offsets in the text, name offsets only for *names* (all when
@@ -437,16 +449,8 @@ class _TreeText:
         if names is not None:
             placed = {pointer: (value, None) for pointer, (value, _name) in placed.items()
                       } | {pointer: placed[pointer] for pointer in names if pointer in placed}
-        offsets = sorted({offset for place in placed.values() for offset in place
-                          if offset is not None})
-        moved = offsets
-        if self.escaped:  # the written text is ASCII: its byte offsets are character offsets
-            moved = _char_offsets(self.compact, moved, escaped=True)
-        if self.spaced:
-            moved = _spaced_offsets(self.raw, self.written, moved)
-        if not self.raw.isascii():
-            moved = _char_offsets(self.raw, moved, escaped=False)
-        where = dict(zip(offsets, (self.root_at + offset for offset in moved), strict=True))
+        where = self.moved({offset for place in placed.values() for offset in place
+                            if offset is not None})
         return {pointer: (where[value], None if name is None else where[name])
                 for pointer, (value, name) in placed.items()}
 
@@ -524,11 +528,11 @@ def _lines_cols(text: str, offsets: set[int]) -> dict[int, tuple[int, int]]:
     return places
 
 
-def _found_in_tree(text: str, tree: Any, plans: list[tuple[tuple[str, bool], ...]]
-                   ) -> dict[str, tuple[int, int | None]] | None:
-    """Offsets of the issues' candidates read off the tree: each issue's first candidate, then
-    the next ones of issues whose first is absent (a primitive with only its ``_name``), so
-    the usual issue costs one pointer. None when the text is not its tree's serialisation."""
+def _offsets_in_tree(text: str, tree: Any, plans: list[tuple[tuple[str, bool], ...]]
+                     ) -> list[int | None] | None:
+    """Each issue's offset read off the tree: each issue's first candidate, then the next ones
+    of issues whose first is absent (a primitive with only its ``_name``), so the usual issue
+    costs one pointer. None when the text is not its tree's serialisation."""
     known = _tree_text(text, tree)
     if known is None:
         return None
@@ -538,10 +542,26 @@ def _found_in_tree(text: str, tree: Any, plans: list[tuple[tuple[str, bool], ...
                 for candidate, _key in candidates[1:]}
         if rest:
             placed.update(known.place(rest))
-        names = {candidate for candidates in plans for candidate, is_key in candidates if is_key}
-        return known.text(placed, names)
+        chosen = _chosen(plans, placed)
+        where = known.moved({offset for offset in chosen if offset is not None})
     except (TypeError, ValueError, RecursionError):
         return None
+    return [None if offset is None else where[offset] for offset in chosen]
+
+
+def _chosen(plans: list[tuple[tuple[str, bool], ...]],
+            found: dict[str, tuple[int, int | None]]) -> list[int | None]:
+    """Each issue's offset: of its first candidate found (its name's, for a property)."""
+    offsets: list[int | None] = []
+    for candidates in plans:
+        offset = None
+        for candidate, is_key in candidates:
+            entry = found.get(candidate)
+            if entry is not None:
+                offset = entry[1] if is_key and entry[1] is not None else entry[0]
+                break
+        offsets.append(offset)
+    return offsets
 
 
 #: No tree given: only the token pass can place issues.
@@ -564,18 +584,10 @@ def _with_positions(issues: list[Issue], text: str, line_offset: int,
             plans.append(_candidates(issue.expression, issue.key))
     if not any(plans):
         return issues
-    found = None if tree is _NO_TREE else _found_in_tree(text, tree, plans)
-    if found is None:
-        found = locate(text, {candidate for candidates in plans for candidate, _key in candidates})
-    offsets: list[int | None] = []
-    for candidates in plans:
-        offset = None
-        for candidate, is_key in candidates:
-            entry = found.get(candidate)
-            if entry is not None:
-                offset = entry[1] if is_key and entry[1] is not None else entry[0]
-                break
-        offsets.append(offset)
+    offsets = None if tree is _NO_TREE else _offsets_in_tree(text, tree, plans)
+    if offsets is None:
+        offsets = _chosen(plans, locate(text, {candidate for candidates in plans
+                                               for candidate, _key in candidates}))
     places = _lines_cols(text, {offset for offset in offsets if offset is not None})
     result = []
     for issue, offset in zip(issues, offsets, strict=True):
