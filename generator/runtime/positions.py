@@ -260,6 +260,14 @@ def _segments(pointer: str) -> tuple[str, ...]:
     return tuple(pointer[1:].split("/")) if pointer else ()
 
 
+@lru_cache(maxsize=8192)
+def _steps(pointer: str) -> tuple[tuple[str, int | None], ...]:
+    """Each segment of a pointer as the property name it stands for and the array index it
+    stands for (None when it is not a canonical decimal)."""
+    return tuple((_segment_key(segment), _segment_index(segment, 1 << 62))
+                 for segment in _segments(pointer))
+
+
 def _trie(pointers: Iterable[str]) -> dict[Any, Any]:
     """The pointers as nested dicts of their segments, each ending in ``{_END: pointer}``."""
     trie: dict[Any, Any] = {}
@@ -345,21 +353,20 @@ def _place_by_name(compact: bytes, tree: Any, pointers: Iterable[str],
         node, key = tree, None
         indexes: list[int] = []
         way: list[str | None] = []
-        for segment in _segments(pointer):
+        for name, index in _steps(pointer):
             if isinstance(node, dict):
-                key = segment.replace("~1", "/").replace("~0", "~") if "~" in segment else segment
+                key = name
                 node = node.get(key, _ABSENT)
                 if node is _ABSENT:
                     break
                 way.append(key)
             elif isinstance(node, list):
                 key = None
-                i = _segment_index(segment, len(node))
-                if i is None:
+                if index is None or index >= len(node):
                     break
-                indexes.append(i)
+                indexes.append(index)
                 way.append(None)
-                node = node[i]
+                node = node[index]
             else:
                 break
         else:
