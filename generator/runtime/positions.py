@@ -353,9 +353,9 @@ def _place_by_name(compact: bytes, tree: Any, pointers: Iterable[str],
         node, key = tree, None
         indexes: list[int] = []
         way: list[str | None] = []
-        for name, index in _steps(pointer):
+        for step_key, index in _steps(pointer):
             if isinstance(node, dict):
-                key = name
+                key = step_key
                 node = node.get(key, _ABSENT)
                 if node is _ABSENT:
                     break
