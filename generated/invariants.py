@@ -2349,21 +2349,47 @@ def inv_ident_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
+def _json_inv_txt_1_ff54c74fdd92(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return (None if v0 is None else fp.html_valid(v0))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_txt_1_ff54c74fdd92)
 def inv_txt_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """txt-1 (error) on Narrative: The narrative SHALL contain only the basic html formatting
-    elements and attributes described in chapters 7-11 (except section 4 of chapter 9) and
-    15 of the HTML 4.0 standard, <a> elements (either name or href), images and internally
-    contained style attributes
+    """txt-1 (error) on Narrative.div: The narrative SHALL contain only the basic html
+    formatting elements and attributes described in chapters 7-11 (except section 4 of
+    chapter 9) and 15 of the HTML 4.0 standard, <a> elements (either name or href), images
+    and internally contained style attributes
 
     htmlChecks()"""
+    d = node.data
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return fp.result(fp.html_checks([node]))
     return fp.result(fp.html_checks([node]))
 
 
 
+def _json_inv_txt_2_ff54c74fdd92(d: Any) -> bool | None | fp.Undecided:
+    """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return (None if v0 is None else fp.html_valid(v0))
+    return fp.Undecided.GENERAL
+
+
+@fp.json_form(_json_inv_txt_2_ff54c74fdd92)
 def inv_txt_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
-    """txt-2 (error) on Narrative: The narrative SHALL have some non-whitespace content
+    """txt-2 (error) on Narrative.div: The narrative SHALL have some non-whitespace content
 
     htmlChecks()"""
+    d = node.data
+    v0 = d
+    if (v0 is None or v0.__class__ is str):
+        return fp.result(fp.html_checks([node]))
     return fp.result(fp.html_checks([node]))
 
 

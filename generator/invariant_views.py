@@ -91,13 +91,17 @@ class _Compiler:
         self.value_sets: set[str] = set()
         self.undecidable: set[str] = set()
 
-    def compile(self, type_def: TypeDef, where: str, constraint: Constraint) -> CompiledInvariant:
+    def compile(self, type_def: TypeDef, where: str, constraint: Constraint,
+                on_element: bool = False) -> CompiledInvariant:
         assert constraint.expression is not None
         context = definer(constraint.source, where)
+        if on_element and where.startswith(context + "."):
+            # an element's own constraint (txt-1 on Narrative.div): its values are the focus
+            context = where
         try:
             compiled = compile_constraint(
                 constraint.key, constraint.expression, context, self.model,
-                severity=constraint.severity, human=constraint.human,
+                severity=constraint.severity, human=constraint.human, evaluated_on=where,
             )
         except FhirPathCompileError as exc:
             raise FhirPathCompileError(
@@ -133,7 +137,7 @@ class _Compiler:
 
 
 def _checks(compiler: _Compiler, type_def: TypeDef, where: str,
-            constraints: tuple[Constraint, ...]) -> tuple[str, ...]:
+            constraints: tuple[Constraint, ...], on_element: bool = False) -> tuple[str, ...]:
     checks: list[str] = []
     seen: set[tuple[str, str]] = set()
     for constraint in constraints:
@@ -142,7 +146,7 @@ def _checks(compiler: _Compiler, type_def: TypeDef, where: str,
         if (constraint.key, constraint.expression) in seen:
             continue
         seen.add((constraint.key, constraint.expression))
-        compiled = compiler.compile(type_def, where, constraint)
+        compiled = compiler.compile(type_def, where, constraint, on_element)
         checks.append(compiler.check(compiled, constraint))
     return tuple(checks)
 
@@ -164,7 +168,7 @@ def build_invariant_views(model: Model, header: tuple[str, ...]) -> InvariantPac
                 roots[owner.name] = name
             for element in owner.elements:
                 kept = tuple(c for c in element.constraints if not _from_own_type(element, c))
-                checks = _checks(compiler, owner, element.path, kept)
+                checks = _checks(compiler, owner, element.path, kept, on_element=True)
                 if not checks:
                     continue
                 for json_name, type_ref in element.json_names():

@@ -676,8 +676,25 @@ def _specialised(name: str, tree: Expr, state: _State, static: _Static,
     return specialise(name, tree, state.types, static, general, fallback)
 
 
+def _same_focus(types: _Types, context_path: str, evaluated_on: str | None) -> bool:
+    """Whether values at *evaluated_on* (a type or element path) are of the type *context_path*
+    describes, or of a type derived from it (ImagingSelection for DomainResource's dom-3):
+    only then do the context's element types hold for them."""
+    if evaluated_on is None or evaluated_on == context_path:
+        return True
+    type_def = types.type_def(evaluated_on)
+    for _ in range(32):
+        if type_def is None or type_def.is_backbone:
+            return False
+        if type_def.name == context_path:
+            return True
+        type_def = types.type_def(type_def.base)
+    return False  # pragma: no cover - base chains are short
+
+
 def compile_constraint(key: str, expression: str, context_path: str, model: Model | None = None,
-                       *, severity: str = "error", human: str = "") -> CompiledInvariant:
+                       *, severity: str = "error", human: str = "",
+                       evaluated_on: str | None = None) -> CompiledInvariant:
     """Compile one constraint into a named function ``inv_<key>(node, resource, root)``.
 
     The general compilation always runs (it checks every part of the expression). An expression
@@ -685,7 +702,12 @@ def compile_constraint(key: str, expression: str, context_path: str, model: Mode
     JSON values, with the general compilation deciding when a value is not of the expected kind;
     when that code needs only the focus's JSON value it is a function of its own, the invariant's
     JSON form (``fp.json_form``). An expression of presence tests only that has no JSON form
-    (:func:`_presence_logic`: choice elements) is emitted as plain Python booleans."""
+    (:func:`_presence_logic`: choice elements) is emitted as plain Python booleans.
+
+    *evaluated_on* is the path of the values the function is evaluated on when that is not
+    *context_path* (a backbone element's constraint written for its type: ``Timing.repeat``'s
+    tim-1 in Timing's terms); the typed shapes need the context to describe those values, so
+    they are compiled only when it does (the same type or a base of it)."""
     try:
         name = naming.invariant_function_name(key)
     except naming.NamingError as exc:
@@ -698,7 +720,9 @@ def compile_constraint(key: str, expression: str, context_path: str, model: Mode
         types = state.types
         tree, static = parse(expression), types.context(context_path)
         logic = _presence_logic(tree, types, static)
-        specialised = _specialised(name, tree, state, static, f"fp.result({code})")
+        specialised = None
+        if _same_focus(types, context_path, evaluated_on):
+            specialised = _specialised(name, tree, state, static, f"fp.result({code})")
         if logic is not None and (specialised is None or specialised.general_parts):
             # presence tests a JSON form cannot decide (choice elements): plain booleans
             body = f"    return {logic}\n"

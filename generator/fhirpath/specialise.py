@@ -211,7 +211,7 @@ class _Specialiser:
             elif tree.name == "hasValue":
                 result = self.has_value(tree.source)
             elif tree.name == "htmlChecks":
-                result = self.html_checks(tree.source, facts)
+                result = self.html_checks(tree, facts)
             else:
                 raise _NotCovered
             self.state.covered += 1
@@ -345,16 +345,15 @@ class _Specialiser:
         url = arg.value.split("|", 1)[0]
         return _Bool(self.general_part(tree, f"fp.coding_member(d, VALUE_SETS, {url!r})"), False)
 
-    def html_checks(self, source: Expr | None, facts: frozenset[str]) -> _Bool:
-        """``htmlChecks()`` of an XHTML string: its problems are none (the general function
-        names them, on failure, when the invariant's function runs again to report)."""
-        text = self.scalar(source, facts)
+    def html_checks(self, tree: Call, facts: frozenset[str]) -> _Bool:
+        """``htmlChecks()`` of an XHTML string: in the JSON form, whether it has no problems;
+        the invariant's function runs the general one, which names them for the message."""
+        text = self.scalar(tree.source, facts)
         if text.kind != "str" or text.read is None:
             raise _NotCovered
-        test = f"not fp.html_problems({text.code})"
-        if not text.nullable:
-            return _Bool(f"({test})", True)
-        return _Bool(f"(None if {text.code} is None else {test})", False)
+        test = f"fp.html_valid({text.code})"
+        json = test if not text.nullable else f"(None if {text.code} is None else {test})"
+        return _Bool(self.general_part(tree, json), False)
 
     def string_test(self, tree: Call, facts: frozenset[str]) -> _Bool:
         text = self.scalar(tree.source, facts)

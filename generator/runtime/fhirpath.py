@@ -2158,6 +2158,12 @@ def html_problems(text: str) -> list[str]:
     return list(_html_problems(text))
 
 
+def html_valid(text: str) -> bool:
+    """Whether the XHTML ``div`` follows FHIR's narrative rules (``htmlChecks()`` of a string,
+    for the specialised compilation: the general function names the problems)."""
+    return not _html_problems(text)
+
+
 @functools.lru_cache(maxsize=64)
 def _html_problems(text: str) -> tuple[str, ...]:
     """What breaks FHIR's narrative rules in an XHTML ``div`` (txt-1, txt-2); empty if none.
