@@ -103,7 +103,11 @@ def outside_strings(raw: bytes) -> bytes:
     literals, whitespace), at C speed: escaped backslashes and quotes dropped, then the text
     split at quotes; every other piece is outside a string. Text that is not valid JSON gives
     a meaningless answer: callers use it only after a parser accepted the text."""
-    return b"".join(raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
+    if b"\\\\" in raw:  # rare: a copy only when there is something to drop
+        raw = raw.replace(b"\\\\", b"")
+    if b'\\"' in raw:
+        raw = raw.replace(b'\\"', b"")
+    return b"".join(raw.split(b'"')[::2])
 
 
 def structure_depth(outside: bytes, stop: int | None = None) -> int:
