@@ -182,7 +182,7 @@ def validate_Age(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['code']
         if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
-    INV_Age.check(node, path, out)
+    if INV_Age.passes(node) is not True: INV_Age.check(node, path, out)
 
 
 def validate_Annotation(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -281,7 +281,7 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
         if '_pages' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
     elif '_pages' in node: primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
     attachment_rules(node, path, out)
-    INV_Attachment.check(node, path, out)
+    if INV_Attachment.passes(node) is not True: INV_Attachment.check(node, path, out)
 
 
 def validate_Availability(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -350,7 +350,7 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: Iss
         v = node['availableEndTime']
         if '_availableEndTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
     elif '_availableEndTime' in node: primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
-    INV_AvailabilityAvailableTime.check(node, path, out)
+    if INV_AvailabilityAvailableTime.passes(node) is not True: INV_AvailabilityAvailableTime.check(node, path, out)
 
 
 def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -530,7 +530,7 @@ def validate_Coding(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['userSelected']
         if '_userSelected' in node or not ((v is True or v is False)): primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
     elif '_userSelected' in node: primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
-    INV_Coding.check(node, path, out)
+    if INV_Coding.passes(node) is not True: INV_Coding.check(node, path, out)
 
 
 def validate_ContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -599,7 +599,7 @@ def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> No
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Period(v, (path, 'period'), out)
         else: complex_(node, 'period', path, out, validate_Period, 0, 1, False)
-    INV_ContactPoint.check(node, path, out)
+    if INV_ContactPoint.passes(node) is not True: INV_ContactPoint.check(node, path, out)
 
 
 def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -637,7 +637,7 @@ def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['code']
         if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
-    INV_Count.check(node, path, out)
+    if INV_Count.passes(node) is not True: INV_Count.check(node, path, out)
 
 
 def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -756,7 +756,7 @@ def validate_DataRequirementCodeFilter(node: dict[str, Any], path: Loc, out: Iss
                     validate_Coding(item, (w, i), out)
                 else: complex_item(item, (w, i), out, validate_Coding)
         else: complex_(node, 'code', path, out, validate_Coding, 0, None, True)
-    INV_DataRequirementCodeFilter.check(node, path, out)
+    if INV_DataRequirementCodeFilter.passes(node) is not True: INV_DataRequirementCodeFilter.check(node, path, out)
 
 
 def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -797,7 +797,7 @@ def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: Iss
             validate_Duration(v, (path, 'value.ofType(Duration)'), out)
         else: complex_(node, 'valueDuration', path, out, validate_Duration, 0, 1, False, label='value.ofType(Duration)')
     choice(node, CHOICE_DataRequirementDateFilter_value, path, out, 'value', 0)
-    INV_DataRequirementDateFilter.check(node, path, out)
+    if INV_DataRequirementDateFilter.passes(node) is not True: INV_DataRequirementDateFilter.check(node, path, out)
 
 
 def validate_DataRequirementValueFilter(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -917,7 +917,7 @@ def validate_Distance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['code']
         if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
-    INV_Distance.check(node, path, out)
+    if INV_Distance.passes(node) is not True: INV_Distance.check(node, path, out)
 
 
 def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -963,7 +963,7 @@ def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> 
                     validate_Extension(item, (w, i), out)
                 else: complex_item(item, (w, i), out, validate_Extension)
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
-    INV_DomainResource.check(node, path, out)
+    if INV_DomainResource.passes(node) is not True: INV_DomainResource.check(node, path, out)
 
 
 def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1072,7 +1072,7 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Quantity(v, (path, 'maxDosePerLifetime'), out)
         else: complex_(node, 'maxDosePerLifetime', path, out, validate_Quantity, 0, 1, False)
-    INV_Dosage.check(node, path, out)
+    if INV_Dosage.passes(node) is not True: INV_Dosage.check(node, path, out)
 
 
 def validate_DosageDoseAndRate(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1160,7 +1160,7 @@ def validate_Duration(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['code']
         if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
-    INV_Duration.check(node, path, out)
+    if INV_Duration.passes(node) is not True: INV_Duration.check(node, path, out)
 
 
 def validate_Element(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1215,7 +1215,7 @@ def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None
         v = node['reference']
         if '_reference' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'reference', path, out, P_uri, 0, 1, False)
     elif '_reference' in node: primitive(node, 'reference', path, out, P_uri, 0, 1, False)
-    INV_Expression.check(node, path, out)
+    if INV_Expression.passes(node) is not True: INV_Expression.check(node, path, out)
 
 
 def validate_ExtendedContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1542,7 +1542,7 @@ def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
             validate_Meta(v, (path, 'value.ofType(Meta)'), out)
         else: complex_(node, 'valueMeta', path, out, validate_Meta, 0, 1, False, label='value.ofType(Meta)')
     choice(node, CHOICE_Extension_value, path, out, 'value', 0)
-    INV_Extension.check(node, path, out)
+    if INV_Extension.passes(node) is not True: INV_Extension.check(node, path, out)
 
 
 def validate_HumanName(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1635,7 +1635,7 @@ def validate_Identifier(node: dict[str, Any], path: Loc, out: IssueList) -> None
             validate_Reference(v, w := (path, 'assigner'), out)
             item_checks(v, w, out, None, None, TARGETS_Identifier_assigner)
         else: complex_(node, 'assigner', path, out, validate_Reference, 0, 1, False, targets=TARGETS_Identifier_assigner)
-    INV_Identifier.check(node, path, out)
+    if INV_Identifier.passes(node) is not True: INV_Identifier.check(node, path, out)
 
 
 def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1795,7 +1795,7 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
                     validate_ImagingSelectionInstance(item, (w, i), out)
                 else: complex_item(item, (w, i), out, validate_ImagingSelectionInstance)
         else: complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, None, True)
-    INV_ImagingSelection.check(node, path, out)
+    if INV_ImagingSelection.passes(node) is not True: INV_ImagingSelection.check(node, path, out)
 
 
 def validate_ImagingSelectionPerformer(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2121,7 +2121,7 @@ def validate_Period(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['end']
         if '_end' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
     elif '_end' in node: primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
-    INV_Period.check(node, path, out)
+    if INV_Period.passes(node) is not True: INV_Period.check(node, path, out)
 
 
 def validate_PrimitiveType(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2176,7 +2176,7 @@ def validate_Quantity(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['code']
         if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
-    INV_Quantity.check(node, path, out)
+    if INV_Quantity.passes(node) is not True: INV_Quantity.check(node, path, out)
 
 
 def validate_Range(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2204,7 +2204,7 @@ def validate_Range(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Quantity(v, (path, 'high'), out)
         else: complex_(node, 'high', path, out, validate_Quantity, 0, 1, False)
-    INV_Range.check(node, path, out)
+    if INV_Range.passes(node) is not True: INV_Range.check(node, path, out)
 
 
 def validate_Ratio(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2232,7 +2232,7 @@ def validate_Ratio(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Quantity(v, (path, 'denominator'), out)
         else: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
-    INV_Ratio.check(node, path, out)
+    if INV_Ratio.passes(node) is not True: INV_Ratio.check(node, path, out)
 
 
 def validate_RatioRange(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2265,7 +2265,7 @@ def validate_RatioRange(node: dict[str, Any], path: Loc, out: IssueList) -> None
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Quantity(v, (path, 'denominator'), out)
         else: complex_(node, 'denominator', path, out, validate_Quantity, 0, 1, False)
-    INV_RatioRange.check(node, path, out)
+    if INV_RatioRange.passes(node) is not True: INV_RatioRange.check(node, path, out)
 
 
 def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2300,7 +2300,7 @@ def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         v = node['display']
         if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
     elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
-    INV_Reference.check(node, path, out)
+    if INV_Reference.passes(node) is not True: INV_Reference.check(node, path, out)
 
 
 def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2437,7 +2437,7 @@ def validate_SampledData(node: dict[str, Any], path: Loc, out: IssueList) -> Non
         v = node['data']
         if '_data' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'data', path, out, P_string, 0, 1, False)
     elif '_data' in node: primitive(node, 'data', path, out, P_string, 0, 1, False)
-    INV_SampledData.check(node, path, out)
+    if INV_SampledData.passes(node) is not True: INV_SampledData.check(node, path, out)
 
 
 def validate_Signature(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2615,7 +2615,7 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
         v = node['offset']
         if '_offset' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
     elif '_offset' in node: primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
-    INV_TimingRepeat.check(node, path, out)
+    if INV_TimingRepeat.passes(node) is not True: INV_TimingRepeat.check(node, path, out)
 
 
 def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -2682,7 +2682,7 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
         if v.__class__ is dict and ('id' not in v or len(v) != 1):
             validate_Expression(v, (path, 'condition'), out)
         else: complex_(node, 'condition', path, out, validate_Expression, 0, 1, False)
-    INV_TriggerDefinition.check(node, path, out)
+    if INV_TriggerDefinition.passes(node) is not True: INV_TriggerDefinition.check(node, path, out)
 
 
 def validate_UsageContext(node: dict[str, Any], path: Loc, out: IssueList) -> None:

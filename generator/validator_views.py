@@ -409,7 +409,8 @@ def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
         ctx.runtime.add(native)
         lines.append(f"{native}(node, path, out)")
     group = root_group(ctx.invariants, type_def.name)
-    lines.extend(ctx.invariant_line(group, f"{group}.check(node, path, out)"))
+    lines.extend(ctx.invariant_line(
+        group, f"if {group}.passes(node) is not True: {group}.check(node, path, out)"))
     keys_name = "KEYS_" + naming.class_name(type_def.name)
     ctx.constants.append(ConstantView(keys_name, _frozenset(keys)))
     source = type_def.url if not type_def.is_backbone else f"{type_def.name} in {type_def.url}"

@@ -123,7 +123,9 @@ def test_groups_report_what_each_invariant_reports(label: str, site: Site) -> No
             group.check_element(holder, element, "X", fast)
             _plain_element(group, holder, element, plain)
         else:
-            group.check(holder["holder"], "X", fast)
+            # as generated validators call it: `passes` first, `check` when it is not sure
+            if group.passes(holder["holder"]) is not True:
+                group.check(holder["holder"], "X", fast)
             _plain_object(group, holder["holder"], plain)
         assert _issues(fast) == _issues(plain), (label, holder)
         failures += bool(plain)

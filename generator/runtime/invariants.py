@@ -64,6 +64,10 @@ class Invariant:
         return f"Invariant({self.key})"
 
 
+def _undecided(value: Any) -> bool:
+    return False
+
+
 class Invariants:
     """The invariants evaluated on one type (``Period``) or one element (``Narrative.div``).
 
@@ -79,7 +83,7 @@ class Invariants:
     unresolved references it records are its own).
     """
 
-    __slots__ = ("checks", "forms", "json_forms", "path", "table", "type")
+    __slots__ = ("checks", "forms", "json_forms", "passes", "path", "table", "type")
 
     def __init__(self, type_: str, path: str, table: fp.TypeTable,
                  checks: tuple[Invariant, ...]) -> None:
@@ -94,6 +98,15 @@ class Invariants:
         # all of them: a value they all pass is done with without the walk's context
         json_forms = tuple(form for form, _ in forms if form is not None)
         self.json_forms = json_forms if len(json_forms) == len(forms) else None
+        #: ``passes(value) is True`` when the JSON forms alone pass *value* (generated
+        #: validators ask this before calling :meth:`check`: one call on valid content)
+        self.passes: Callable[[Any], Any]
+        if self.json_forms is not None and len(self.json_forms) == 1:
+            self.passes = self.json_forms[0]
+        elif self.json_forms is not None:
+            self.passes = self._json_pass
+        else:
+            self.passes = _undecided
 
     def _json_pass(self, value: Any) -> bool:
         """Whether every invariant's JSON form passes *value*."""
