@@ -29,10 +29,10 @@ def _load() -> dict[str, Any]:
         from fhirgen.models.validators import validate
         from fhirgen.runtime.jsonio import FhirJsonError, loads
         from fhirgen.runtime.model import ModelError
-        from fhirgen.runtime.stream import outcome_line
+        from fhirgen.runtime.issues import outcome_json
         from fhirgen.runtime.validate import ValidationError
 
-        _API.update(parse=models.parse, validate=validate, loads=loads, outcome_line=outcome_line,
+        _API.update(parse=models.parse, validate=validate, loads=loads, outcome_json=outcome_json,
                     refusals=(FhirJsonError, ModelError, ValidationError))
     return _API
 
@@ -43,7 +43,7 @@ def check(data: bytes) -> None:
     result = api["validate"](data)
     issues = result.issues  # positions worked out too
     assert all(issue.severity in ("fatal", "error", "warning", "information") for issue in issues)
-    api["outcome_line"](result.outcome())
+    api["outcome_json"](issues, result.file)  # the OperationOutcome as `validate` writes it
     try:
         api["loads"](data)
     except api["refusals"]:
