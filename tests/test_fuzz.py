@@ -93,10 +93,9 @@ def test_fuzz_xml(data: bytes) -> None:
 def test_targets_run_under_atheris_when_installed(tmp_path: Path) -> None:
     """A few thousand coverage-guided runs of each target, when atheris is installed."""
     pytest.importorskip("atheris")
+    import resource
     import subprocess
     import sys
-
-    import resource
 
     # libFuzzer reads its RSS from ru_maxrss, which a child started by exec inherits from this
     # (pytest's) process: the allowance is 2 GB above what this process has peaked at already
