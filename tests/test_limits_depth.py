@@ -7,7 +7,13 @@ import json
 import random
 from typing import Any
 
-from fhirgen.runtime.limits import json_depth, outside_strings, structure_depth, too_deep
+from fhirgen.runtime.limits import (
+    json_depth,
+    outside_strings,
+    outside_too_deep,
+    structure_depth,
+    too_deep,
+)
 
 ALPHABET = 'ab{}[]"\\\n é:,'
 
@@ -39,6 +45,8 @@ def test_depth_before_parsing_is_the_parsed_depth() -> None:
         # after a parser accepted the text: the same depth from what lies outside its strings
         assert structure_depth(outside_strings(raw)) == _depth(document), raw
         assert b'"' not in outside_strings(raw)
+        limit = rnd.randint(0, 10)
+        assert outside_too_deep(outside_strings(raw), limit) == (_depth(document) > limit), raw
 
 
 def test_a_deep_chain_stops_early_and_a_shallow_text_is_cheap() -> None:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from .issues import Issue
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "outside_strings", "size_refusal",
-           "structure_depth", "too_deep"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "json_depth", "outside_strings", "outside_too_deep",
+           "size_refusal", "structure_depth", "too_deep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +131,11 @@ def size_refusal(size: int, limits: Limits) -> Issue | None:
     return Issue("fatal", "too-costly", "limit-size",
                  f"The resource is {size:,} bytes or more, over the limit of "
                  f"{limits.max_bytes:,} (--max-bytes)", "")
+
+
+def outside_too_deep(outside: bytes, max_depth: int) -> bool:
+    """:func:`too_deep` of valid JSON text from :func:`outside_strings` of it (no more brackets
+    than the limit: not deeper, without peeling)."""
+    if outside.count(b"{") + outside.count(b"[") <= max_depth:
+        return False
+    return structure_depth(outside, max_depth) > max_depth

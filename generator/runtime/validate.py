@@ -39,8 +39,8 @@ from .limits import (
     DEFAULT_LIMITS,
     Limits,
     outside_strings,
+    outside_too_deep,
     size_refusal,
-    structure_depth,
     too_deep,
 )
 from .positions import (  # noqa: F401 - json_pointer, locate, _lines_cols: importable here too
@@ -1082,7 +1082,7 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
         return Result([refusal], None, file)
     tree, outside = fast_parse(data)
     if tree is not None:
-        if structure_depth(outside, limits.max_depth) > limits.max_depth:
+        if outside_too_deep(outside, limits.max_depth):
             return Result([_depth_refusal(limits)], None, file)
         if trusted(tree, data, outside):
             out = _validate_tree(tree, validators, limits)
