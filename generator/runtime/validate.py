@@ -181,7 +181,9 @@ class ValueSet:
         pairs = frozenset(concepts or ())
         self.pairs = pairs
         self.codes = frozenset(code for _system, code in pairs)
-        self.unchecked = f"The value set {url} cannot be expanded offline, so the code was not checked"
+        #: printable, and at most _BoundedIssues.MAX_MESSAGE characters (unchecked() relies on it)
+        self.unchecked = _printable(
+            f"The value set {url[:1000]} cannot be expanded offline, so the code was not checked")
 
     def __repr__(self) -> str:
         return f"ValueSet({self.url!r})"
@@ -206,6 +208,12 @@ def unchecked(item: dict[str, Any], vs: ValueSet, where: Loc, out: IssueList) ->
     properties of the other concept types is left to :func:`item_checks`)."""
     if "concept" in item or "reference" in item or "coding" in item or "text" in item:
         _complex_binding(item, where, out, None, vs)
+        return
+    if out.__class__ is _BoundedIssues and len(out) < out.max_issues:  # type: ignore[attr-defined]
+        # _issue's work, shortened: the value set's message is printable (made so) and short
+        _list_append(out, _new_issue(Issue, ("information", "informational", "binding",
+                                             vs.unchecked, _printable(location(where)), None,
+                                             None, None)))
         return
     _issue(out, "information", "informational", "binding", vs.unchecked, where)
 
