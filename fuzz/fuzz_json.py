@@ -27,9 +27,9 @@ def _load() -> dict[str, Any]:
     if not _API:
         from fhirgen import models
         from fhirgen.models.validators import validate
+        from fhirgen.runtime.issues import outcome_json
         from fhirgen.runtime.jsonio import FhirJsonError, loads
         from fhirgen.runtime.model import ModelError
-        from fhirgen.runtime.issues import outcome_json
         from fhirgen.runtime.validate import ValidationError
 
         _API.update(parse=models.parse, validate=validate, loads=loads, outcome_json=outcome_json,
