@@ -209,7 +209,7 @@ def unchecked(item: dict[str, Any], vs: ValueSet, where: Loc, out: IssueList) ->
     if "concept" in item or "reference" in item or "coding" in item or "text" in item:
         _complex_binding(item, where, out, None, vs)
         return
-    if out.__class__ is _BoundedIssues and len(out) < out.max_issues:  # type: ignore[attr-defined]
+    if out.__class__ is _BoundedIssues and len(out) < out.max_issues:
         # _issue's work, shortened: the value set's message is printable (made so) and short
         _list_append(out, _new_issue(Issue, ("information", "informational", "binding",
                                              vs.unchecked, _printable(location(where)), None,
