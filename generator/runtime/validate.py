@@ -215,7 +215,7 @@ def unchecked(item: dict[str, Any], vs: ValueSet, where: Loc, out: IssueList) ->
                                              vs.unchecked, _printable(location(where)), None,
                                              None, None)))
         return
-    _issue(out, "information", "informational", "binding", vs.unchecked, where)
+    _not_expanded(vs, where, out)
 
 
 BCP47_SYSTEM = "urn:ietf:bcp:47"
@@ -552,27 +552,8 @@ def complex_(node: dict[str, Any], name: str, path: Loc, out: IssueList, validat
             _cardinality(out, path, label or name, 0, minimum, maximum)
         return
     where = (path, label or name)
-    checks = required is not None or extensible is not None or targets is not None
-    if array and value.__class__ is list and value and minimum <= len(value) and (
-            maximum is None or len(value) <= maximum):
-        for i, item in enumerate(value):  # the common shape: a good array of objects
-            at = (where, i)
-            if item.__class__ is not dict:
-                _shape(out, f"This property must be an object, not "
-                       f"{kind_name(json_kind_of(item))}", at)
-                continue
-            validator(item, at, out)
-            if len(item) == 1 and "id" in item:
-                _ele1(item, at, out)
-            if checks:
-                _item_checks(item, at, out, required, extensible, targets)
-        return
     if not array and value.__class__ is dict:
-        validator(value, where, out)
-        if len(value) == 1 and "id" in value:
-            _ele1(value, where, out)
-        if checks:
-            _item_checks(value, where, out, required, extensible, targets)
+        complex_item(value, where, out, validator, required, extensible, targets)
         return
     items = _items(value, array, where, out, "a single object")
     if items is None:
@@ -580,41 +561,27 @@ def complex_(node: dict[str, Any], name: str, path: Loc, out: IssueList, validat
     if array:
         _cardinality(out, path, label or name, len(items), minimum, maximum)
     for place, item in items:
-        if not isinstance(item, dict):
-            _shape(out, f"This property must be an object, not {kind_name(json_kind_of(item))}",
-                   place)
-            continue
-        validator(item, place, out)
-        _ele1(item, place, out)
-        if checks:
-            _item_checks(item, place, out, required, extensible, targets)
+        complex_item(item, place, out, validator, required, extensible, targets)
 
 
 def complex_item(item: Any, at: Loc, out: IssueList, validator: Validator,
                  required: ValueSet | None = None, extensible: ValueSet | None = None,
                  targets: frozenset[str] | None = None) -> None:
-    """One item of a good array of objects that the generated fast path did not take (not an
-    object, or only an ``id``): judged as :func:`complex_` judges it."""
-    if item.__class__ is not dict:
+    """One value of a complex element: its JSON shape, its type's validator, ele-1's shape,
+    binding and reference targets (what generated code calls for an item its fast path did not
+    take: not an object, or only an ``id``)."""
+    if not isinstance(item, dict):
         _shape(out, f"This property must be an object, not {kind_name(json_kind_of(item))}", at)
         return
     validator(item, at, out)
     _ele1(item, at, out)
     if required is not None or extensible is not None or targets is not None:
-        _item_checks(item, at, out, required, extensible, targets)
+        item_checks(item, at, out, required, extensible, targets)
 
 
 def item_checks(item: dict[str, Any], at: Loc, out: IssueList, required: ValueSet | None,
                 extensible: ValueSet | None, targets: frozenset[str] | None) -> None:
     """The binding and reference-target checks of one object (after its type's validator)."""
-    if required is not None or extensible is not None:
-        _complex_binding(item, at, out, required, extensible)
-    if targets is not None:
-        _check_reference(item, at, targets, out)
-
-
-def _item_checks(item: dict[str, Any], at: Loc, out: IssueList, required: ValueSet | None,
-                 extensible: ValueSet | None, targets: frozenset[str] | None) -> None:
     if required is not None or extensible is not None:
         _complex_binding(item, at, out, required, extensible)
     if targets is not None:
