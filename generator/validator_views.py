@@ -223,11 +223,34 @@ def _fast_primitive(json_name: str, call: str, fast: str, optional: bool, twin: 
     return lines
 
 
+@dataclass(frozen=True)
+class _Checks:
+    """What a complex element's objects are checked for after their type's validator: the
+    names of its bound value set (required or extensible) and of its reference targets, and
+    whether the check is certain to be the information issue of a value set that cannot be
+    expanded (a Coding bound to one: ``unchecked`` straight away)."""
+
+    required: str | None = None
+    extensible: str | None = None
+    targets: str | None = None
+    unchecked: bool = False
+
+    def args(self) -> str:
+        """``item_checks``' and ``complex_item``'s last three arguments."""
+        return f"{self.required}, {self.extensible}, {self.targets}"
+
+    def after(self, item: str, at: str) -> str:
+        """The statement checking *item* (at location *at*) after its type's validator."""
+        if self.unchecked:
+            return f"unchecked({item}, {self.extensible}, {at}, out)"
+        return f"item_checks({item}, {at}, out, {self.args()})"
+
+
 def _fast_complex(json_name: str, where: str, call: str, validator: str, array: bool,
-                  optional: bool, maximum: int | None, checks: str) -> list[str]:
+                  optional: bool, maximum: int | None, checks: _Checks | None) -> list[str]:
     """A complex element: a good object (or a good array of objects) goes straight to its
-    type's validator, with the location the helper would build; anything else to the helper.
-    *checks* are the binding/target arguments (``, required=...``) or ``""``."""
+    type's validator, with the location the helper would build; anything else to the helper
+    (*call*), or for an array's odd item to ``complex_item``."""
     name = py_literal(json_name)
     body: list[str] = []
     if optional:
@@ -236,46 +259,51 @@ def _fast_complex(json_name: str, where: str, call: str, validator: str, array: 
     else:
         body += [f"v = node.get({name}, MISSING)"]
         indent = ""
+    good = "('id' not in {0} or len({0}) != 1)"  # not ele-1's shape (an id and nothing else)
     if array:
         size = "" if maximum is None else f" and len(v) <= {maximum}"
+        rest = "" if checks is None else f", {checks.args()}"
         body += [
             f"{indent}if v.__class__ is list and v{size}:",
             f"{indent}    w = ({where})",
             f"{indent}    for i, item in enumerate(v):",
-            f"{indent}        if item.__class__ is dict and ('id' not in item or len(item) != 1):",
+            f"{indent}        if item.__class__ is dict and {good.format('item')}:",
         ]
-        if checks:
-            body += [f"{indent}            {validator}(item, at := (w, i), out)",
-                     f"{indent}            {_after(checks, 'item', 'at')}"]
-            body += [f"{indent}        else: complex_item(item, (w, i), out, {validator}, {_check_args(checks)})"]
+        if checks is None:
+            body += [f"{indent}            {validator}(item, (w, i), out)"]
         else:
-            body += [f"{indent}            {validator}(item, (w, i), out)",
-                     f"{indent}        else: complex_item(item, (w, i), out, {validator})"]
-        body += [f"{indent}else: {call}"]
+            body += [f"{indent}            {validator}(item, at := (w, i), out)",
+                     f"{indent}            {checks.after('item', 'at')}"]
+        body += [f"{indent}        else: complex_item(item, (w, i), out, {validator}{rest})",
+                 f"{indent}else: {call}"]
         return body
-    body += [f"{indent}if v.__class__ is dict and ('id' not in v or len(v) != 1):"]
-    if checks:
-        body += [f"{indent}    {validator}(v, w := ({where}), out)",
-                 f"{indent}    {_after(checks, 'v', 'w')}"]
-    else:
+    body += [f"{indent}if v.__class__ is dict and {good.format('v')}:"]
+    if checks is None:
         body += [f"{indent}    {validator}(v, ({where}), out)"]
+    else:
+        body += [f"{indent}    {validator}(v, w := ({where}), out)",
+                 f"{indent}    {checks.after('v', 'w')}"]
     body += [f"{indent}else: {call}"]
     return body
 
 
-def _after(checks: str, item: str, at: str) -> str:
-    """The statement checking an object's binding and reference targets after its validator:
-    ``unchecked(VS, ...)`` straight away for a Coding bound to a value set the definitions
-    cannot expand (its information issue is then certain; marked by ``unchecked=``)."""
-    if checks.startswith(", unchecked="):
-        return f"unchecked({item}, {checks.removeprefix(', unchecked=')}, {at}, out)"
-    return f"item_checks({item}, {at}, out, {_check_args(checks)})"
-
-
-def _check_args(checks: str) -> str:
-    """``, required=VS_X, targets=T`` -> ``VS_X, None, T``: item_checks' positional arguments."""
-    found = dict(part.strip().split("=", 1) for part in checks.split(",") if part.strip())
-    return ", ".join(found.get(key, "None") for key in ("required", "extensible", "targets"))
+def _complex_checks(element: Element, type_ref: TypeRef, binding: str, targets: str,
+                    ctx: _Ctx) -> _Checks | None:
+    """The checks after a complex element's validator (*binding* as :func:`_binding_args`
+    gives it, *targets* the name of its target types' constant), or None."""
+    if not binding and not targets:
+        return None
+    strength, _, vs_name = binding.removeprefix(", ").partition("=")
+    vs_url = (element.binding.value_set if binding and element.binding else None) or ""
+    checks = _Checks(required=vs_name if strength == "required" else None,
+                     extensible=vs_name if strength == "extensible" else None,
+                     targets=targets or None)
+    if (type_ref.code == "Coding" and checks.extensible and not targets
+            and vs_url != ALL_LANGUAGES and not ctx.expanded.get(vs_url, True)):
+        ctx.runtime.add("unchecked")
+        return _Checks(extensible=vs_name, unchecked=True)
+    ctx.runtime.add("item_checks")
+    return checks
 
 
 def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[str], list[str]]:
@@ -311,7 +339,7 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
             if element.is_array:
                 ctx.runtime.add("complex_item")
             lines.extend(_fast_complex(json_name, f"path, {py_literal(json_name)}", call,
-                                       validator, element.is_array, optional, element.max, ""))
+                                       validator, element.is_array, optional, element.max, None))
             continue
         if _is_resource_type(type_ref, model):
             contained = ", contained=True" if element.base_path == CONTAINED else ""
@@ -358,9 +386,9 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         if type_ref.target_profiles and type_ref.code in ("Reference", "CodeableReference"):
             const = f"TARGETS_{naming.class_name(owner.name)}_{naming.attribute_name(json_name).rstrip('_')}"
             ctx.constants.append(ConstantView(const, _frozenset(type_ref.target_types)))
-            targets = f", targets={const}"
+            targets = const
         call = (f"complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
-                f"{array}{label}{binding}{targets})")
+                f"{array}{label}{binding}{f', targets={targets}' if targets else ''})")
         if element.is_array and element.min > 1:
             guard = _guard(json_name, False) if optional else ""
             lines.append(guard + call)  # the helper counts the items
@@ -368,15 +396,7 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
         ctx.runtime.add("MISSING")
         if element.is_array:
             ctx.runtime.add("complex_item")
-        checks = binding + targets
-        vs_url = element.binding.value_set if binding and element.binding else None
-        if (type_ref.code == "Coding" and binding.startswith(", extensible=") and not targets
-                and vs_url != ALL_LANGUAGES
-                and not ctx.expanded.get(vs_url or "", True)):
-            checks = ", unchecked=" + ctx.vs_names[vs_url or ""]
-            ctx.runtime.add("unchecked")
-        elif checks:
-            ctx.runtime.add("item_checks")
+        checks = _complex_checks(element, type_ref, binding, targets, ctx)
         shown = f"{element.name}.ofType({type_ref.code})" if element.is_choice else json_name
         where = f"path, {py_literal(shown)}"
         lines.extend(_fast_complex(json_name, where, call, function_name(target.name),

@@ -180,3 +180,15 @@ def _agreement(name: str, prim: object, expression: object) -> None:
         assert bool(found) == expected, (name, value)
 
     agree()
+
+
+def test_an_array_bound_to_an_unexpandable_value_set_keeps_its_binding_on_every_path() -> None:
+    """Codings in an array bound to a value set without expansion: the fast path gives each its
+    information issue, and an odd item's fallback still carries the binding."""
+    from fhirgen.validator_views import _Checks, _fast_complex
+
+    lines = _fast_complex("tag", "path, 'tag'", "complex_(...)", "validate_Coding", True, True,
+                          None, _Checks(extensible="VS_X", unchecked=True))
+    assert "            unchecked(item, VS_X, at, out)" in "\n".join(lines)
+    assert "        else: complex_item(item, (w, i), out, validate_Coding, None, VS_X, None)" in \
+        "\n".join(lines)
