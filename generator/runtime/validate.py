@@ -806,9 +806,9 @@ class Parsed:
 # * numbers: a float holds a JSON number of up to 17 digits as written, and FHIR's decimal regex
 #   allows at most 18 integer and 17 fraction digits and 9 exponent digits; text whose numbers
 #   have a run of 18 digits (or an exponent of 10) takes the exact parse, as does "-0" (not a FHIR
-#   integer). The scan maps the text to number classes (digits, '.', 'e', signs, separators) with
-#   one bytes.translate; a long digit run inside a string (DICOM UIDs have them) is told apart
-#   from a number by what precedes it.
+#   integer). The scan maps what lies outside the strings (DICOM UIDs' long digit runs are
+#   inside them) to number classes (digits, '.', 'e', signs, separators) with one
+#   bytes.translate.
 # Anything orjson refuses (syntax, BOM, NaN, lone surrogates, depth) takes the exact parse too,
 # which reports it as before.
 def _scan_table() -> tuple[bytes, bytes]:
@@ -833,32 +833,13 @@ _ODD_NUMBERS = (b"s" + b"0" * 19, b"sm" + b"0" * 19, b"e" + b"0" * 10, b"em" + b
 #: there, to tell "-0" (not a FHIR integer, and a float cannot tell) from "-2".
 _ZERO_SCAN = bytes(ord("1") if 0x31 <= i <= 0x39 else _NUMBER_SCAN[i] for i in range(256))
 _FRACTION = b"d" + b"0" * 18
-#: 18 fraction digits after a number's integer part (its digits, sign, no dot before): a
-#: number, or text that looks like one (the exact parse decides). Inside a string the run is
-#: preceded by a quote ('x') or another dot first, so UIDs rarely match.
-_LONG_FRACTION = re.compile(rb"s[0emp]*" + re.escape(_FRACTION))
 #: The shortest digit run any number of _ODD_NUMBERS needs: without one, none is there.
 _LONG_RUN = b"0" * 10
 
 
-def _numbers_exact(raw: bytes | bytearray) -> bool:
-    """Whether every number of the JSON text is held exactly by the float orjson made of it."""
-    scanned = raw.translate(_NUMBER_SCAN, _NOT_NUMBER)
-    if _LONG_RUN in scanned:
-        for odd in _ODD_NUMBERS:
-            if odd in scanned:
-                return False
-        if _FRACTION in scanned and _LONG_FRACTION.search(scanned) is not None:
-            return False
-    if b"sm0" in scanned:
-        zeros = raw.translate(_ZERO_SCAN, _NOT_NUMBER)
-        if b"sm0x" in zeros or b"sm0s" in zeros:
-            return False  # "-0": not a FHIR integer, and a float cannot tell
-    return True
-
-
-def _numbers_exact_outside(outside: bytes) -> bool:
-    """:func:`_numbers_exact` of text outside strings (:func:`~.limits.outside_strings`): every
+def _numbers_exact(outside: bytes) -> bool:
+    """Whether every number of JSON text, given by what lies outside its strings
+    (:func:`~.limits.outside_strings`), is held exactly by the float orjson made of it: every
     digit there is a number's, so no run needs telling apart from a UID's."""
     scanned = outside.translate(_NUMBER_SCAN, _NOT_NUMBER)
     if _LONG_RUN in scanned:
@@ -890,7 +871,7 @@ def fast_parse(data: str | bytes | bytearray) -> tuple[Any, bytes]:
 def trusted(tree: Any, data: str | bytes | bytearray, outside: bytes) -> bool:
     """Whether the fast tree is the exact parse's (see above): no repeated name, every number
     held as written."""
-    if tree.__class__ is not dict or not _numbers_exact_outside(outside):
+    if tree.__class__ is not dict or not _numbers_exact(outside):
         return False
     raw = data.encode("utf-8") if isinstance(data, str) else data
     # a repeated name: the exact parse finds and places it
