@@ -30,12 +30,20 @@ EXAMPLES = sorted((ROOT / "definitions/hl7.fhir.r5.examples").glob("ImagingSelec
 
 def exact(data: Any) -> list[tuple[Any, ...]]:
     """Issues from the exact (json-module) parse only."""
-    saved = runtime.fast_tree
-    runtime.fast_tree = lambda _data: None  # type: ignore[assignment]
+    saved = runtime.fast_parse
+    asked: list[Any] = []
+
+    def refuse(data: Any) -> tuple[None, bytes]:  # as when orjson refuses the text
+        asked.append(data)
+        return None, b""
+
+    runtime.fast_parse = refuse  # type: ignore[assignment]
     try:
-        return [tuple(i) for i in run(data, RESOURCE_VALIDATORS).issues]
+        issues = [tuple(i) for i in run(data, RESOURCE_VALIDATORS).issues]
     finally:
-        runtime.fast_tree = saved
+        runtime.fast_parse = saved
+    assert asked, "run() no longer asks fast_parse: this helper would compare fast with fast"
+    return issues
 
 
 def fast(data: Any) -> list[tuple[Any, ...]]:
