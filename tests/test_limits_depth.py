@@ -54,3 +54,28 @@ def test_a_deep_chain_stops_early_and_a_shallow_text_is_cheap() -> None:
     assert json_depth(chain, stop=128) == 129
     assert too_deep(chain, 128)
     assert not too_deep(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', 2)
+
+
+def test_the_fast_parse_refuses_exactly_what_nests_too_deep() -> None:
+    """``vouch`` reads the depth of a tree written like its text off orjson's indented
+    serialisation (empty containers at the deepest level, brackets and escaped line breaks in
+    strings included), and off what lies outside the strings otherwise."""
+    import orjson
+
+    from fhirgen.runtime.validate import vouch
+
+    rnd = random.Random(20261127)
+    seen = {True: 0, False: 0}
+    for _ in range(5000):
+        document = {"r": _document(rnd)}
+        layout = rnd.choice([{}, {"indent": 1}, {"separators": (",", ":")}, {"ensure_ascii": False}])
+        raw = json.dumps(document, **layout).encode("utf-8")  # type: ignore[arg-type]
+        tree = orjson.loads(raw)
+        for limit in (rnd.randint(1, 10), _depth(document), _depth(document) - 1):
+            if limit < 1:
+                continue
+            verdict = vouch(tree, raw, limit)
+            assert verdict is not None, raw  # written like its tree: never the exact parse
+            assert verdict == (_depth(document) <= limit), (raw, limit)
+            seen[verdict] += 1
+    assert seen[True] > 1000 and seen[False] > 1000

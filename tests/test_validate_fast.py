@@ -16,7 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fhirgen.models import validators as generated
 from fhirgen.models.validators import RESOURCE_VALIDATORS
@@ -59,7 +62,7 @@ def fast(data: Any) -> list[tuple[Any, ...]]:
     b'{"a":[1,-0]}',
     b'{"a": -0 }',
     b'{"a":1e12345678901}',
-    b'{"a":12345678901234567890}',
+    b'{"a":123456789012345678901}',
     b'\xef\xbb\xbf{"a":1}',
     b'{"a":NaN}',
     b'{"a":"\\ud800"}',
@@ -74,6 +77,8 @@ def test_fast_parse_takes_ordinary_resources_and_long_digit_runs_in_strings() ->
         assert fast_tree(path.read_bytes()) is not None, path.name
     assert fast_tree(b'{"uid":"2.25.123456789012345678901234567890","n":[1.5,-2,0]}') is not None
     assert fast_tree('{"text":"x\\":","n":1}') == {"text": 'x":', "n": 1}
+    # orjson holds an integer of up to 64 bits exactly, as the exact parse does
+    assert fast_tree(b'{"a":12345678901234567890}') == {"a": 12345678901234567890}
 
 
 def _mutants() -> list[tuple[str, bytes]]:
@@ -200,3 +205,97 @@ def test_fast_all_of_a_list_agrees_with_fast_of_each_item() -> None:
         for size in (1, 2, 3):
             for values in itertools.product(odd, repeat=size):
                 assert prim.fast_all(list(values)) == each(list(values)), (name, values)
+
+
+# ------------------------------------------------------------- the text written like the tree
+# ``trusted`` first asks whether the text is orjson's serialisation of its tree but for
+# whitespace and json.dumps' ASCII escapes. Texts written by hand below mix what that check must
+# see through (spaces, indentation, \u00e9 escapes) with what it must not (numbers written
+# otherwise, a repeated name, other escapes): a tree it vouches for is the exact parse's tree.
+
+_NUMBER_TEXTS = ["0", "1", "-2", "1.5", "1.50", "1e2", "1E2", "-0", "-0.0", "0.1", "100.0",
+                 "12345678901234567890", "1.0000000000000002", "1.00000000000000002",
+                 "0.30000000000000004", "5e-324", "1e16", "123456789012345678"]
+_STRING_TEXTS = ['"a"', '"a b"', '" "', '"\\u00e9"', '"\\u00E9"', '"é"', '"\\/"', '"\\""',
+                 '"\\\\"', '"\\\\\\""', '"x\\n1"', '"\\u0022"', '"1.5"', '"[{"', '"\\ud83d\\ude00"',
+                 '"\U0001f600"', '"\\u0031.50"']
+
+
+def _exact_tree(text: str) -> tuple[Any, bool]:
+    """The exact parse (decimals as written) and whether a name was repeated."""
+    repeated = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        result = dict(items)
+        repeated = repeated or len(result) != len(items)
+        return result
+
+    return json.loads(text, object_pairs_hook=pairs, parse_float=Decimal), repeated
+
+
+def _same_values(fast_value: Any, exact_value: Any) -> bool:
+    if isinstance(exact_value, Decimal):  # the float must give back the number as written
+        return fast_value.__class__ is float and Decimal(repr(fast_value)) == exact_value
+    if isinstance(exact_value, dict):
+        return (isinstance(fast_value, dict) and list(fast_value) == list(exact_value)
+                and all(_same_values(fast_value[k], v) for k, v in exact_value.items()))
+    if isinstance(exact_value, list):
+        return (isinstance(fast_value, list) and len(fast_value) == len(exact_value)
+                and all(map(_same_values, fast_value, exact_value)))
+    return fast_value.__class__ is exact_value.__class__ and fast_value == exact_value
+
+
+@st.composite
+def _written(draw: st.DrawFn) -> str:
+    """An object written by hand: its names may repeat, its numbers and strings are written in
+    any of several ways, with any whitespace between tokens."""
+    space = st.sampled_from(["", " ", "\n", "\t", "\r\n  "])
+
+    def value(depth: int) -> str:
+        kind = draw(st.sampled_from(["number", "string", "literal", "array", "object"][
+            : 5 if depth < 3 else 3]))
+        if kind == "number":
+            return draw(st.sampled_from(_NUMBER_TEXTS))
+        if kind == "string":
+            return draw(st.sampled_from(_STRING_TEXTS))
+        if kind == "literal":
+            return draw(st.sampled_from(["true", "false", "null"]))
+        if kind == "array":
+            items = [value(depth + 1) for _ in range(draw(st.integers(0, 3)))]
+            return "[" + ",".join(draw(space) + item + draw(space) for item in items) + "]"
+        return member_list(depth + 1)
+
+    def member_list(depth: int) -> str:
+        names = draw(st.lists(st.sampled_from(['"a"', '"b"', '"c"', '"\\u0061"']), max_size=4))
+        members = [draw(space) + name + draw(space) + ":" + draw(space) + value(depth) + draw(space)
+                   for name in names]
+        return "{" + ",".join(members) + "}"
+
+    return draw(space) + member_list(0) + draw(space)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_written())
+def test_a_tree_vouched_for_is_the_exact_parse(text: str) -> None:
+    tree = fast_tree(text.encode("utf-8"))
+    if tree is None:
+        return
+    exact_value, repeated = _exact_tree(text)
+    assert not repeated, text
+    assert _same_values(tree, exact_value), text
+
+
+@pytest.mark.parametrize("tree", [
+    {"a": "x y", "n": [1.5, -2, 0, 0.25], "e": "é\u2028", "q": 'say "hi" \\ there'},
+    {"resourceType": "ImagingSelection", "text": {"div": '<div xmlns="x">\u00a0</div>'}},
+])
+def test_json_dumps_layouts_take_the_fast_path(tree: dict[str, Any]) -> None:
+    """The layouts bulk exports and scripts write: compact, json.dumps' default (spaced,
+    ASCII escapes), indented, UTF-8."""
+    for text in (json.dumps(tree), json.dumps(tree, indent=2), json.dumps(tree, ensure_ascii=False),
+                 json.dumps(tree, separators=(",", ":")) + "\n"):
+        raw = text.encode("utf-8")
+        parsed, _ = runtime.fast_parse(raw)
+        assert runtime._written_alike(raw, orjson.dumps(parsed)), text
+        assert fast_tree(raw) == tree

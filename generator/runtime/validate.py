@@ -55,8 +55,11 @@ from .primitives import Primitive, json_kind_of, kind_name
 
 try:
     import orjson as _orjson
+
+    _INDENT = _orjson.OPT_INDENT_2
 except ImportError:  # pragma: no cover - a declared dependency; the exact parse still works
     _orjson = None  # type: ignore[assignment]
+    _INDENT = 0
 
 __all__ = [
     "MISSING",
@@ -797,16 +800,24 @@ class Parsed:
 
 
 # The fast parse. orjson builds the tree (floats for decimals, the last value of a repeated
-# name), and cheap byte scans decide whether that tree can be trusted:
+# name), and cheap byte scans decide whether that tree can be trusted.
+# First, the common case (_written_alike): the text is orjson's serialisation of its own tree
+# but for whitespace (json.dumps' ", " and ": ", indentation, a final newline) and, in ASCII
+# text, json.dumps' \u00e9 escapes. Spaces are dropped from both sides (inside strings too),
+# tabs and line breaks from the text (JSON strings cannot hold them raw). Neither step moves a
+# backslash or a quote, so where the two are then equal their strings sit at the same places,
+# and so does everything between strings: every number is written as orjson writes its float
+# (so the float holds it exactly: "1.50", "1e2" and "-0" differ) and no name was dropped (a
+# repeated name's first value would be missing from the tree's text). Otherwise:
 # * duplicates: every '"' byte of JSON text delimits a string or is an escaped quote, and orjson
 #   writes the tree back the same way, so the text and the re-serialised tree have as many '"'
 #   bytes unless a name was repeated (its dropped name and value are missing from the tree); a
 #   quote written as \u0022 in the text is one '"' byte in the tree's text, so it is counted
 #   (a literal backslash before "u0022" only makes the text's side larger: the exact parse);
-# * numbers: a float holds a JSON number of up to 17 digits as written, and FHIR's decimal regex
-#   allows at most 18 integer and 17 fraction digits and 9 exponent digits; text whose numbers
-#   have a run of 18 digits (or an exponent of 10) takes the exact parse, as does "-0" (not a FHIR
-#   integer). The scan maps what lies outside the strings (DICOM UIDs' long digit runs are
+# * numbers: a float gives back a JSON number of up to 15 significant digits as written, and
+#   FHIR's decimal regex allows at most 9 exponent digits; text with a number of 16 digits or
+#   more (the point aside, leading zeros counted: rare, and safe) or an exponent of 10 digits
+#   takes the exact parse, as does "-0" (not a FHIR integer). The scan maps what lies outside the strings (DICOM UIDs' long digit runs are
 #   inside them) to number classes (digits, '.', 'e', signs, separators) with one
 #   bytes.translate.
 # Anything orjson refuses (syntax, BOM, NaN, lone surrogates, depth) takes the exact parse too,
@@ -826,13 +837,13 @@ def _scan_table() -> tuple[bytes, bytes]:
 
 
 _NUMBER_SCAN, _NOT_NUMBER = _scan_table()
-#: Number tokens no float holds as written: 19 integer digits, an exponent of 10 digits.
-_ODD_NUMBERS = (b"s" + b"0" * 19, b"sm" + b"0" * 19, b"e" + b"0" * 10, b"em" + b"0" * 10,
-                b"ep" + b"0" * 10)
+#: Number tokens no float holds as written: an exponent of 10 digits.
+_ODD_NUMBERS = (b"e" + b"0" * 10, b"em" + b"0" * 10, b"ep" + b"0" * 10)
 #: The scan again, with 1-9 apart from 0: a negative one-digit integer is looked at again
 #: there, to tell "-0" (not a FHIR integer, and a float cannot tell) from "-2".
 _ZERO_SCAN = bytes(ord("1") if 0x31 <= i <= 0x39 else _NUMBER_SCAN[i] for i in range(256))
-_FRACTION = b"d" + b"0" * 18
+#: 16 digits of one number (its point dropped): more than a float gives back as written.
+_SIGNIFICANT = b"0" * 16
 #: The shortest digit run any number of _ODD_NUMBERS needs: without one, none is there.
 _LONG_RUN = b"0" * 10
 
@@ -846,8 +857,10 @@ def _numbers_exact(outside: bytes) -> bool:
         for odd in _ODD_NUMBERS:
             if odd in scanned:
                 return False
-        if _FRACTION in scanned:
-            return False
+    # 16 digits, the point aside, are more than a float always gives back as written
+    # (1.00000000000000002 is 1.0); an integer that long also takes the exact parse
+    if _SIGNIFICANT in scanned.replace(b"d", b""):
+        return False
     if b"sm0" in scanned:
         zeros = outside.translate(_ZERO_SCAN, _NOT_NUMBER)
         if b"sm0x" in zeros or b"sm0s" in zeros:
@@ -856,8 +869,8 @@ def _numbers_exact(outside: bytes) -> bool:
 
 
 def fast_parse(data: str | bytes | bytearray) -> tuple[Any, bytes]:
-    """orjson's tree of the text and what lies outside its strings, or ``(None, b"")`` when
-    orjson refuses it (syntax, BOM, NaN, lone surrogates, nesting beyond 1024 levels)."""
+    """orjson's tree of the text and the text as bytes, or ``(None, b"")`` when orjson refuses
+    it (syntax, BOM, NaN, lone surrogates, nesting beyond 1024 levels)."""
     if _orjson is None:
         return None, b""
     try:
@@ -865,23 +878,62 @@ def fast_parse(data: str | bytes | bytearray) -> tuple[Any, bytes]:
         tree = _orjson.loads(raw)
     except (ValueError, UnicodeError, TypeError, RecursionError):
         return None, b""
-    return tree, outside_strings(raw)
+    return tree, raw
 
 
-def trusted(tree: Any, data: str | bytes | bytearray, outside: bytes) -> bool:
-    """Whether the fast tree is the exact parse's (see above): no repeated name, every number
-    held as written."""
-    if tree.__class__ is not dict or not _numbers_exact(outside):
+def trusted(tree: Any, raw: bytes) -> bool:
+    """Whether the fast tree of *raw* is the exact parse's (see above): no repeated name, every
+    number held as written."""
+    return vouch(tree, raw, None) is True
+
+
+def vouch(tree: Any, raw: bytes, max_depth: int | None) -> bool | None:
+    """The fast tree of *raw* is the exact parse's and nests at most *max_depth* levels (True),
+    nests deeper (False: refuse it), or may differ from the exact parse (None: parse exactly).
+
+    The depth of a tree written like its text is read off orjson's indented serialisation: a
+    value nested deeper than *max_depth* sits in a container at that level, whose contents
+    are written on lines indented by ``2 * max_depth`` spaces (strings hold no raw line
+    break), so without such a line there is none."""
+    if tree.__class__ is not dict:
+        return None
+    indented = _orjson.dumps(tree, option=_INDENT)
+    if _written_alike(raw, indented):
+        if max_depth is None or b"\n" + b"  " * max_depth not in indented:
+            return True
+        return not too_deep(raw, max_depth)  # deep, perhaps too deep: count the brackets
+    outside = outside_strings(raw)
+    if max_depth is not None and outside_too_deep(outside, max_depth):
         return False
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if not _numbers_exact(outside):
+        return None
     # a repeated name: the exact parse finds and places it
-    return raw.count(b'"') + raw.count(b"\\u0022") == _orjson.dumps(tree).count(b'"')
+    if raw.count(b'"') + raw.count(b"\\u0022") != indented.count(b'"'):
+        return None
+    return True
+
+
+_WHITESPACE = b" \t\r\n"
+
+
+def _written_alike(raw: bytes, indented: bytes) -> bool:
+    """Whether *raw* is orjson's serialisation of its tree (*indented*: with OPT_INDENT_2) but
+    for whitespace and, for ASCII text, json.dumps' ``\\u00e9`` escapes of what orjson writes
+    as UTF-8."""
+    bare = raw.translate(None, _WHITESPACE)
+    ours = indented.translate(None, b" \n")  # orjson's only whitespace outside strings
+    if bare == ours:
+        return True
+    if len(bare) <= len(ours) or not raw.isascii() or indented.isascii():
+        return False
+    escaped = ours.decode("utf-8").encode("ascii", "backslashreplace").replace(b"\\x", b"\\u00")
+    return bare == escaped
 
 
 def fast_tree(data: str | bytes | bytearray) -> Any:
     """The parsed tree when the fast parse can vouch for it (see above), else None."""
-    tree, outside = fast_parse(data)
-    if tree is None or not trusted(tree, data, outside):
+    tree, raw = fast_parse(data)
+    if tree is None or not trusted(tree, raw):
         return None
     return tree
 
@@ -1036,11 +1088,12 @@ def run(data: str | bytes | bytearray | dict[str, Any], validators: Mapping[str,
     refusal = size_refusal(len(data), limits)  # of text: its characters, about its bytes
     if refusal is not None:
         return Result([refusal], None, file)
-    tree, outside = fast_parse(data)
+    tree, raw = fast_parse(data)
     if tree is not None:
-        if outside_too_deep(outside, limits.max_depth):
+        verdict = vouch(tree, raw, limits.max_depth)
+        if verdict is False:
             return Result([_depth_refusal(limits)], None, file)
-        if trusted(tree, data, outside):
+        if verdict:
             out = _validate_tree(tree, validators, limits)
             if not out.inexact_numbers:
                 return _result(out, tree, file, data, line_offset)
