@@ -463,13 +463,16 @@ class _ValidationReport:
         self._stdout = click.get_text_stream("stdout")
 
     def add(self, result: Any) -> None:
+        from .runtime.stream import SEVERITIES, tally
+
         self.resources += 1
-        issues = result.issues
+        counted = getattr(result, "tally", None)  # a pool's outcomes bring counts, not issues
+        issues = result.issues if counted is None or self.output_format != "json" else []
         totals = self.totals
-        for issue in issues:
-            totals[issue.severity] = totals.get(issue.severity, 0) + 1
-        if not self.failed:
-            self.failed = any(issue.severity in self.failing for issue in issues)
+        for severity, number in zip(SEVERITIES, counted or tally(issues), strict=True):
+            totals[severity] += number
+            if number and severity in self.failing:
+                self.failed = True
         if self.output_format == "json":
             text = getattr(result, "text", None)  # made by the worker (validate_stream)
             if not isinstance(text, str):

@@ -70,6 +70,46 @@ def test_jobs_keeps_order_and_per_line_results(ndjson: Path) -> None:
             assert "binding" in rules
 
 
+def test_jobs_text_output_and_summary_match_the_serial_run(ndjson: Path) -> None:
+    serial = fhirgen("--format", "text", str(ndjson))
+    pooled = fhirgen("--format", "text", "--jobs", "2", str(ndjson))
+    assert serial.returncode == pooled.returncode == 1
+    assert pooled.stdout == serial.stdout
+    assert b"300 resource(s) in 1 file(s)" in serial.stdout
+
+
+def test_a_pool_sends_back_the_text_and_the_tally_of_each_line(ndjson: Path) -> None:
+    """With the text asked for, a pool's outcomes carry it and the counts by severity, not the
+    issue records (the text holds them): the same text and counts as the serial run's."""
+    from fhirgen.runtime.imaging import package_imaging_rules, with_imaging_rules
+    from fhirgen.runtime.profiles import package_validators
+    from fhirgen.runtime.stream import (
+        SEVERITIES,
+        load_validators,
+        validate_stream,
+        worker_pool,
+    )
+
+    module = load_validators("fhirgen.models")
+    validators = with_imaging_rules(package_validators(module, ()),
+                                    package_imaging_rules(module), "warning")
+    chunks = list(resource_chunks(str(ndjson), ndjson))
+    serial = list(validate_stream(chunks, validators, "f", serialize=True))
+    pool = worker_pool(2, "fhirgen.models")
+    try:
+        pooled = list(validate_stream(chunks, validators, "f", jobs=2, pool=pool, serialize=True))
+    finally:
+        pool.shutdown()
+    assert [o.text for o in pooled] == [o.text for o in serial]
+    assert all(o.issues == [] for o in pooled)
+    for one, other in zip(serial, pooled, strict=True):
+        assert other.tally == tuple(sum(1 for i in one.issues if i.severity == s)
+                                    for s in SEVERITIES)
+        assert (other.error_count, other.warning_count, other.ok) == (
+            one.error_count, one.warning_count, one.ok)
+    assert sum(not o.ok for o in pooled) > 10
+
+
 def test_stdin_ndjson_is_sniffed_or_asked_for(ndjson: Path) -> None:
     data = ndjson.read_bytes()
     by_file = fhirgen("--format", "json", str(ndjson)).stdout.replace(str(ndjson).encode(), b"F")

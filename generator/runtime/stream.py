@@ -33,9 +33,11 @@ from .limits import DEFAULT_LIMITS, Limits
 from .validate import Validator, run
 
 __all__ = [
+    "SEVERITIES",
     "Outcome",
     "load_validators",
     "resource_chunks",
+    "tally",
     "validate_one",
     "validate_stream",
 ]
@@ -46,20 +48,35 @@ BATCH = 64
 IN_FLIGHT = 4
 
 
+#: The severities an :class:`Outcome`'s ``tally`` counts, in its order.
+SEVERITIES = ("fatal", "error", "warning", "information")
+
+
 class Outcome(NamedTuple):
-    """One validated resource, as a plain record (it crosses process boundaries)."""
+    """One validated resource, as a plain record (it crosses process boundaries).
+
+    ``tally`` counts the issues by severity (:data:`SEVERITIES`). A pool asked for the text
+    (*serialize*) sends back the text and the tally but not the issues, which the text holds:
+    the process that prints then only counts and writes (unpickling a line's issue records cost
+    it about as much as writing them).
+    """
 
     issues: list[Issue]
     resource_type: str | None
     file: str | None
     text: str | None = None  # the OperationOutcome as one line of JSON, when asked for
+    tally: tuple[int, ...] | None = None
 
     @property
     def error_count(self) -> int:
+        if self.tally is not None:
+            return self.tally[0] + self.tally[1]
         return count(self.issues, "fatal", "error")
 
     @property
     def warning_count(self) -> int:
+        if self.tally is not None:
+            return self.tally[2]
         return count(self.issues, "warning")
 
     @property
@@ -172,7 +189,15 @@ def validate_one(data: bytes, validators: dict[str, Validator], file: str | None
     result = run(data, validators, file=file, line_offset=line_offset, limits=limits)
     issues = result.issues
     text = outcome_json(issues, result.file).decode("utf-8") if serialize else None
-    return Outcome(issues, result.resource_type, result.file, text)
+    return Outcome(issues, result.resource_type, result.file, text, tally(issues))
+
+
+def tally(issues: Iterable[Issue]) -> tuple[int, ...]:
+    """How many of *issues* are of each severity of :data:`SEVERITIES`."""
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for issue in issues:
+        counts[issue.severity] += 1
+    return tuple(counts.values())
 
 
 def validate_stream(chunks: Iterable[tuple[int, bytes]], validators: dict[str, Validator],
@@ -232,8 +257,11 @@ def _validate_batch(batch: list[tuple[int, bytes]], file: str | None, serialize:
     validators = _WORKER_VALIDATORS
     if validators is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("worker without validators")
-    return [validate_one(data, validators, file, offset, serialize=serialize, limits=limits)
-            for offset, data in batch]
+    outcomes = [validate_one(data, validators, file, offset, serialize=serialize, limits=limits)
+                for offset, data in batch]
+    if serialize:  # the text holds the issues: send back only it and the tally
+        return [outcome._replace(issues=[]) for outcome in outcomes]
+    return outcomes
 
 
 def load_validators(models: str) -> Any:
@@ -277,7 +305,7 @@ def progress_bar(enabled: bool | None, stream: Any = None) -> Callable[[Outcome]
 
     def tick(outcome: Outcome) -> None:
         state["seen"] += 1
-        if outcome.issues and not outcome.ok:
+        if not outcome.ok:
             state["errors"] += 1
         if state["seen"] % 64 == 0 or not outcome.ok:
             bar.set_postfix_str(f"{state['errors']} with errors", refresh=False)
