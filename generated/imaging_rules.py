@@ -6,9 +6,11 @@ Not part of FHIR: DICOM-aware checks of ImagingSelection that the specification 
 (requirements, definitions) or leaves to DICOM (graphic types, UID syntax, the SOP Class registry),
 each citing its source. Each rule is a function ``inv_<key>(node, resource, root)`` compiled from
 its FHIRPath like the base invariants (``invariants.py``); ``RULES`` says where each sits.
-They are evaluated after the base validator by ``fhirgen validate`` (``--imaging-rules
-error|warning|off``, warnings by default), through :mod:`fhirgen.runtime.imaging`;
-:func:`validate` does the same for one resource.
+``_walk`` is the checker specialised to them: one pass over the resource, asking the rules'
+JSON forms inline and handing what they do not pass to the exact evaluation (the interpreted
+walk, ``RULES.reference_checker``, gives the same issues). They are evaluated after the base
+validator by ``fhirgen validate`` (``--imaging-rules error|warning|off``, warnings by default),
+through :mod:`fhirgen.runtime.imaging`; :func:`validate` does the same for one resource.
 """
 
 from __future__ import annotations
@@ -16,7 +18,21 @@ from __future__ import annotations
 from typing import Any
 
 from fhirgen.runtime import fhirpath as fp
-from fhirgen.runtime.imaging import DEFAULT_MODE, ImagingRules, Rule, with_imaging_rules
+from fhirgen.runtime.imaging import (
+    DEFAULT_MODE,
+    ImagingRules,
+    Late,
+    Loc,
+    Rule,
+    Site,
+    Validator,
+    at,
+    exact_groups,
+    expect_sites,
+    replay,
+    with_imaging_rules,
+)
+from fhirgen.runtime.issues import IssueList
 from fhirgen.runtime.validate import Result, ValueSet, run
 
 from .invariants import TYPES
@@ -1189,6 +1205,221 @@ def inv_isr_22(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     %resource.frameOfReferenceUid.exists()"""
     return fp.result(fp.exists(fp.child([resource], 'frameOfReferenceUid')))
 
+
+
+# Each site of the walk: (steps, element, each rule's JSON form or None), as RULES.sites() makes them.
+_WALK_SITES = (
+    ((), None, (_json_inv_isr_1_3cb2fdb65b19, _json_inv_isr_2_ba5d756f2674, _json_inv_isr_3_aaf6935ccc07,)),
+    ((), 'studyUid', (_json_inv_isr_4_eecb056f15da,)),
+    ((), 'seriesUid', (_json_inv_isr_5_eecb056f15da,)),
+    ((), 'frameOfReferenceUid', (_json_inv_isr_6_eecb056f15da,)),
+    (('instance',), 'uid', (_json_inv_isr_7_eecb056f15da,)),
+    (('instance',), 'sopClass', (_json_inv_isr_8_a4847cf8bb51, _json_inv_isr_9_51e0a329b122,)),
+    (('instance',), 'imageRegion2D', (_json_inv_isr_10_8fc2b0a05509, _json_inv_isr_11_464bcd292e70, _json_inv_isr_12_082686062bda, _json_inv_isr_13_3aa3e610e187, _json_inv_isr_14_f9c5759ef023,)),
+    (('instance', 'imageRegion2D'), 'coordinate', (_json_inv_isr_15_d114b78d5157,)),
+    (('instance',), 'imageRegion3D', (_json_inv_isr_16_f83804a462c4, _json_inv_isr_17_bacaad54a822, _json_inv_isr_18_be31effbedca, _json_inv_isr_19_424b4462880f, _json_inv_isr_20_791416bc6603, _json_inv_isr_21_215adf9703d7, None,)),
+)
+_WALK_RE_295eb7729751 = fp.compiled_regex('^(?:0|[1-9][0-9]*)(?:[.](?:0|[1-9][0-9]*))*$')  # _RE_295eb7729751, without capturing groups
+_WALK_RE_80356971a156 = fp.compiled_regex('^urn:oid:(?:0|[1-9][0-9]*)(?:[.](?:0|[1-9][0-9]*))*$')  # _RE_80356971a156, without capturing groups
+
+
+def _walk(sites: tuple[Site, ...]) -> Validator:
+    """The checker of these sites (``RULES.sites(severity)``), specialised to the rules: one
+    pass over the resource asking each site's JSON forms inline; what they do not all pass
+    goes to its group afterwards, site by site (``replay``)."""
+    expect_sites(sites, _WALK_SITES)
+    exact = exact_groups(sites, (8,))
+
+    def check(node: dict[str, Any], path: Loc, out: IssueList) -> None:
+        late: list[Late] = []
+        _passed_RE_295eb7729751: object = None  # the last text that passed _RE_295eb7729751
+        _passed_RE_80356971a156: object = None  # the last text that passed _RE_80356971a156
+        # isr-1, isr-2, isr-3 on ImagingSelection
+        try:
+            ok = False
+            if node.__class__ is dict:
+                node_0 = node.get('studyUid')
+                node_1 = node.get('frameOfReferenceUid')
+                node_2 = node.get('instance')
+                node_3 = node.get('seriesUid')
+                ok = (node_0 is None or node_0.__class__ is str) and (node.get('_studyUid') is None) and (node_1 is None or node_1.__class__ is str) and (node.get('_frameOfReferenceUid') is None) and (node.get('_instance') is None) and (node_3 is None or node_3.__class__ is str) and (node.get('_seriesUid') is None) and (node_0 is not None or (False if (_t0_0_t1 := (node_1 is not None and fp.needs_nodes())) is False else False if (_t0_0_t2 := (not (node_2 is not None if node_2.__class__ is not list else node_2.count(None) != len(node_2)))) is False else None if _t0_0_t1 is None or _t0_0_t2 is None else True)) is True and (node_3 is not None or (False if (_t0_1_t1 := (node_1 is not None and fp.needs_nodes())) is False else False if (_t0_1_t2 := (not (node_2 is not None if node_2.__class__ is not list else node_2.count(None) != len(node_2)))) is False else None if _t0_1_t1 is None or _t0_1_t2 is None else True)) is True and (not (node_0 is None and node_3 is None) or node_1 is not None) is True
+        except fp.NeedsNodes:
+            ok = False
+        if not ok:
+            late.append((0, node, path))
+        # isr-4 on ImagingSelection.studyUid
+        x1 = node.get('studyUid')
+        if node.get('_studyUid') is not None:
+            late.append((1, node, path))
+        elif x1.__class__ is list:
+            for y1 in x1:
+                if y1 is None:
+                    continue
+                ok = (y1.__class__ is str) and ((y1 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y1) is not None and (_passed_RE_295eb7729751 := y1) is y1)) and len(y1) <= 64) is True
+                if not ok:
+                    late.append((1, node, path))
+                    break
+        elif x1 is not None:
+            ok = (x1.__class__ is str) and ((x1 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x1) is not None and (_passed_RE_295eb7729751 := x1) is x1)) and len(x1) <= 64) is True
+            if not ok:
+                late.append((1, node, path))
+        # isr-5 on ImagingSelection.seriesUid
+        x2 = node.get('seriesUid')
+        if node.get('_seriesUid') is not None:
+            late.append((2, node, path))
+        elif x2.__class__ is list:
+            for y2 in x2:
+                if y2 is None:
+                    continue
+                ok = (y2.__class__ is str) and ((y2 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y2) is not None and (_passed_RE_295eb7729751 := y2) is y2)) and len(y2) <= 64) is True
+                if not ok:
+                    late.append((2, node, path))
+                    break
+        elif x2 is not None:
+            ok = (x2.__class__ is str) and ((x2 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x2) is not None and (_passed_RE_295eb7729751 := x2) is x2)) and len(x2) <= 64) is True
+            if not ok:
+                late.append((2, node, path))
+        # isr-6 on ImagingSelection.frameOfReferenceUid
+        x3 = node.get('frameOfReferenceUid')
+        if node.get('_frameOfReferenceUid') is not None:
+            late.append((3, node, path))
+        elif x3.__class__ is list:
+            for y3 in x3:
+                if y3 is None:
+                    continue
+                ok = (y3.__class__ is str) and ((y3 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y3) is not None and (_passed_RE_295eb7729751 := y3) is y3)) and len(y3) <= 64) is True
+                if not ok:
+                    late.append((3, node, path))
+                    break
+        elif x3 is not None:
+            ok = (x3.__class__ is str) and ((x3 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x3) is not None and (_passed_RE_295eb7729751 := x3) is x3)) and len(x3) <= 64) is True
+            if not ok:
+                late.append((3, node, path))
+        # the objects of ImagingSelection.instance
+        e1 = node.get('instance')
+        for i1, p1 in enumerate(e1) if e1.__class__ is list else ((None, e1),):
+            if p1.__class__ is not dict:
+                continue
+            # isr-7 on ImagingSelection.instance.uid
+            x4 = p1.get('uid')
+            if p1.get('_uid') is not None:
+                late.append((4, p1, at(path, 'instance', i1)))
+            elif x4.__class__ is list:
+                for y4 in x4:
+                    if y4 is None:
+                        continue
+                    ok = (y4.__class__ is str) and ((y4 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y4) is not None and (_passed_RE_295eb7729751 := y4) is y4)) and len(y4) <= 64) is True
+                    if not ok:
+                        late.append((4, p1, at(path, 'instance', i1)))
+                        break
+            elif x4 is not None:
+                ok = (x4.__class__ is str) and ((x4 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x4) is not None and (_passed_RE_295eb7729751 := x4) is x4)) and len(x4) <= 64) is True
+                if not ok:
+                    late.append((4, p1, at(path, 'instance', i1)))
+            # isr-8, isr-9 on ImagingSelection.instance.sopClass
+            x5 = p1.get('sopClass')
+            if p1.get('_sopClass') is not None:
+                late.append((5, p1, at(path, 'instance', i1)))
+            elif x5.__class__ is list:
+                for y5 in x5:
+                    if y5 is None:
+                        continue
+                    try:
+                        ok = False
+                        if y5.__class__ is dict:
+                            y5_0 = y5.get('code')
+                            y5_1 = y5.get('system')
+                            ok = (y5_0 is None or y5_0.__class__ is str) and (y5.get('_code') is None) and (y5_1 is None or y5_1.__class__ is str) and (y5.get('_system') is None) and (not (y5_0 is not None and y5_0.startswith('urn:oid:')) or ((y5_0 == _passed_RE_80356971a156 or (_WALK_RE_80356971a156.search(y5_0) is not None and (_passed_RE_80356971a156 := y5_0) is y5_0)) and len(y5_0) <= 72)) is True and (not (y5_1 is not None and y5_1 == 'urn:ietf:rfc:3986') or fp.coding_member(y5, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')) is True
+                    except fp.NeedsNodes:
+                        ok = False
+                    if not ok:
+                        late.append((5, p1, at(path, 'instance', i1)))
+                        break
+            elif x5 is not None:
+                try:
+                    ok = False
+                    if x5.__class__ is dict:
+                        x5_0 = x5.get('code')
+                        x5_1 = x5.get('system')
+                        ok = (x5_0 is None or x5_0.__class__ is str) and (x5.get('_code') is None) and (x5_1 is None or x5_1.__class__ is str) and (x5.get('_system') is None) and (not (x5_0 is not None and x5_0.startswith('urn:oid:')) or ((x5_0 == _passed_RE_80356971a156 or (_WALK_RE_80356971a156.search(x5_0) is not None and (_passed_RE_80356971a156 := x5_0) is x5_0)) and len(x5_0) <= 72)) is True and (not (x5_1 is not None and x5_1 == 'urn:ietf:rfc:3986') or fp.coding_member(x5, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')) is True
+                except fp.NeedsNodes:
+                    ok = False
+                if not ok:
+                    late.append((5, p1, at(path, 'instance', i1)))
+            # isr-16, isr-17, isr-18, isr-19, isr-20, isr-21, isr-22 (without JSON form: isr-22) on ImagingSelection.instance.imageRegion3D
+            x8 = p1.get('imageRegion3D')
+            if p1.get('_imageRegion3D') is not None:
+                late.append((8, p1, at(path, 'instance', i1)))
+            elif x8.__class__ is list:
+                for y8 in x8:
+                    if y8 is None:
+                        continue
+                    try:
+                        ok = False
+                        if y8.__class__ is dict:
+                            y8_0 = y8.get('coordinate')
+                            y8_1 = y8.get('regionType')
+                            ok = (y8.get('_coordinate') is None) and (y8_1 is None or y8_1.__class__ is str) and (y8.get('_regionType') is None) and ((0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) % 3 == 0) is True and (not (y8_1 is not None and (y8_1 == 'point' or fp.normalised(y8_1) == 'point')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 3) is True and (not (y8_1 is not None and (y8_1 == 'polyline' or fp.normalised(y8_1) == 'polyline')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) >= 6) is True and (not (y8_1 is not None and (y8_1 == 'polygon' or fp.normalised(y8_1) == 'polygon')) or ((0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) >= 12 and fp.needs_nodes())) is True and (not (y8_1 is not None and (y8_1 == 'ellipse' or fp.normalised(y8_1) == 'ellipse')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 12) is True and (not (y8_1 is not None and (y8_1 == 'ellipsoid' or fp.normalised(y8_1) == 'ellipsoid')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 18) is True
+                    except fp.NeedsNodes:
+                        ok = False
+                    if not ok:
+                        late.append((8, p1, at(path, 'instance', i1)))
+                        break
+                else:
+                    late.append((9, p1, at(path, 'instance', i1)))
+            elif x8 is not None:
+                try:
+                    ok = False
+                    if x8.__class__ is dict:
+                        x8_0 = x8.get('coordinate')
+                        x8_1 = x8.get('regionType')
+                        ok = (x8.get('_coordinate') is None) and (x8_1 is None or x8_1.__class__ is str) and (x8.get('_regionType') is None) and ((0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) % 3 == 0) is True and (not (x8_1 is not None and (x8_1 == 'point' or fp.normalised(x8_1) == 'point')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 3) is True and (not (x8_1 is not None and (x8_1 == 'polyline' or fp.normalised(x8_1) == 'polyline')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) >= 6) is True and (not (x8_1 is not None and (x8_1 == 'polygon' or fp.normalised(x8_1) == 'polygon')) or ((0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) >= 12 and fp.needs_nodes())) is True and (not (x8_1 is not None and (x8_1 == 'ellipse' or fp.normalised(x8_1) == 'ellipse')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 12) is True and (not (x8_1 is not None and (x8_1 == 'ellipsoid' or fp.normalised(x8_1) == 'ellipsoid')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 18) is True
+                except fp.NeedsNodes:
+                    ok = False
+                if not ok:
+                    late.append((8, p1, at(path, 'instance', i1)))
+                else:
+                    late.append((9, p1, at(path, 'instance', i1)))
+            # the objects of ImagingSelection.instance.imageRegion2D, and isr-10, isr-11, isr-12, isr-13, isr-14 on each value
+            e2 = p1.get('imageRegion2D')
+            c6 = p1.get('_imageRegion2D') is None  # isr-10, isr-11, isr-12, isr-13, isr-14 still to ask
+            if not c6:
+                late.append((6, p1, at(path, 'instance', i1)))
+            for i2, p2 in enumerate(e2) if e2.__class__ is list else ((None, e2),):
+                if p2 is None:
+                    continue
+                if c6:
+                    ok = False
+                    if p2.__class__ is dict:
+                        p2_0 = p2.get('coordinate')
+                        p2_1 = p2.get('regionType')
+                        ok = (p2.get('_coordinate') is None) and (p2_1 is None or p2_1.__class__ is str) and (p2.get('_regionType') is None) and ((0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) % 2 == 0) is True and (not (p2_1 is not None and (p2_1 == 'point' or fp.normalised(p2_1) == 'point')) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 2) is True and (not (p2_1 is not None and (p2_1 == 'circle' or fp.normalised(p2_1) == 'circle')) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 4) is True and (not (p2_1 is not None and (p2_1 == 'ellipse' or fp.normalised(p2_1) == 'ellipse')) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 8) is True and (not (p2_1 is not None and (p2_1 == 'polyline' or fp.normalised(p2_1) == 'polyline') or (p2_1 is not None and (p2_1 == 'interpolated' or fp.normalised(p2_1) == 'interpolated'))) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) >= 4) is True
+                    if not ok:
+                        late.append((6, p1, at(path, 'instance', i1)))
+                        c6 = False
+                if p2.__class__ is not dict:
+                    continue
+                # isr-15 on ImagingSelection.instance.imageRegion2D.coordinate
+                x7 = p2.get('coordinate')
+                if p2.get('_coordinate') is not None:
+                    late.append((7, p2, at(at(path, 'instance', i1), 'imageRegion2D', i2)))
+                elif x7.__class__ is list:
+                    for y7 in x7:
+                        if y7 is None:
+                            continue
+                        ok = (y7.__class__ in fp.NUMBER_CLASSES) and (y7 >= 0) is True
+                        if not ok:
+                            late.append((7, p2, at(at(path, 'instance', i1), 'imageRegion2D', i2)))
+                            break
+                elif x7 is not None:
+                    ok = (x7.__class__ in fp.NUMBER_CLASSES) and (x7 >= 0) is True
+                    if not ok:
+                        late.append((7, p2, at(at(path, 'instance', i1), 'imageRegion2D', i2)))
+        if late:
+            replay(late, exact, out)
+
+    return check
+
 # fmt: on
 
 
@@ -1376,4 +1607,5 @@ RULES = ImagingRules(
         ),
     ),
     SOP_CLASSES,
+    _walk,
 )

@@ -33,7 +33,11 @@ is evaluated at run time by ``fhirgen.runtime.imaging`` (``fhirgen validate --im
 from __future__ import annotations
 
 import argparse
+import ast
+import copy
+import dataclasses
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -229,6 +233,7 @@ class ImagingModuleView:
     version: str
     functions: tuple[str, ...]  # compiled sources
     rules: tuple[str, ...]  # Rule(...) expressions, in file order
+    walk: str  # the source of ``_walk``, the checker specialised to the rules (see _walk_source)
     value_sets: tuple[tuple[str, str], ...]  # (URL, ValueSet(...) expression) memberOf() reads
     sop_classes: tuple[tuple[str, str], ...]  # (UID literal, name literal)
 
@@ -254,7 +259,8 @@ def build_imaging_view(rules: ImagingRules, model: Model,
     functions: list[str] = []
     lines: list[str] = []
     used: set[str] = set()
-    for rule, compiled in zip(rules.rules, compile_rules(rules, model), strict=True):
+    compiled_rules = compile_rules(rules, model)
+    for rule, compiled in zip(rules.rules, compiled_rules, strict=True):
         functions.append(compiled.source)
         used.update(compiled.value_sets)
         human = " ".join(rule.constraint.human.split())
@@ -281,8 +287,524 @@ def build_imaging_view(rules: ImagingRules, model: Model,
     sop_classes = tuple(
         (py_literal(uid), py_literal(name)) for uid, name in sorted(rules.sop_classes().items())
     ) if hinted else ()
+    walk = _walk_source(rules, compiled_rules)
     return ImagingModuleView(header, rules.url, rules.version, tuple(functions), tuple(lines),
-                             value_sets, sop_classes)
+                             walk, value_sets, sop_classes)
+
+
+# ------------------------------------------------------------------------ the generated walk
+#
+# The interpreted checker (fhirgen.runtime.imaging.ImagingRules.reference_checker) asks each
+# site's group on each object holding its element, site after site: for a bench resource that
+# is a Python call per rule per value, and a walk down to the instances per site. The walk the
+# generator writes instead goes over the resource once and asks the JSON forms of each site
+# inline, reading each value once for all the forms of its site. What they do not all pass
+# goes to the site's group (the exact path), afterwards and in the order of the sites.
+
+#: The walk's own variables (``_walk_source``): a JSON form naming a global of one of these
+#: names is called rather than inlined, where the name would mean the variable. Any other global
+#: (``fp``, ``VALUE_SETS``, ``_RE_...``, builtins) means the same in the walk, in the same module.
+_WALK_NAMES = re.compile(r"ok|late|node|path|out|sites|exact|check|[ceipxy][0-9]+(_[0-9]+)?"
+                         r"|_t[0-9_].*|_WALK_.*|_passed_.*")
+_SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+@dataclass(frozen=True)
+class _Form:
+    """A JSON form (``fhirgen.fhirpath.specialise``) taken apart to be asked inline: whether
+    its focus must be an object, the values it reads off the focus ``d`` (in order), the tests
+    of their kinds, and the verdict; ``stops`` when a part of it may raise ``fp.NeedsNodes``
+    (which the form catches, leaving the value to the rule's function)."""
+
+    name: str
+    on_object: bool
+    reads: tuple[tuple[str, ast.expr], ...]
+    guards: tuple[ast.expr, ...]
+    verdict: ast.expr
+    stops: bool
+
+
+@dataclass(frozen=True)
+class _WalkSite:
+    """One site as :meth:`fhirgen.runtime.imaging.ImagingRules.sites` makes it: its index, the
+    steps to the objects holding the element, the element's JSON name (``None``: the resource),
+    its rules' keys, the JSON form of each rule (its name, or ``None``), and the parts of those
+    there are (``None``: called, not inlined). ``partly`` is the index of the group of its rules
+    without JSON form in the walk's table (``exact_groups``), when it has both kinds."""
+
+    index: int
+    steps: tuple[str, ...]
+    name: str | None
+    keys: tuple[str, ...]
+    path: str
+    names: tuple[str | None, ...]
+    forms: tuple[tuple[str, _Form | None], ...]
+    partly: int | None = None
+
+    @property
+    def formless(self) -> tuple[str, ...]:
+        """The keys of its rules without JSON form."""
+        return tuple(key for key, name in zip(self.keys, self.names, strict=True) if name is None)
+
+
+def _json_form(compiled: CompiledInvariant) -> tuple[str, _Form | None, dict[str, str]] | None:
+    """The JSON form the rule's function is marked with (``@fp.json_form(name)``): its name,
+    its parts when it has the shape the specialiser writes (else ``None``: the walk calls it),
+    and the regular expressions of the source (constant name -> pattern). ``None`` when the
+    rule has no JSON form."""
+    module = ast.parse(compiled.source)
+    functions = {node.name: node for node in module.body if isinstance(node, ast.FunctionDef)}
+    function = functions.get(compiled.name)
+    name = None
+    for decorator in function.decorator_list if function is not None else ():
+        if isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "fp.json_form" \
+                and len(decorator.args) == 1 and isinstance(decorator.args[0], ast.Name):
+            name = decorator.args[0].id
+    if name is None or name not in functions:
+        return None
+    regexes = {}
+    for node in module.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call) \
+                and ast.unparse(node.value.func) == "fp.compiled_regex" \
+                and len(node.value.args) == 1 and isinstance(node.value.args[0], ast.Constant) \
+                and isinstance(node.value.args[0].value, str):
+            regexes[node.targets[0].id] = node.value.args[0].value
+    return name, _form_parts(functions[name]), regexes
+
+
+def _form_parts(function: ast.FunctionDef) -> _Form | None:
+    """The parts of a JSON form written as ``specialise._decide`` writes it::
+
+        [try:]
+            [if d.__class__ is dict:]
+                vN = <read of d> ...
+                [if <guards>:]
+                    return <verdict>
+        [except fp.NeedsNodes: pass]
+        return fp.Undecided.GENERAL
+
+    or ``None`` for any other shape, or a global the walk's variables would hide."""
+    body = list(function.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    if not body or ast.unparse(body[-1]) != "return fp.Undecided.GENERAL":
+        return None
+    body = body[:-1]
+    stops = False
+    if len(body) == 1 and isinstance(body[0], ast.Try):
+        attempt = body[0]
+        handler = attempt.handlers[0] if len(attempt.handlers) == 1 else None
+        if handler is None or attempt.orelse or attempt.finalbody or handler.type is None \
+                or ast.unparse(handler.type) != "fp.NeedsNodes" or handler.name is not None \
+                or len(handler.body) != 1 or not isinstance(handler.body[0], ast.Pass):
+            return None
+        body, stops = list(attempt.body), True
+    on_object = False
+    if len(body) == 1 and isinstance(body[0], ast.If) and not body[0].orelse \
+            and ast.unparse(body[0].test) == "d.__class__ is dict":
+        body, on_object = list(body[0].body), True
+    reads: list[tuple[str, ast.expr]] = []
+    while body and isinstance(body[0], ast.Assign) and len(body[0].targets) == 1 \
+            and isinstance(body[0].targets[0], ast.Name):
+        reads.append((body[0].targets[0].id, body[0].value))
+        body = body[1:]
+    guards: list[ast.expr] = []
+    if len(body) == 1 and isinstance(body[0], ast.If) and not body[0].orelse:
+        test = body[0].test
+        guards = list(test.values) if isinstance(test, ast.BoolOp) \
+            and isinstance(test.op, ast.And) else [test]
+        body = list(body[0].body)
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    verdict = body[0].value
+    expressions = [value for _, value in reads] + guards + [verdict]
+    own = {"d"} | {var for var, _ in reads} | {
+        node.target.id for e in expressions for node in ast.walk(e)
+        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name)}
+    for expression in expressions:
+        for node in ast.walk(expression):
+            if isinstance(node, _SCOPES):
+                return None
+            if isinstance(node, ast.Name) and node.id not in own \
+                    and _WALK_NAMES.fullmatch(node.id):
+                return None
+    return _Form(function.name, on_object, tuple(reads), tuple(guards), verdict, stops)
+
+
+def without_captures(pattern: str) -> str | None:
+    """*pattern* with its capturing groups made non-capturing, or ``None`` when that could
+    change what it matches (it refers to a group: ``\\1``, ``(?P=name)``, ``(?(1)...)``; verbose
+    mode, where a comment may hold brackets) or it has no such group. ``re`` keeps the marks
+    of every capturing group as it goes, so an UID pattern searches about a third faster
+    without; whether it matches is the same (nothing reads the groups)."""
+    if re.search(r"\\[0-9]|\(\?P=|\(\?\(|\(\?[a-zA-Z-]*x", pattern):
+        return None
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            start = i + 1 + (pattern[i + 1:i + 2] == "^")
+            if pattern[start:start + 1] == "]":  # a ] first in a set is itself
+                out.append(pattern[i:start + 1])
+                i = start + 1
+                continue
+        elif char == "(" and pattern[i + 1:i + 2] != "?":
+            out.append("(?:")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    result = "".join(out)
+    try:  # only named groups still capture, or something was misread: keep the pattern
+        compiled = re.compile(result, re.DOTALL)
+        if result == pattern or compiled.groups != len(compiled.groupindex):
+            return None
+    except re.error:
+        return None
+    return result
+
+
+class _Rename(ast.NodeTransformer):
+    """Variables renamed (``d`` to the walk's value, ``v0`` to the walk's read of it ...)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.copy_location(ast.Name(self.names.get(node.id, node.id), node.ctx), node)
+
+
+class _Known(ast.NodeTransformer):
+    """What is known where the walk asks a form (the value is not ``None``: the walk skipped
+    those), folded in: ``y is None`` is ``False``, then ``not``, ``and``/``or`` and ``if``
+    of constants as Python evaluates them. Only what Python itself would skip is dropped, and
+    every value stays what it was (``x or False`` is kept: it may be ``None``)."""
+
+    def __init__(self, not_none: frozenset[str]) -> None:
+        self.not_none = not_none
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)) \
+                and isinstance(node.left, ast.Name) and node.left.id in self.not_none \
+                and isinstance(node.comparators[0], ast.Constant) \
+                and node.comparators[0].value is None:
+            return ast.Constant(isinstance(node.ops[0], ast.IsNot))
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not) and isinstance(node.operand, ast.Constant):
+            return ast.Constant(not node.operand.value)
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        self.generic_visit(node)
+        stops = isinstance(node.op, ast.Or)  # the truth that ends an `or` (falsity: `and`)
+        values: list[ast.expr] = []
+        for value in node.values:
+            if isinstance(value, ast.Constant) and not values and bool(value.value) is stops:
+                return value  # decided before anything is evaluated
+            if isinstance(value, ast.Constant) and bool(value.value) is not stops \
+                    and value is not node.values[-1]:
+                continue  # Python goes on to the next operand
+            values.append(value)
+        return values[0] if len(values) == 1 else ast.BoolOp(node.op, values)
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant):
+            return node.body if node.test.value else node.orelse
+        return node
+
+
+class _Remember(ast.NodeTransformer):
+    """``RE.search(v) is not None`` of a regular expression of the walk and a variable, asked
+    first of the last text that passed it in this resource (``_passed_RE``): the instances of a
+    series share their SOP Class, whose UID is searched for each. The search's verdict is a
+    function of the text alone, so the same text passes again."""
+
+    def __init__(self, regexes: frozenset[str]) -> None:
+        self.regexes = regexes
+        self.used: set[str] = set()
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        call = node.left
+        if len(node.ops) == 1 and isinstance(node.ops[0], ast.IsNot) \
+                and isinstance(node.comparators[0], ast.Constant) \
+                and node.comparators[0].value is None and isinstance(call, ast.Call) \
+                and isinstance(call.func, ast.Attribute) and call.func.attr == "search" \
+                and isinstance(call.func.value, ast.Name) and call.func.value.id in self.regexes \
+                and len(call.args) == 1 and isinstance(call.args[0], ast.Name) \
+                and not call.keywords:
+            regex, text = call.func.value.id, call.args[0].id
+            memo = "_passed" + regex.removeprefix("_WALK")
+            self.used.add(memo)
+            return ast.parse(f"({text} == {memo} or ({regex}.search({text}) is not None and "
+                             f"({memo} := {text}) is {text}))", mode="eval").body
+        return node
+
+
+def _text(expression: ast.expr, names: dict[str, str], not_none: frozenset[str],
+          remember: _Remember | None = None) -> str:
+    """*expression* with its variables renamed and what is known folded in, as source (and
+    the texts that passed a regular expression remembered, with *remember*)."""
+    renamed = _Known(not_none).visit(_Rename(names).visit(copy.deepcopy(expression)))
+    if remember is not None:
+        renamed = remember.visit(renamed)
+    return ast.unparse(ast.fix_missing_locations(renamed))
+
+
+def _parenthesised(text: str) -> str:
+    """*text* in parentheses, unless it is one name, call or parenthesised whole already."""
+    if re.fullmatch(r"[\w.]+", text):
+        return text
+    if text.startswith("(") and text.endswith(")"):
+        try:
+            if ast.dump(ast.parse(text[1:-1], mode="eval")) == ast.dump(ast.parse(text, mode="eval")):
+                return text
+        except SyntaxError:
+            pass
+    return f"({text})"
+
+
+def _pass_lines(site: _WalkSite, item: str, regexes: dict[str, str],
+                remember: _Remember | None = None) -> list[str]:
+    """Lines setting ``ok`` to whether every JSON form of *site* passes the value *item* (not
+    ``None``): the values the forms read, read once, the tests of their kinds, then each
+    verdict (only ``True`` passes, as in ``Invariants``); a form of another shape is called.
+    *regexes* renames regular expressions to the walk's own (``without_captures``), whose
+    searches *remember* rewrites."""
+    inline = [form for _, form in site.forms if form is not None]
+    calls = [name for name, form in site.forms if form is None]
+    if len({form.on_object for form in inline}) > 1:  # not one focus kind: call them all
+        inline, calls = [], [name for name, _ in site.forms]
+    reads: dict[str, str] = {}  # read's source -> its variable
+    read_lines: list[str] = []
+    terms: list[str] = []
+    verdicts: list[str] = []
+    known = frozenset({item})
+    for k, form in enumerate(inline):
+        names = {"d": item, **regexes}
+        for expression in [value for _, value in form.reads] + list(form.guards) + [form.verdict]:
+            for node in ast.walk(expression):
+                if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+                    names[node.target.id] = f"_t{site.index}_{k}_{node.target.id.lstrip('_')}"
+        for var, value in form.reads:
+            source = _text(value, names, known)
+            if source != item and source not in reads:
+                reads[source] = f"{item}_{len(reads)}"
+                read_lines.append(f"{reads[source]} = {source}")
+            names[var] = item if source == item else reads[source]
+        for guard in form.guards:
+            text = _text(guard, names, known)
+            if text != "True" and _parenthesised(text) not in terms:
+                terms.append(_parenthesised(text))
+        verdict = _text(form.verdict, names, known, remember)
+        if verdict != "True":
+            verdicts.append(f"{_parenthesised(verdict)} is True")
+    test = " and ".join(terms + verdicts + [f"{name}({item}) is True" for name in calls])
+    lines = read_lines + [f"ok = {test or 'True'}"]
+    if inline and inline[0].on_object:
+        lines = ["ok = False", f"if {item}.__class__ is dict:"] + [f"    {line}" for line in lines]
+    if any(form.stops for form in inline):
+        lines = ["try:"] + [f"    {line}" for line in lines] + [
+            "except fp.NeedsNodes:", "    ok = False"]
+    return lines
+
+
+def _walk_sites(rules: ImagingRules, compiled: Sequence[CompiledInvariant]
+                ) -> tuple[list[_WalkSite], dict[str, str]]:
+    """The sites as the run time groups the rules (``ImagingRules.sites``: by element path,
+    in the order of the file), with their JSON forms; and the regular expressions they use."""
+    grouped: dict[str, list[tuple[ImagingRule, CompiledInvariant]]] = {}
+    for rule, invariant in zip(rules.rules, compiled, strict=True):
+        grouped.setdefault(rule.path, []).append((rule, invariant))
+    sites = []
+    regexes: dict[str, str] = {}
+    partly = len(grouped)  # the index of the next group of rules without JSON form
+    for index, (path, members) in enumerate(grouped.items()):
+        found = [_json_form(invariant) for _, invariant in members]
+        for form in found:
+            regexes.update(form[2] if form is not None else {})
+        site = _WalkSite(
+            index, tuple(path.split(".")[1:-1]), path.rpartition(".")[2] if "." in path else None,
+            tuple(rule.key for rule, _ in members), path,
+            tuple(form[0] if form is not None else None for form in found),
+            tuple((form[0], form[1]) for form in found if form is not None))
+        if site.forms and site.formless:
+            site = dataclasses.replace(site, partly=partly)
+            partly += 1
+        sites.append(site)
+    return sites, regexes
+
+
+def _walk_source(rules: ImagingRules, compiled: Sequence[CompiledInvariant]) -> str:
+    """The source of ``_walk(sites)``, the checker of one severity's sites specialised to the
+    rules: one pass over the resource, down the steps the sites sit below (each array walked
+    once for all the sites on and below it), each site's JSON forms asked inline on each of
+    its values. A value they do not all pass is noted with the index of its group, the object
+    holding it and its location, and handed after the walk to its site's group (``replay``:
+    the exact path, site by site, each site's in the order found), as the interpreted walk
+    would have called it. Where a site's forms pass but a rule there has none, the value goes
+    to the group of those rules alone (``without_forms``)."""
+    sites, regexes = _walk_sites(rules, compiled)
+    constants, renamed = [], {}
+    for name, pattern in sorted(regexes.items()):
+        faster = without_captures(pattern)
+        if faster is not None:
+            renamed[name] = f"_WALK{name}"
+            constants.append(f"_WALK{name} = fp.compiled_regex({faster!r})  # {name}, "
+                             "without capturing groups")
+    expected = "".join(
+        f"    ({site.steps!r}, {site.name!r}, ({', '.join(str(n) for n in site.names)},)),\n"
+        for site in sites)
+    partly = tuple(site.index for site in sites if site.partly is not None)
+    lines = [
+        "def _walk(sites: tuple[Site, ...]) -> Validator:",
+        '    """The checker of these sites (``RULES.sites(severity)``), specialised to the rules: one',
+        "    pass over the resource asking each site's JSON forms inline; what they do not all pass",
+        '    goes to its group afterwards, site by site (``replay``)."""',
+        "    expect_sites(sites, _WALK_SITES)",
+        f"    exact = exact_groups(sites, {partly!r})",
+        "",
+        "    def check(node: dict[str, Any], path: Loc, out: IssueList) -> None:",
+        "        late: list[Late] = []",
+    ]
+    emit = _Emit(renamed, _Remember(frozenset(renamed.get(name, name) for name in regexes)))
+    body = _level_lines(sites, (), "node", "path", 0, emit)
+    lines += [f"        {memo}: object = None  # the last text that passed {memo[7:]}"
+              for memo in sorted(emit.remember.used)]
+    lines += [f"        {line}" for line in body]
+    lines += [
+        "        if late:",
+        "            replay(late, exact, out)",
+        "",
+        "    return check",
+    ]
+    return ("# Each site of the walk: (steps, element, each rule's JSON form or None), as "
+            f"RULES.sites() makes them.\n_WALK_SITES = (\n{expected})\n"
+            + "".join(f"{line}\n" for line in constants) + "\n\n" + "\n".join(lines) + "\n")
+
+
+@dataclass
+class _Emit:
+    """What the lines of the walk are written with: the regular expressions renamed to the
+    walk's own (constant -> constant), and the rewriting of their searches."""
+
+    regexes: dict[str, str]
+    remember: _Remember
+
+    def passing(self, site: _WalkSite, item: str) -> list[str]:
+        return _pass_lines(site, item, self.regexes, self.remember)
+
+
+def _level_lines(sites: list[_WalkSite], steps: tuple[str, ...], parent: str, where: str,
+                 depth: int, emit: _Emit) -> list[str]:
+    """The walk at the objects *steps* below the resource (*parent*, at *where*): the sites
+    there, then each step further down, each object of it in turn. A site on the element a
+    step goes down is asked in the same loop over its values."""
+    below: list[str] = []
+    for site in sites:
+        if len(site.steps) > len(steps) and site.steps[:len(steps)] == steps \
+                and site.steps[len(steps)] not in below:
+            below.append(site.steps[len(steps)])
+    lines: list[str] = []
+    fused: dict[str, _WalkSite] = {}
+    for site in sites:
+        if site.steps != steps:
+            continue
+        if site.name in below and site.forms and not site.formless:
+            fused[site.name] = site  # asked in the loop below
+        else:
+            lines += _site_lines(site, parent, where, emit)
+    for name in below:
+        k = depth + 1
+        value, index, item = f"e{k}", f"i{k}", f"p{k}"
+        inner = _level_lines(sites, steps + (name,), item, f"at({where}, {name!r}, {index})", k,
+                             emit)
+        asked = fused.get(name)
+        lines.append(f"# the objects of {'.'.join(('ImagingSelection',) + steps + (name,))}"
+                     + (f", and {', '.join(asked.keys)} on each value" if asked else ""))
+        lines.append(f"{value} = {parent}.get({name!r})")
+        loop = [(f"for {index}, {item} in enumerate({value}) if {value}.__class__ is list "
+                 f"else ((None, {value}),):")]
+        if asked is None:
+            lines += loop + [f"    if {item}.__class__ is not dict:", "        continue"]
+        else:
+            late = f"late.append(({asked.index}, {parent}, {where}))"
+            asking = f"c{asked.index}"
+            lines += [
+                (f"{asking} = {parent}.get({'_' + name!r}) is None  # {', '.join(asked.keys)} "
+                 "still to ask"),
+                f"if not {asking}:",
+                f"    {late}",
+            ] + loop + [
+                f"    if {item} is None:",
+                "        continue",
+                f"    if {asking}:",
+            ] + [f"        {line}" for line in emit.passing(asked, item)] + [
+                "        if not ok:",
+                f"            {late}",
+                f"            {asking} = False",
+                f"    if {item}.__class__ is not dict:",
+                "        continue",
+            ]
+        lines += [f"    {line}" for line in inner]
+    return lines
+
+
+def _site_lines(site: _WalkSite, parent: str, where: str, emit: _Emit) -> list[str]:
+    """The lines asking *site* on the object *parent* (at *where*): its JSON forms on each
+    value; a value they do not all pass goes to its group. Where a rule has no JSON form,
+    the values its forms all pass go to the group of those rules alone (``partly``), and
+    without forms at all every value goes to the group."""
+    late = f"late.append(({site.index}, {parent}, {where}))"
+    rest = f"late.append(({site.partly}, {parent}, {where}))"
+    keys = ", ".join(site.keys)
+    if site.formless:
+        keys += f" (without JSON form: {', '.join(site.formless)})"
+    lines = [f"# {keys} on {site.path}"]
+    if not site.forms:  # every value takes the exact path
+        if site.name is None:
+            return lines + [late]
+        return lines + [(f"if {parent}.get({site.name!r}) is not None or "
+                         f"{parent}.get({'_' + site.name!r}) is not None:"), f"    {late}"]
+    if site.name is None:
+        lines += emit.passing(site, parent) + ["if not ok:", f"    {late}"]
+        return lines + (["else:", f"    {rest}"] if site.partly is not None else [])
+    name = site.name
+    value, item = f"x{site.index}", f"y{site.index}"
+    lines += [
+        f"{value} = {parent}.get({name!r})",
+        f"if {parent}.get({'_' + name!r}) is not None:",
+        f"    {late}",
+        f"elif {value}.__class__ is list:",
+        f"    for {item} in {value}:",
+        f"        if {item} is None:",
+        "            continue",
+    ] + [f"        {line}" for line in emit.passing(site, item)] + [
+        "        if not ok:",
+        f"            {late}",
+        "            break",
+    ]
+    if site.partly is not None:  # the forms passed every value: the rules without remain
+        lines += ["    else:", f"        {rest}"]
+    lines += [f"elif {value} is not None:"] + [
+        f"    {line}" for line in emit.passing(site, value)] + ["    if not ok:", f"        {late}"]
+    if site.partly is not None:
+        lines += ["    else:", f"        {rest}"]
+    return lines
 
 
 # ---------------------------------------------------------------- SOP Class value set

@@ -10,6 +10,15 @@ ImagingSelection being validated by its base validator first and then by the rul
 severity chosen at run time (``fhirgen validate --imaging-rules error|warning|off``; the rules'
 own default is ``warning``).
 
+The generator also writes a *walk* into ``imaging_rules.py`` (``_walk``): a checker specialised
+to the rules, which goes over the resource once (one loop over ``instance``) and asks each
+site's JSON forms inline. A value they do not all pass is handed to the site's
+:class:`~fhirgen.runtime.invariants.Invariants` (``check_element``/``check``, which builds the
+FHIRPath nodes and reports), after the loop and in the order of the sites (:func:`replay`), so
+the issues are those of :meth:`ImagingRules.reference_checker`, the interpreted walk, which
+stays the reference. A rule without JSON form always takes that exact path: at a site that has
+one, a value the forms pass goes to the group of such rules alone (:func:`without_forms`).
+
 A rule is evaluated as a base invariant is (:class:`fhirgen.runtime.invariants.Invariants`: only
 ``true`` passes, ``%resource`` from the walk's resource stack, the issue at the element carrying
 the rule, with the rule's key as the rule id). A rule that names a *hint* adds what was found to
@@ -28,7 +37,8 @@ from .dicom import HINTS, with_hint
 from .invariants import Invariant, Invariants
 from .issues import IssueList
 
-__all__ = ["MODES", "ImagingRules", "Rule", "package_imaging_rules", "with_imaging_rules"]
+__all__ = ["MODES", "ImagingRules", "Rule", "at", "exact_groups", "expect_sites",
+           "package_imaging_rules", "replay", "with_imaging_rules", "without_forms"]
 
 #: What ``--imaging-rules`` takes: a severity for every rule, or ``off``.
 MODES = ("error", "warning", "off")
@@ -37,6 +47,14 @@ DEFAULT_MODE = "warning"
 Function = Callable[[fp.Node, fp.Node, fp.Node], "bool | None"]
 Loc = Any  # fhirgen.runtime.validate.Loc
 Validator = Callable[[dict[str, Any], Loc, IssueList], None]
+#: Where rules sit: the steps to the objects holding the element, its name (``None``: the
+#: resource itself) and the group of rules evaluated there (see :meth:`ImagingRules.sites`).
+Site = tuple[tuple[str, ...], "str | None", Invariants]
+#: A generated walk: the checker of one severity's sites.
+Walk = Callable[[tuple[Site, ...]], Validator]
+#: A value a walk hands to the exact path: (the index of its group in the walk's table of
+#: groups, :func:`exact_groups`; the object holding it; where).
+Late = tuple[int, Any, Loc]
 
 
 class Rule:
@@ -63,20 +81,31 @@ class ImagingRules:
     """The rules of one rules file (``url``, ``version``), ready to evaluate on ImagingSelections.
 
     ``table`` is the package's type table (``invariants.TYPES``); ``sop_classes`` the SOP Class
-    registry (UID -> name) the ``closest-sop-class`` hint searches.
+    registry (UID -> name) the ``closest-sop-class`` hint searches; ``walk`` the checker the
+    generator specialised to these rules (``None``: the interpreted one is used).
     """
 
     def __init__(self, url: str, version: str, table: fp.TypeTable, rules: tuple[Rule, ...],
-                 sop_classes: Mapping[str, str]) -> None:
+                 sop_classes: Mapping[str, str], walk: Walk | None = None) -> None:
         self.url = url
         self.version = version
         self.table = table
         self.rules = rules
         self.sop_classes = sop_classes
+        self.walk = walk
 
     def checker(self, severity: str) -> Validator:
         """A function ``(node, path, out)`` evaluating every rule on one ImagingSelection, each
-        failure reported with *severity* (``error`` or ``warning``)."""
+        failure reported with *severity* (``error`` or ``warning``): the generated walk when
+        there is one, else the interpreted walk (the same issues, in the same order)."""
+        if self.walk is not None:
+            return self.walk(self.sites(severity))
+        return self.reference_checker(severity)
+
+    def reference_checker(self, severity: str) -> Validator:
+        """The interpreted walk: each site's group asked on each object holding its element,
+        site after site. It is what the generated walk must equal, and what tests compare it
+        with."""
         sites = self.sites(severity)
 
         def check(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -91,7 +120,7 @@ class ImagingRules:
 
         return check
 
-    def sites(self, severity: str) -> tuple[tuple[tuple[str, ...], str | None, Invariants], ...]:
+    def sites(self, severity: str) -> tuple[Site, ...]:
         """Where the rules sit, in file order: (the steps from the resource to the objects
         holding the element, the element's JSON name or ``None`` for the resource itself, the
         group of rules evaluated there with *severity*)."""
@@ -155,6 +184,63 @@ def _parents(found: dict[tuple[str, ...], list[tuple[dict[str, Any], Loc]]],
             level.append((value, (where, name)))
     found[steps] = level
     return level
+
+
+def at(where: Loc, name: str, index: int | None) -> Loc:
+    """The location of a value of element *name* of the object at *where* (``index``: its place
+    in the array, ``None`` for a single value), as :func:`_parents` builds it."""
+    return (where, name) if index is None else ((where, name), index)
+
+
+def expect_sites(sites: tuple[Site, ...],
+                 expected: tuple[tuple[tuple[str, ...], str | None, tuple[Any, ...]], ...]) -> None:
+    """Raise ``ValueError`` unless *sites* are those a generated walk was written for: the same
+    places, in the same order, each rule with the JSON form the walk asks inline in place of
+    its group (``None``: a rule without one)."""
+    found = tuple((steps, name, tuple(getattr(i.function, "json", None) for i in group.checks))
+                  for steps, name, group in sites)
+    if found != expected:
+        raise ValueError("imaging rules: these sites are not those the generated walk was "
+                         "written for (regenerate the package)")
+
+
+#: What a walk's late values are handed to, by the index it notes: (the site's place in the
+#: order of the sites, the element's name or ``None`` for the resource, the group to ask).
+Exact = tuple[int, "str | None", Invariants]
+
+
+def exact_groups(sites: tuple[Site, ...], partly: tuple[int, ...] = ()) -> tuple[Exact, ...]:
+    """The groups a generated walk hands values to: each site's (index ``i`` for site ``i``),
+    then, for each site of *partly* (in that order, indexes from ``len(sites)`` on), the group
+    of its rules without JSON form alone (:func:`without_forms`)."""
+    table = [(index, name, group) for index, (_, name, group) in enumerate(sites)]
+    table += [(index, sites[index][1], without_forms(sites[index][2])) for index in partly]
+    return tuple(table)
+
+
+def without_forms(group: Invariants) -> Invariants:
+    """The rules of *group* that have no JSON form, as a group of their own. For a value that
+    every JSON form of *group* passes, it reports what *group* reports: the forms passing,
+    ``Invariants`` goes on to the other rules, and when one fails it evaluates each rule's
+    function, which gives a rule with a JSON form its form's verdict (``fp.json_form``); so
+    only the rules without form can fail. A walk asks the forms inline and hands such a
+    value to this group, which builds no node for the others' sake."""
+    checks = tuple(i for i in group.checks if getattr(i.function, "json", None) is None)
+    return Invariants(group.type, group.path, group.table, checks)
+
+
+def replay(late: list[Late], exact: tuple[Exact, ...], out: IssueList) -> None:
+    """The exact path for what a generated walk could not pass: each value to its group (see
+    :func:`exact_groups`), as the interpreted walk calls them: site by site, and within a site
+    in the order the walk found them (instance by instance)."""
+    if len(late) > 1:
+        late.sort(key=lambda found: exact[found[0]][0])  # stable
+    for index, parent, where in late:
+        _, name, group = exact[index]
+        if name is None:
+            group.check(parent, where, out)
+        else:
+            group.check_element(parent, name, where, out)
 
 
 def with_imaging_rules(validators: Mapping[str, Validator], rules: ImagingRules | None,
