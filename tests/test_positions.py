@@ -194,6 +194,13 @@ def test_result_places_issues_from_its_tree(monkeypatch: pytest.MonkeyPatch) -> 
     assert all(issue.line == 5 for issue in placed)
 
 
+def test_token_pass_after_a_skipped_object_in_an_array() -> None:
+    """An object of an array the token pass skips (no wanted pointer in it), then a string: an
+    item of the array, not a name (it once took the string for the next property's name)."""
+    text = '{"a":[{"k":1},"x",{},"y"]}'
+    assert locate(text, {"/a/1", "/a/3"}) == {"/a/1": (14, None), "/a/3": (21, None)}
+
+
 def test_helpers_stay_importable_from_validate() -> None:
     from fhirgen.runtime.validate import _lines_cols, _with_positions, json_pointer
     from fhirgen.runtime.validate import locate as old_locate

@@ -137,6 +137,7 @@ def locate(text: str, wanted: set[str]) -> dict[str, tuple[int, int | None]]:
                 skip -= 1
                 if not skip:
                     stack.pop()
+                    expect_name = False  # what follows is "," or the end of its container
             continue
         if char == ",":
             if stack:
