@@ -1,12 +1,14 @@
 """Positions read off the tree (``locate_in_tree``) are the token pass's (``locate``), or none.
 
-The fast way must give exactly the offsets of the token pass (itself checked against
+The fast ways must give exactly the offsets of the token pass (itself checked against
 json-source-map in tests/test_validate_fast.py) for every pointer, present or absent, on:
 the official R5 examples in the serialisations bulk data comes in (orjson's compact text,
 ``json.dumps``' spaced and ASCII-escaped text, both with ensure_ascii off, odd spacing, a
-trailing CR LF), mutated ImagingSelections, and generated JSON full of escapes, non-ASCII
-text, empty containers and separators inside strings. It must also give up (None) on text it
-cannot vouch for: pretty-printed, tabs, other escapes, numbers spelt otherwise, repeated names.
+trailing CR LF; by name also pretty-printed and tab-indented), mutated ImagingSelections, and
+generated JSON full of escapes, non-ASCII text, empty containers and separators inside strings.
+They must also give up (None) on what they cannot vouch for: array items of text that is not
+the tree's serialisation (pretty-printed, tabs, other escapes, numbers spelt otherwise, repeated
+names). tests/test_positions_many.py has many issues in one resource.
 """
 
 from __future__ import annotations
@@ -108,6 +110,51 @@ def test_official_examples_in_every_layout() -> None:
             fast += expected_fast
         seen += 1
     assert seen > 1000 and fast > 4 * seen * 0.9
+
+
+def _named(value: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
+    """Every pointer of *value* that ends in a property name, with that name."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            below = f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
+            yield below, key
+            yield from _named(item, below)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _named(item, f"{pointer}/{index}")
+
+
+def test_official_examples_by_name_in_any_layout() -> None:
+    """The names whose properties all lie on one way (``instance[k].sopClass``), each placed
+    by one search of the text, pretty-printed, tab-indented or spaced: the token pass's
+    offsets, and never left to it unless the text escapes an ASCII character."""
+    seen = 0
+    for number, (name, data) in enumerate(_examples()):
+        if number % 2:
+            continue
+        try:
+            tree = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        ways: dict[str, set[Any]] = {}
+        by_name: dict[str, list[str]] = {}
+        for pointer, key in _named(tree):
+            plan = positions._name_plan(pointer)
+            if plan is not None and positions._name_token(key) is not None:
+                ways.setdefault(key, set()).add(plan[1])
+                by_name.setdefault(key, []).append(pointer)
+        wanted = {pointer for key, pointers in by_name.items() if len(ways[key]) == 1
+                  for pointer in pointers}
+        wanted |= {f"{pointer}/absent" for pointer in list(wanted)[:3]}
+        for layout, text in {"indent-2": json.dumps(tree, indent=2),
+                             "orjson-indent": orjson.dumps(tree, option=orjson.OPT_INDENT_2).decode(),
+                             "tabs-crlf": json.dumps(tree, indent="\t").replace("\n", "\r\n"),
+                             "json.dumps": json.dumps(tree)}.items():
+            found = locate_in_tree(text, tree, wanted)
+            assert found is not None or positions._escapes_ascii(text), (name, layout)
+            assert found in (None, locate(text, wanted)), (name, layout)
+        seen += 1
+    assert seen > 500
 
 
 @pytest.mark.parametrize("name,text", _mutants()[::3], ids=lambda v: v if isinstance(v, str) else "")
