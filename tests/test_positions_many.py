@@ -52,11 +52,15 @@ def _issue(expression: str, key: str | None = None) -> Issue:
 
 def _oracle(issues: list[Issue], text: str, line_offset: int) -> list[tuple[Any, Any]]:
     """Line and column of each issue by json-source-map: the first candidate it has (the
-    name of a property an issue names, else the value)."""
+    name of a property an issue names, else the value); an issue with a line already, or no
+    location, keeps what it has."""
     entries = calculate(text)
     places: list[tuple[Any, Any]] = []
     for issue in issues:
-        place: tuple[Any, Any] = (None, None)
+        place: tuple[Any, Any] = (issue.line, issue.col)
+        if issue.line is not None or not issue.expression:
+            places.append(place)
+            continue
         for pointer, is_key in positions._candidates(issue.expression, issue.key):
             entry = entries.get(pointer)
             if entry is not None:
@@ -140,6 +144,9 @@ CASES: dict[str, list[Issue]] = {
     "absent ones among them": [*SOP[:5], _issue("ImagingSelection.instance[99].sopClass"),
                                _issue("ImagingSelection.instance[0].nothere"),
                                _issue("ImagingSelection.instance[3].number.value")],
+    "issues with a line already, and without a location": [
+        *SOP[:4], Issue("error", "structure", "json-syntax", "m", "", 1, 1),
+        _issue("ImagingSelection.instance[4].sopClass")._replace(line=7, col=3), _issue("")],
     "everything, shuffled": _shuffled(
         [*SOP, _issue("ImagingSelection"), _issue("ImagingSelection.instance[2].text"),
          _issue("ImagingSelection.instance[3].number"), _issue("ImagingSelection.code.text"),

@@ -281,13 +281,15 @@ def _names_in_text(text: str, token: str, wanted: int) -> list[tuple[int, int]] 
     find = text.find
     size = len(token)
     step = size - 1
+    space = _JSON_SPACE
     hits: list[tuple[int, int]] = []
+    append = hits.append
     at = find(token)
     try:  # JSON text ends in "}" or "]" (and spaces): no occurrence runs past its end
         while at >= 0:
             after = at + size
             if text[after] != ":":  # spaces first (odd layouts), or not a name
-                while text[after] in _JSON_SPACE:
+                while text[after] in space:
                     after += 1
                 if text[after] != ":":
                     at = find(token, at + step)
@@ -295,11 +297,11 @@ def _names_in_text(text: str, token: str, wanted: int) -> list[tuple[int, int]] 
             if text[at - 1] == "\\":
                 return None
             after += 1
-            if text[after] in _JSON_SPACE:
+            if text[after] in space:
                 after += 1
-                while text[after] in _JSON_SPACE:
+                while text[after] in space:
                     after += 1
-            hits.append((after, at))
+            append((after, at))
             at = find(token, at + step)
     except IndexError:
         return None
@@ -380,7 +382,8 @@ def _all_there(tree: Any, group: _Group) -> bool:
         array = reduce(getitem, items[0], tree)
         if not isinstance(array, list):
             return False
-        found: Iterable[Any] = map(getitem, repeat(array), items[1])
+        found: Iterable[Any] = (array if len(array) == len(items[1]) and items[3]
+                                else map(getitem, repeat(array), items[1]))
         for key in items[2]:
             found = map(_dict_getitem, found, repeat(key))
         return all(map(_dict_contains, found, repeat(name)))
@@ -748,7 +751,8 @@ def _lines_cols(text: str, offsets: set[int]) -> dict[int, tuple[int, int]]:
 
 
 #: A group of a plan: name, its token, walks, pointers (document order when all are there),
-#: and for items of one array (steps to the array, indexes, names from an item on), else None.
+#: and for items of one array (steps to the array, indexes, names from an item on, whether the
+#: indexes are 0, 1, 2 ...), else None.
 _Group = tuple[str, str, tuple[tuple[Any, ...], ...], tuple[str, ...], Any]
 
 
@@ -762,8 +766,8 @@ class _Plan:
     __slots__ = ("candidates", "firsts", "groups", "indexes", "names", "others", "simple",
                  "users", "whole")
 
-    def __init__(self, candidates: list[tuple[tuple[str, bool], ...]], indexes: list[int]
-                 ) -> None:
+    def __init__(self, candidates: list[tuple[tuple[str, bool], ...]], indexes: list[int],
+                 issues: int) -> None:
         self.candidates = candidates
         self.indexes = indexes
         self.firsts = frozenset(each[0][0] for each in candidates)
@@ -795,7 +799,9 @@ class _Plan:
             items = None
             if way.count(None) == 1:  # items of one array (the usual: instance[k].sopClass)
                 at = way.index(None)
-                items = (walks[0][:at], tuple(walk[at] for walk in walks), walks[0][at + 1:-1])
+                indexes_of = tuple(walk[at] for walk in walks)
+                items = (walks[0][:at], indexes_of, walks[0][at + 1:-1],
+                         indexes_of == tuple(range(len(indexes_of))))
             token = _name_token(name)
             assert token is not None
             self.groups.append((name, token, walks,
@@ -818,7 +824,7 @@ class _Plan:
             self.simple = [tuple(each[0][0] for each in group) for group in self.users[:-1]]
         # when, besides, one group holds every issue, in order (the bench's ten SOP classes)
         self.whole = (self.simple is not None and len(self.simple) == 1 and not self.others
-                      and self.simple[0] == tuple(range(len(indexes))) == tuple(indexes))
+                      and self.simple[0] == tuple(range(issues)) == tuple(indexes))
 
 
 #: Issue shape (expression, line, key of each issue) -> its plan.
@@ -833,7 +839,7 @@ def _plan(issues: list[Issue]) -> _Plan:
     if plan is None:
         indexes = [i for i, issue in enumerate(issues) if issue.line is None and issue.expression]
         plan = _Plan([_candidates(issues[i].expression, issues[i].key) for i in indexes],
-                     indexes)
+                     indexes, len(issues))
         if len(_PLANS) >= 1024:
             _PLANS.clear()
         _PLANS[shape] = plan
@@ -891,8 +897,7 @@ def _placed(text: str, tree: Any, plan: _Plan, by_name: bool
     return placed
 
 
-_at = Issue.at
-_value = itemgetter(0)
+_new_issue = tuple.__new__
 
 
 def _by_groups(issues: list[Issue], text: str, tree: Any, plan: _Plan, line_offset: int
@@ -904,6 +909,20 @@ def _by_groups(issues: list[Issue], text: str, tree: Any, plan: _Plan, line_offs
     if newline < 0:
         newline = len(text)
     line = 1 + line_offset
+    if plan.whole:  # the bench's: one name, each issue at its value, in order
+        group = plan.groups[0]
+        if not _all_there(tree, group):
+            return None
+        hits = _names_in_text(text, group[1], len(group[3]))
+        if hits is None:
+            return None
+        if hits[-1][0] < newline:  # on one line
+            return [_new_issue(Issue, (issue[0], issue[1], issue[2], issue[3], issue[4], line,
+                                       value_at + 1, issue[7]))
+                    for issue, (value_at, _name_at) in zip(issues, hits, strict=True)]
+        result = list(issues)
+        _place_later(result, text, line_offset, [(i, hit[0]) for i, hit in enumerate(hits)])
+        return result
     result = list(issues)
     later: list[tuple[int, int]] = []
     simple = plan.simple
@@ -914,8 +933,6 @@ def _by_groups(issues: list[Issue], text: str, tree: Any, plan: _Plan, line_offs
         if hits is None:
             return None
         if simple is not None and hits[-1][0] < newline:  # the usual: values, on one line
-            if plan.whole:
-                return list(map(_at, issues, repeat(line), map(add, map(_value, hits), repeat(1))))
             for (value_at, _name_at), i in zip(hits, simple[number], strict=True):
                 result[i] = result[i].at(line, value_at + 1)
             continue
