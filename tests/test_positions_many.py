@@ -179,6 +179,18 @@ def test_the_bench_corpus_through_run() -> None:
     assert checked > 500
 
 
+def test_more_issues_than_a_kept_plan_holds() -> None:
+    """300 instances, an issue at each SOP class and one at each number: placed all the same
+    (their plan is made for the call, not kept)."""
+    count = 300
+    issues = [_issue(f"ImagingSelection.instance[{k}].{name}") for k in range(count)
+              for name in ("sopClass", "number")]
+    assert len(issues) > positions._PLANNED_ISSUES
+    for layout in ("json.dumps", "indent-2"):
+        placed = _check(issues, _layouts(_resource(count))[layout])
+        assert all(issue.line is not None for issue in placed)
+
+
 def test_one_plan_per_shape_serves_different_texts() -> None:
     """The same issues (one shape, one plan) on texts where the name search can and cannot
     vouch for the answer: each gets its own positions."""

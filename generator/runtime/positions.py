@@ -830,6 +830,8 @@ class _Plan:
 #: Issue shape (expression, line, key of each issue) -> its plan.
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
 _SHAPE = itemgetter(4, 5, 7)
+#: Plans of at most this many issues are kept.
+_PLANNED_ISSUES = 256
 
 
 def _plan(issues: list[Issue]) -> _Plan:
@@ -840,9 +842,10 @@ def _plan(issues: list[Issue]) -> _Plan:
         indexes = [i for i, issue in enumerate(issues) if issue.line is None and issue.expression]
         plan = _Plan([_candidates(issues[i].expression, issues[i].key) for i in indexes],
                      indexes, len(issues))
-        if len(_PLANS) >= 1024:
-            _PLANS.clear()
-        _PLANS[shape] = plan
+        if len(issues) <= _PLANNED_ISSUES:  # a long list's plan is no saving, and large
+            if len(_PLANS) >= 1024:
+                _PLANS.clear()
+            _PLANS[shape] = plan
     return plan
 
 
