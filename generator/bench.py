@@ -379,7 +379,9 @@ def _fhirgen(*args: str) -> Run:
 
 
 def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from .cli import usable_cores  # what `--jobs auto` uses
+
+    return usable_cores()
 
 
 def _figure(run: Run, lines: int, loop: Run | None) -> str:

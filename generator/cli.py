@@ -7,6 +7,7 @@ input (missing paths, unreadable definitions, a file that is not a FHIR resource
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import tempfile
 import time
@@ -345,11 +346,41 @@ def diff_command(old: Path, new: Path, targets: tuple[str, ...], output_format: 
 # (issue 3) `fhirgen validate`: every input resource -> one outcome; exit 0 / 1 (issues) / 2.
 
 
+class _Jobs(click.ParamType):
+    """``--jobs``: a number of processes (1 or more), or ``auto`` for one per usable core."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif str(value).strip().lower() == "auto":
+            return usable_cores()
+        else:
+            try:
+                number = int(str(value))
+            except ValueError:
+                self.fail(f"{value!r} is neither a number of processes nor 'auto'", param, ctx)
+        if number < 1:
+            self.fail(f"{number} is not a number of processes: 1 or more, or 'auto'", param, ctx)
+        return number
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+_JOBS = _Jobs()
+
+
 @main.command("validate")
 @click.option("--models", "models", default=None, metavar="IMPORT_NAME_OR_DIR", help="Generated package to validate with: an import name or a folder made by `fhirgen generate --output DIR` (default from [tool.fhirgen]).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="text: grouped by file with a summary; json: one OperationOutcome per resource per line.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True, help="Exit 1 when an issue of this severity (or worse) is found.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Processes validating JSON resources (NDJSON lines go in batches); output keeps input order.")
+@click.option("--jobs", "-j", type=_JOBS, default="1", show_default=True, help="Processes validating JSON resources (NDJSON lines go in batches); output keeps input order. 'auto': one per core this process may use.")
 @click.option("--ndjson", is_flag=True, help="Read every input, standard input too, as NDJSON (one resource per line). Without it, .ndjson files are NDJSON and stdin is when its first line is a whole JSON value.")
 @click.option("--progress/--no-progress", default=None, help="A progress bar (count, rate, resources with errors) on stderr; default: only when stderr is a terminal.")
 @click.option("--profile", "profiles", multiple=True, metavar="URL", help="Also check each resource against this profile (canonical URL of a profile the package was generated with; repeatable). Profiles a resource claims in meta.profile are checked when the package has them.")

@@ -41,7 +41,7 @@ def ndjson_lines(count: int) -> list[bytes]:
 
 def fhirgen(*args: str, stdin: bytes | None = None, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fhirgen.cli", "validate", *args], input=stdin,
-                          capture_output=True, cwd=ROOT, timeout=600, **kwargs)
+                          capture_output=True, cwd=ROOT, timeout=600, check=False, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,20 @@ def test_jobs_keeps_order_and_per_line_results(ndjson: Path) -> None:
             assert "json-syntax" in rules
         elif number % 7 == 3:
             assert "binding" in rules
+
+
+def test_jobs_auto_is_one_process_per_core_and_bad_counts_are_refused(ndjson: Path) -> None:
+    from fhirgen.cli import usable_cores
+
+    assert usable_cores() >= 1
+    serial = fhirgen("--format", "json", str(ndjson))
+    auto = fhirgen("--format", "json", "--jobs", "auto", str(ndjson))
+    assert auto.returncode == serial.returncode == 1
+    assert auto.stdout == serial.stdout
+    for bad, says in (("0", b"1 or more"), ("-2", b"1 or more"), ("some", b"neither")):
+        refused = fhirgen("--jobs", bad, str(ndjson))
+        assert refused.returncode == 2, bad
+        assert says in refused.stderr and b"Traceback" not in refused.stderr, bad
 
 
 def test_jobs_text_output_and_summary_match_the_serial_run(ndjson: Path) -> None:
@@ -151,7 +165,7 @@ def test_streaming_validates_a_file_larger_than_its_memory_cap(tmp_path: Path) -
     baseline = _address_space_mb()
     cap = (baseline + 40) * 1024 * 1024  # well under the file size on top of the baseline
     done = subprocess.run([sys.executable, "-c", code, str(cap), str(path)], cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900)
+                          capture_output=True, timeout=900, check=False)
     assert done.returncode == 1, done.stderr[-2000:]  # 1: the file has errors, and it ran through
     assert done.stdout.count(b"\n") == path.read_bytes().count(b"\n")
 
@@ -177,7 +191,7 @@ def test_progress_only_on_a_terminal(ndjson: Path) -> None:
     try:
         done = subprocess.run([sys.executable, "-m", "fhirgen.cli", "validate", "--format", "json",
                                str(ndjson)], stdout=subprocess.PIPE, stderr=follower, cwd=ROOT,
-                              timeout=600)
+                              timeout=600, check=False)
         os.close(follower)
         seen = b""
         while True:
