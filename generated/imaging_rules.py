@@ -679,7 +679,7 @@ def validate(
 # fmt: off
 
 
-def _json_inv_isr_1_3cb2fdb65b19(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_isr_1_78bcecef064d(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     try:
         if d.__class__ is dict:
@@ -687,13 +687,13 @@ def _json_inv_isr_1_3cb2fdb65b19(d: Any) -> bool | None | fp.Undecided:
             v1 = d.get('frameOfReferenceUid')
             v2 = d.get('instance')
             if (v0 is None or v0.__class__ is str) and d.get('_studyUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
-                return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.needs_nodes())) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
+                return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.needs_nodes())) is False else False if (_t2 := (not (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is False else None if _t1 is None or _t2 is None else True))
     except fp.NeedsNodes:
         pass
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_isr_1_3cb2fdb65b19)
+@fp.json_form(_json_inv_isr_1_78bcecef064d)
 def inv_isr_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-1 (warning) on ImagingSelection: studyUid is required unless frameOfReferenceUid and
     an image region are present and instance is not
@@ -706,12 +706,12 @@ def inv_isr_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
         v1 = d.get('frameOfReferenceUid')
         v2 = d.get('instance')
         if (v0 is None or v0.__class__ is str) and d.get('_studyUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
-            return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.result(fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))))) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
+            return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.result(fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))))) is False else False if (_t2 := (not (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is False else None if _t1 is None or _t2 is None else True))
     return fp.result(fp.or_(fp.present(node, 'studyUid'), lambda: fp.and_(fp.and_(fp.present(node, 'frameOfReferenceUid'), lambda: fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))), lambda: fp.empty(fp.child([node], 'instance')))))
 
 
 
-def _json_inv_isr_2_ba5d756f2674(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_isr_2_8c3f2e134436(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     try:
         if d.__class__ is dict:
@@ -719,13 +719,13 @@ def _json_inv_isr_2_ba5d756f2674(d: Any) -> bool | None | fp.Undecided:
             v1 = d.get('frameOfReferenceUid')
             v2 = d.get('instance')
             if (v0 is None or v0.__class__ is str) and d.get('_seriesUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
-                return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.needs_nodes())) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
+                return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.needs_nodes())) is False else False if (_t2 := (not (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is False else None if _t1 is None or _t2 is None else True))
     except fp.NeedsNodes:
         pass
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_isr_2_ba5d756f2674)
+@fp.json_form(_json_inv_isr_2_8c3f2e134436)
 def inv_isr_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """isr-2 (warning) on ImagingSelection: seriesUid is required unless frameOfReferenceUid
     and an image region are present and instance is not
@@ -738,7 +738,7 @@ def inv_isr_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
         v1 = d.get('frameOfReferenceUid')
         v2 = d.get('instance')
         if (v0 is None or v0.__class__ is str) and d.get('_seriesUid') is None and (v1 is None or v1.__class__ is str) and d.get('_frameOfReferenceUid') is None and d.get('_instance') is None:
-            return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.result(fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))))) is False else False if (_t2 := (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) is False else None if _t1 is None or _t2 is None else True))
+            return ((v0 is not None) or (False if (_t1 := ((v1 is not None) and fp.result(fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))))) is False else False if (_t2 := (not (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is False else None if _t1 is None or _t2 is None else True))
     return fp.result(fp.or_(fp.present(node, 'seriesUid'), lambda: fp.and_(fp.and_(fp.present(node, 'frameOfReferenceUid'), lambda: fp.exists(fp.union(fp.child(fp.child([node], 'instance'), 'imageRegion2D'), fp.child(fp.child([node], 'instance'), 'imageRegion3D')))), lambda: fp.empty(fp.child([node], 'instance')))))
 
 
@@ -1209,7 +1209,7 @@ def inv_isr_22(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 # Each site of the walk: (steps, element, each rule's JSON form or None), as RULES.sites() makes them.
 _WALK_SITES = (
-    ((), None, (_json_inv_isr_1_3cb2fdb65b19, _json_inv_isr_2_ba5d756f2674, _json_inv_isr_3_aaf6935ccc07,)),
+    ((), None, (_json_inv_isr_1_78bcecef064d, _json_inv_isr_2_8c3f2e134436, _json_inv_isr_3_aaf6935ccc07,)),
     ((), 'studyUid', (_json_inv_isr_4_eecb056f15da,)),
     ((), 'seriesUid', (_json_inv_isr_5_eecb056f15da,)),
     ((), 'frameOfReferenceUid', (_json_inv_isr_6_eecb056f15da,)),

@@ -2220,20 +2220,20 @@ def inv_dom_6(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def _json_inv_dos_1_7cb5c375c131(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_dos_1_22e1f1b4f912(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     try:
         if d.__class__ is dict:
             v0 = d.get('asNeededFor')
             v1 = d.get('asNeeded')
             if d.get('_asNeededFor') is None and d.get('_asNeeded') is None:
-                return (((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) or (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) or fp.needs_nodes())
+                return (((not (v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) or (not (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) or fp.needs_nodes())
     except fp.NeedsNodes:
         pass
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_dos_1_7cb5c375c131)
+@fp.json_form(_json_inv_dos_1_22e1f1b4f912)
 def inv_dos_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """dos-1 (error) on Dosage: AsNeededFor can only be set if AsNeeded is empty or true
 
@@ -2243,7 +2243,7 @@ def inv_dos_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
         v0 = d.get('asNeededFor')
         v1 = d.get('asNeeded')
         if d.get('_asNeededFor') is None and d.get('_asNeeded') is None:
-            return (((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) or (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) or fp.result(fp.child([node], 'asNeeded', 'boolean')))
+            return (((not (v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) or (not (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) or fp.result(fp.child([node], 'asNeeded', 'boolean')))
     return fp.result(fp.or_(fp.or_(fp.absent(node, 'asNeededFor'), lambda: fp.absent(node, 'asNeeded')), lambda: fp.child([node], 'asNeeded', 'boolean')))
 
 
@@ -2427,32 +2427,32 @@ def inv_rng_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def _json_inv_rat_1_e5b0ea9b4043(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_rat_1_876b54862dd0(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('numerator')
         v1 = d.get('denominator')
         v2 = d.get('extension')
         if d.get('_numerator') is None and d.get('_denominator') is None and d.get('_extension') is None:
-            return ((((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) and ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) or (((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) and (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) and ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))))
+            return (((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)) and (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))) or (((not (v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) and (not (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) and (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_rat_1_e5b0ea9b4043)
+@fp.json_form(_json_inv_rat_1_876b54862dd0)
 def inv_rat_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """rat-1 (error) on Ratio: Numerator and denominator SHALL both be present, or both are
     absent. If both are absent, there SHALL be some extension present
 
     (numerator.exists() and denominator.exists()) or (numerator.empty() and
     denominator.empty() and extension.exists())"""
-    verdict = _json_inv_rat_1_e5b0ea9b4043(node.data)
+    verdict = _json_inv_rat_1_876b54862dd0(node.data)
     if verdict is not fp.Undecided.GENERAL:
         return verdict
     return fp.result(fp.or_(fp.and_(fp.present(node, 'numerator'), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.absent(node, 'numerator'), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
 
 
 
-def _json_inv_ratrng_1_6bdac2a80491(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_ratrng_1_198351f7fc1c(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('lowNumerator')
@@ -2460,11 +2460,11 @@ def _json_inv_ratrng_1_6bdac2a80491(d: Any) -> bool | None | fp.Undecided:
         v2 = d.get('denominator')
         v3 = d.get('extension')
         if d.get('_lowNumerator') is None and d.get('_highNumerator') is None and d.get('_denominator') is None and d.get('_extension') is None:
-            return (((((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) or ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) and ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) or ((((not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)))) and (not ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))) and (not ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))))) and ((v3 is not None if v3.__class__ is not list else v3.count(None) != len(v3)))))
+            return ((((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)) or (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))) and (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))) or ((((not (v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) and (not (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) and (not (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) and (v3 is not None if v3.__class__ is not list else v3.count(None) != len(v3))))
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_ratrng_1_6bdac2a80491)
+@fp.json_form(_json_inv_ratrng_1_198351f7fc1c)
 def inv_ratrng_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ratrng-1 (error) on RatioRange: One of lowNumerator or highNumerator and denominator
     SHALL be present, or all are absent. If all are absent, there SHALL be some extension
@@ -2473,7 +2473,7 @@ def inv_ratrng_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None
     ((lowNumerator.exists() or highNumerator.exists()) and denominator.exists()) or
     (lowNumerator.empty() and highNumerator.empty() and denominator.empty() and
     extension.exists())"""
-    verdict = _json_inv_ratrng_1_6bdac2a80491(node.data)
+    verdict = _json_inv_ratrng_1_198351f7fc1c(node.data)
     if verdict is not fp.Undecided.GENERAL:
         return verdict
     return fp.result(fp.or_(fp.and_(fp.or_(fp.present(node, 'lowNumerator'), lambda: fp.present(node, 'highNumerator')), lambda: fp.present(node, 'denominator')), lambda: fp.and_(fp.and_(fp.and_(fp.absent(node, 'lowNumerator'), lambda: fp.absent(node, 'highNumerator')), lambda: fp.absent(node, 'denominator')), lambda: fp.present(node, 'extension'))))
@@ -2519,7 +2519,7 @@ def inv_ref_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def _json_inv_ref_2_73407ec8a941(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_ref_2_f1d1664a2497(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('reference')
@@ -2527,17 +2527,17 @@ def _json_inv_ref_2_73407ec8a941(d: Any) -> bool | None | fp.Undecided:
         v2 = d.get('display')
         v3 = d.get('extension')
         if (v0 is None or v0.__class__ is str) and d.get('_reference') is None and d.get('_identifier') is None and (v2 is None or v2.__class__ is str) and d.get('_display') is None and d.get('_extension') is None:
-            return ((((v0 is not None) or ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))) or (v2 is not None)) or ((v3 is not None if v3.__class__ is not list else v3.count(None) != len(v3))))
+            return ((((v0 is not None) or (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))) or (v2 is not None)) or (v3 is not None if v3.__class__ is not list else v3.count(None) != len(v3)))
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_ref_2_73407ec8a941)
+@fp.json_form(_json_inv_ref_2_f1d1664a2497)
 def inv_ref_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """ref-2 (error) on Reference: At least one of reference, identifier and display SHALL be
     present (unless an extension is provided).
 
     reference.exists() or identifier.exists() or display.exists() or extension.exists()"""
-    verdict = _json_inv_ref_2_73407ec8a941(node.data)
+    verdict = _json_inv_ref_2_f1d1664a2497(node.data)
     if verdict is not fp.Undecided.GENERAL:
         return verdict
     return fp.result(fp.or_(fp.or_(fp.or_(fp.present(node, 'reference'), lambda: fp.present(node, 'identifier')), lambda: fp.present(node, 'display')), lambda: fp.present(node, 'extension')))
@@ -2649,29 +2649,29 @@ def inv_trd_1(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
 
 
 
-def _json_inv_trd_2_bfa72cf7ca4a(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_trd_2_979b93ee12c3(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     if d.__class__ is dict:
         v0 = d.get('condition')
         v1 = d.get('data')
         if d.get('_condition') is None and d.get('_data') is None:
-            return (not ((v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0))) or ((v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1))))
+            return (not (v0 is not None if v0.__class__ is not list else v0.count(None) != len(v0)) or (v1 is not None if v1.__class__ is not list else v1.count(None) != len(v1)))
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_trd_2_bfa72cf7ca4a)
+@fp.json_form(_json_inv_trd_2_979b93ee12c3)
 def inv_trd_2(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-2 (error) on TriggerDefinition: A condition only if there is a data requirement
 
     condition.exists() implies data.exists()"""
-    verdict = _json_inv_trd_2_bfa72cf7ca4a(node.data)
+    verdict = _json_inv_trd_2_979b93ee12c3(node.data)
     if verdict is not fp.Undecided.GENERAL:
         return verdict
     return fp.result(fp.implies(fp.present(node, 'condition'), lambda: fp.present(node, 'data')))
 
 
 
-def _json_inv_trd_3_3c1fbd197777(d: Any) -> bool | None | fp.Undecided:
+def _json_inv_trd_3_7b6bdb876af2(d: Any) -> bool | None | fp.Undecided:
     """The verdict from the JSON value of the focus, or GENERAL when only the general compilation can tell."""
     try:
         if d.__class__ is dict:
@@ -2679,13 +2679,13 @@ def _json_inv_trd_3_3c1fbd197777(d: Any) -> bool | None | fp.Undecided:
             v1 = d.get('name')
             v2 = d.get('data')
             if (v0 is None or v0.__class__ is str) and d.get('_type') is None and (v1 is None or v1.__class__ is str) and d.get('_name') is None and d.get('_data') is None:
-                return (False if (_t9 := (False if (_t5 := (True if (_t1 := (None if v0 is None else v0 == 'named-event')) is False else True if (_t2 := (v1 is not None)) is True else None if _t1 is None else _t2)) is False else False if (_t6 := (True if (_t3 := (None if v0 is None else v0 == 'periodic')) is False else True if (_t4 := fp.needs_nodes()) is True else None if _t3 is None else _t4)) is False else None if _t5 is None or _t6 is None else True)) is False else False if (_t10 := (True if (_t7 := (None if v0 is None else v0.startswith('data-'))) is False else True if (_t8 := ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is True else None if _t7 is None else _t8)) is False else None if _t9 is None or _t10 is None else True)
+                return (False if (_t9 := (False if (_t5 := (True if (_t1 := (None if v0 is None else v0 == 'named-event')) is False else True if (_t2 := (v1 is not None)) is True else None if _t1 is None else _t2)) is False else False if (_t6 := (True if (_t3 := (None if v0 is None else v0 == 'periodic')) is False else True if (_t4 := fp.needs_nodes()) is True else None if _t3 is None else _t4)) is False else None if _t5 is None or _t6 is None else True)) is False else False if (_t10 := (True if (_t7 := (None if v0 is None else v0.startswith('data-'))) is False else True if (_t8 := (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))) is True else None if _t7 is None else _t8)) is False else None if _t9 is None or _t10 is None else True)
     except fp.NeedsNodes:
         pass
     return fp.Undecided.GENERAL
 
 
-@fp.json_form(_json_inv_trd_3_3c1fbd197777)
+@fp.json_form(_json_inv_trd_3_7b6bdb876af2)
 def inv_trd_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
     """trd-3 (error) on TriggerDefinition: A named event requires a name, a periodic event
     requires timing, and a data event requires data
@@ -2698,7 +2698,7 @@ def inv_trd_3(node: fp.Node, resource: fp.Node, root: fp.Node) -> bool | None:
         v1 = d.get('name')
         v2 = d.get('data')
         if (v0 is None or v0.__class__ is str) and d.get('_type') is None and (v1 is None or v1.__class__ is str) and d.get('_name') is None and d.get('_data') is None:
-            return (False if (_t9 := (False if (_t5 := (True if (_t1 := (None if v0 is None else v0 == 'named-event')) is False else True if (_t2 := (v1 is not None)) is True else None if _t1 is None else _t2)) is False else False if (_t6 := (True if (_t3 := (None if v0 is None else v0 == 'periodic')) is False else True if (_t4 := fp.result(fp.exists(fp.child([node], 'timing')))) is True else None if _t3 is None else _t4)) is False else None if _t5 is None or _t6 is None else True)) is False else False if (_t10 := (True if (_t7 := (None if v0 is None else v0.startswith('data-'))) is False else True if (_t8 := ((v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2)))) is True else None if _t7 is None else _t8)) is False else None if _t9 is None or _t10 is None else True)
+            return (False if (_t9 := (False if (_t5 := (True if (_t1 := (None if v0 is None else v0 == 'named-event')) is False else True if (_t2 := (v1 is not None)) is True else None if _t1 is None else _t2)) is False else False if (_t6 := (True if (_t3 := (None if v0 is None else v0 == 'periodic')) is False else True if (_t4 := fp.result(fp.exists(fp.child([node], 'timing')))) is True else None if _t3 is None else _t4)) is False else None if _t5 is None or _t6 is None else True)) is False else False if (_t10 := (True if (_t7 := (None if v0 is None else v0.startswith('data-'))) is False else True if (_t8 := (v2 is not None if v2.__class__ is not list else v2.count(None) != len(v2))) is True else None if _t7 is None else _t8)) is False else None if _t9 is None or _t10 is None else True)
     return fp.result(fp.and_(fp.and_(fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['named-event']), lambda: fp.present(node, 'name')), lambda: fp.implies(fp.eq(fp.child([node], 'type', 'code'), ['periodic']), lambda: fp.exists(fp.child([node], 'timing')))), lambda: fp.implies(fp.starts_with(fp.child([node], 'type', 'code'), ['data-']), lambda: fp.present(node, 'data'))))
 
 # fmt: on

@@ -116,31 +116,31 @@ def validate_Address(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_type' in node: primitive(node, 'type', path, out, P_code, 0, 1, False, required=VS_AddressType)
     if 'text' in node:
         v = node['text']
-        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+        if '_text' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'text', path, out, P_string, 0, 1, False)
     elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
     if 'line' in node:
         v = node['line']
-        if '_line' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'line', path, out, P_string, 0, None, True)
+        if '_line' in node or not (v.__class__ is list and v and P_string.fast_all(v)): primitive(node, 'line', path, out, P_string, 0, None, True)
     elif '_line' in node: primitive(node, 'line', path, out, P_string, 0, None, True)
     if 'city' in node:
         v = node['city']
-        if '_city' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'city', path, out, P_string, 0, 1, False)
+        if '_city' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'city', path, out, P_string, 0, 1, False)
     elif '_city' in node: primitive(node, 'city', path, out, P_string, 0, 1, False)
     if 'district' in node:
         v = node['district']
-        if '_district' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'district', path, out, P_string, 0, 1, False)
+        if '_district' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'district', path, out, P_string, 0, 1, False)
     elif '_district' in node: primitive(node, 'district', path, out, P_string, 0, 1, False)
     if 'state' in node:
         v = node['state']
-        if '_state' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'state', path, out, P_string, 0, 1, False)
+        if '_state' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'state', path, out, P_string, 0, 1, False)
     elif '_state' in node: primitive(node, 'state', path, out, P_string, 0, 1, False)
     if 'postalCode' in node:
         v = node['postalCode']
-        if '_postalCode' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
+        if '_postalCode' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
     elif '_postalCode' in node: primitive(node, 'postalCode', path, out, P_string, 0, 1, False)
     if 'country' in node:
         v = node['country']
-        if '_country' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'country', path, out, P_string, 0, 1, False)
+        if '_country' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'country', path, out, P_string, 0, 1, False)
     elif '_country' in node: primitive(node, 'country', path, out, P_string, 0, 1, False)
     if 'period' in node:
         v = node['period']
@@ -174,15 +174,15 @@ def validate_Age(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
     if 'unit' in node:
         v = node['unit']
-        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+        if '_unit' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'unit', path, out, P_string, 0, 1, False)
     elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node:
         v = node['code']
-        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+        if '_code' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if INV_Age.passes(node) is not True: INV_Age.check(node, path, out)
 
@@ -210,15 +210,15 @@ def validate_Annotation(node: dict[str, Any], path: Loc, out: IssueList) -> None
         else: complex_(node, 'authorReference', path, out, validate_Reference, 0, 1, False, label='author.ofType(Reference)', targets=TARGETS_Annotation_authorReference)
     if 'authorString' in node:
         v = node['authorString']
-        if '_authorString' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
+        if '_authorString' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
     elif '_authorString' in node: primitive(node, 'authorString', path, out, P_string, 0, 1, False, label='author.ofType(string)')
     choice(node, CHOICE_Annotation_author, path, out, 'author', 0)
     if 'time' in node:
         v = node['time']
-        if '_time' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
+        if '_time' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
     elif '_time' in node: primitive(node, 'time', path, out, P_dateTime, 0, 1, False)
     v = node.get('text', MISSING)
-    if '_text' in node or not ((v.__class__ is str and P_markdown.fast(v))): primitive(node, 'text', path, out, P_markdown, 1, 1, False)
+    if '_text' in node or not (v.__class__ is str and P_markdown.fast(v)): primitive(node, 'text', path, out, P_markdown, 1, 1, False)
 
 
 def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -240,39 +240,39 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
     if 'data' in node:
         v = node['data']
-        if '_data' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+        if '_data' in node or not (v.__class__ is str and P_base64Binary.fast(v)): primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
     elif '_data' in node: primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
     if 'url' in node:
         v = node['url']
-        if '_url' in node or not ((v.__class__ is str and P_url.fast(v))): primitive(node, 'url', path, out, P_url, 0, 1, False)
+        if '_url' in node or not (v.__class__ is str and P_url.fast(v)): primitive(node, 'url', path, out, P_url, 0, 1, False)
     elif '_url' in node: primitive(node, 'url', path, out, P_url, 0, 1, False)
     if 'size' in node:
         v = node['size']
-        if '_size' in node or not ((v.__class__ is str and P_integer64.fast(v))): primitive(node, 'size', path, out, P_integer64, 0, 1, False)
+        if '_size' in node or not (v.__class__ is str and P_integer64.fast(v)): primitive(node, 'size', path, out, P_integer64, 0, 1, False)
     elif '_size' in node: primitive(node, 'size', path, out, P_integer64, 0, 1, False)
     if 'hash' in node:
         v = node['hash']
-        if '_hash' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
+        if '_hash' in node or not (v.__class__ is str and P_base64Binary.fast(v)): primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
     elif '_hash' in node: primitive(node, 'hash', path, out, P_base64Binary, 0, 1, False)
     if 'title' in node:
         v = node['title']
-        if '_title' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'title', path, out, P_string, 0, 1, False)
+        if '_title' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'title', path, out, P_string, 0, 1, False)
     elif '_title' in node: primitive(node, 'title', path, out, P_string, 0, 1, False)
     if 'creation' in node:
         v = node['creation']
-        if '_creation' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
+        if '_creation' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
     elif '_creation' in node: primitive(node, 'creation', path, out, P_dateTime, 0, 1, False)
     if 'height' in node:
         v = node['height']
-        if '_height' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
+        if '_height' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
     elif '_height' in node: primitive(node, 'height', path, out, P_positiveInt, 0, 1, False)
     if 'width' in node:
         v = node['width']
-        if '_width' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
+        if '_width' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
     elif '_width' in node: primitive(node, 'width', path, out, P_positiveInt, 0, 1, False)
     if 'frames' in node:
         v = node['frames']
-        if '_frames' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
+        if '_frames' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
     elif '_frames' in node: primitive(node, 'frames', path, out, P_positiveInt, 0, 1, False)
     if 'duration' in node:
         v = node['duration']
@@ -280,7 +280,7 @@ def validate_Attachment(node: dict[str, Any], path: Loc, out: IssueList) -> None
     elif '_duration' in node: primitive(node, 'duration', path, out, P_decimal, 0, 1, False)
     if 'pages' in node:
         v = node['pages']
-        if '_pages' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
+        if '_pages' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
     elif '_pages' in node: primitive(node, 'pages', path, out, P_positiveInt, 0, 1, False)
     attachment_rules(node, path, out)
     if INV_Attachment.passes(node) is not True: INV_Attachment.check(node, path, out)
@@ -342,15 +342,15 @@ def validate_AvailabilityAvailableTime(node: dict[str, Any], path: Loc, out: Iss
     elif '_daysOfWeek' in node: primitive(node, 'daysOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
     if 'allDay' in node:
         v = node['allDay']
-        if '_allDay' in node or not ((v is True or v is False)): primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
+        if '_allDay' in node or not (v is True or v is False): primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
     elif '_allDay' in node: primitive(node, 'allDay', path, out, P_boolean, 0, 1, False)
     if 'availableStartTime' in node:
         v = node['availableStartTime']
-        if '_availableStartTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
+        if '_availableStartTime' in node or not (v.__class__ is str and P_time.fast(v)): primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
     elif '_availableStartTime' in node: primitive(node, 'availableStartTime', path, out, P_time, 0, 1, False)
     if 'availableEndTime' in node:
         v = node['availableEndTime']
-        if '_availableEndTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
+        if '_availableEndTime' in node or not (v.__class__ is str and P_time.fast(v)): primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
     elif '_availableEndTime' in node: primitive(node, 'availableEndTime', path, out, P_time, 0, 1, False)
     if INV_AvailabilityAvailableTime.passes(node) is not True: INV_AvailabilityAvailableTime.check(node, path, out)
 
@@ -372,7 +372,7 @@ def validate_AvailabilityNotAvailableTime(node: dict[str, Any], path: Loc, out: 
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'description' in node:
         v = node['description']
-        if '_description' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'description', path, out, P_string, 0, 1, False)
+        if '_description' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'description', path, out, P_string, 0, 1, False)
     elif '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
     if 'during' in node:
         v = node['during']
@@ -466,7 +466,7 @@ def validate_CodeableConcept(node: dict[str, Any], path: Loc, out: IssueList) ->
         else: complex_(node, 'coding', path, out, validate_Coding, 0, None, True)
     if 'text' in node:
         v = node['text']
-        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+        if '_text' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'text', path, out, P_string, 0, 1, False)
     elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
 
 
@@ -514,23 +514,23 @@ def validate_Coding(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'version' in node:
         v = node['version']
-        if '_version' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'version', path, out, P_string, 0, 1, False)
+        if '_version' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'version', path, out, P_string, 0, 1, False)
     elif '_version' in node: primitive(node, 'version', path, out, P_string, 0, 1, False)
     if 'code' in node:
         v = node['code']
-        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+        if '_code' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if 'display' in node:
         v = node['display']
-        if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
+        if '_display' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'display', path, out, P_string, 0, 1, False)
     elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
     if 'userSelected' in node:
         v = node['userSelected']
-        if '_userSelected' in node or not ((v is True or v is False)): primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
+        if '_userSelected' in node or not (v is True or v is False): primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
     elif '_userSelected' in node: primitive(node, 'userSelected', path, out, P_boolean, 0, 1, False)
     if INV_Coding.passes(node) is not True: INV_Coding.check(node, path, out)
 
@@ -552,7 +552,7 @@ def validate_ContactDetail(node: dict[str, Any], path: Loc, out: IssueList) -> N
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'name' in node:
         v = node['name']
-        if '_name' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'name', path, out, P_string, 0, 1, False)
+        if '_name' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'name', path, out, P_string, 0, 1, False)
     elif '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
     if 'telecom' in node:
         v = node['telecom']
@@ -586,7 +586,7 @@ def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> No
     elif '_system' in node: primitive(node, 'system', path, out, P_code, 0, 1, False, required=VS_ContactPointSystem)
     if 'value' in node:
         v = node['value']
-        if '_value' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'value', path, out, P_string, 0, 1, False)
+        if '_value' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'value', path, out, P_string, 0, 1, False)
     elif '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
     if 'use' in node:
         v = node['use']
@@ -594,7 +594,7 @@ def validate_ContactPoint(node: dict[str, Any], path: Loc, out: IssueList) -> No
     elif '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_ContactPointUse)
     if 'rank' in node:
         v = node['rank']
-        if '_rank' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
+        if '_rank' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
     elif '_rank' in node: primitive(node, 'rank', path, out, P_positiveInt, 0, 1, False)
     if 'period' in node:
         v = node['period']
@@ -629,15 +629,15 @@ def validate_Count(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
     if 'unit' in node:
         v = node['unit']
-        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+        if '_unit' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'unit', path, out, P_string, 0, 1, False)
     elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node:
         v = node['code']
-        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+        if '_code' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if INV_Count.passes(node) is not True: INV_Count.check(node, path, out)
 
@@ -661,7 +661,7 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
     if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_FHIRTypes.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
     if 'profile' in node:
         v = node['profile']
-        if '_profile' in node or not ((v.__class__ is list and v and P_canonical.fast_all(v))): primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+        if '_profile' in node or not (v.__class__ is list and v and P_canonical.fast_all(v)): primitive(node, 'profile', path, out, P_canonical, 0, None, True)
     elif '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
     if 'subjectCodeableConcept' in node:
         v = node['subjectCodeableConcept']
@@ -678,7 +678,7 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
     choice(node, CHOICE_DataRequirement_subject, path, out, 'subject', 0)
     if 'mustSupport' in node:
         v = node['mustSupport']
-        if '_mustSupport' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
+        if '_mustSupport' in node or not (v.__class__ is list and v and P_string.fast_all(v)): primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
     elif '_mustSupport' in node: primitive(node, 'mustSupport', path, out, P_string, 0, None, True)
     if 'codeFilter' in node:
         v = node['codeFilter']
@@ -709,7 +709,7 @@ def validate_DataRequirement(node: dict[str, Any], path: Loc, out: IssueList) ->
         else: complex_(node, 'valueFilter', path, out, validate_DataRequirementValueFilter, 0, None, True)
     if 'limit' in node:
         v = node['limit']
-        if '_limit' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
+        if '_limit' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
     elif '_limit' in node: primitive(node, 'limit', path, out, P_positiveInt, 0, 1, False)
     if 'sort' in node:
         v = node['sort']
@@ -739,15 +739,15 @@ def validate_DataRequirementCodeFilter(node: dict[str, Any], path: Loc, out: Iss
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'path' in node:
         v = node['path']
-        if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 0, 1, False)
+        if '_path' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'path', path, out, P_string, 0, 1, False)
     elif '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
     if 'searchParam' in node:
         v = node['searchParam']
-        if '_searchParam' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+        if '_searchParam' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     elif '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     if 'valueSet' in node:
         v = node['valueSet']
-        if '_valueSet' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
+        if '_valueSet' in node or not (v.__class__ is str and P_canonical.fast(v)): primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
     elif '_valueSet' in node: primitive(node, 'valueSet', path, out, P_canonical, 0, 1, False)
     if 'code' in node:
         v = node['code']
@@ -778,15 +778,15 @@ def validate_DataRequirementDateFilter(node: dict[str, Any], path: Loc, out: Iss
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'path' in node:
         v = node['path']
-        if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 0, 1, False)
+        if '_path' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'path', path, out, P_string, 0, 1, False)
     elif '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
     if 'searchParam' in node:
         v = node['searchParam']
-        if '_searchParam' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+        if '_searchParam' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     elif '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     if 'valueDateTime' in node:
         v = node['valueDateTime']
-        if '_valueDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+        if '_valueDateTime' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
     elif '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
     if 'valuePeriod' in node:
         v = node['valuePeriod']
@@ -819,11 +819,11 @@ def validate_DataRequirementValueFilter(node: dict[str, Any], path: Loc, out: Is
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'path' in node:
         v = node['path']
-        if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 0, 1, False)
+        if '_path' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'path', path, out, P_string, 0, 1, False)
     elif '_path' in node: primitive(node, 'path', path, out, P_string, 0, 1, False)
     if 'searchParam' in node:
         v = node['searchParam']
-        if '_searchParam' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
+        if '_searchParam' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     elif '_searchParam' in node: primitive(node, 'searchParam', path, out, P_string, 0, 1, False)
     if 'comparator' in node:
         v = node['comparator']
@@ -831,7 +831,7 @@ def validate_DataRequirementValueFilter(node: dict[str, Any], path: Loc, out: Is
     elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_ValueFilterComparator)
     if 'valueDateTime' in node:
         v = node['valueDateTime']
-        if '_valueDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+        if '_valueDateTime' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
     elif '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
     if 'valuePeriod' in node:
         v = node['valuePeriod']
@@ -862,7 +862,7 @@ def validate_DataRequirementSort(node: dict[str, Any], path: Loc, out: IssueList
                 else: complex_item(item, (w, i), out, validate_Extension)
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     v = node.get('path', MISSING)
-    if '_path' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'path', path, out, P_string, 1, 1, False)
+    if '_path' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'path', path, out, P_string, 1, 1, False)
     v = node.get('direction', MISSING)
     if '_direction' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_SortDirection.codes): primitive(node, 'direction', path, out, P_code, 1, 1, False, required=VS_SortDirection)
 
@@ -909,15 +909,15 @@ def validate_Distance(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
     if 'unit' in node:
         v = node['unit']
-        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+        if '_unit' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'unit', path, out, P_string, 0, 1, False)
     elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node:
         v = node['code']
-        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+        if '_code' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if INV_Distance.passes(node) is not True: INV_Distance.check(node, path, out)
 
@@ -929,7 +929,7 @@ def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> 
     if not node or not KEYS_DomainResource.issuperset(node): check_keys(node, KEYS_DomainResource, path, out)
     if 'id' in node:
         v = node['id']
-        if '_id' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'id', path, out, P_id, 0, 1, False)
+        if '_id' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'id', path, out, P_id, 0, 1, False)
     elif '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
     if 'meta' in node:
         v = node['meta']
@@ -938,7 +938,7 @@ def validate_DomainResource(node: dict[str, Any], path: Loc, out: IssueList) -> 
         else: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
     if 'implicitRules' in node:
         v = node['implicitRules']
-        if '_implicitRules' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+        if '_implicitRules' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     elif '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
     if 'text' in node:
@@ -994,11 +994,11 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     if 'sequence' in node:
         v = node['sequence']
-        if '_sequence' in node or not ((v.__class__ is int and -2147483648 <= v <= 2147483647)): primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
+        if '_sequence' in node or not (v.__class__ is int and -2147483648 <= v <= 2147483647): primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
     elif '_sequence' in node: primitive(node, 'sequence', path, out, P_integer, 0, 1, False)
     if 'text' in node:
         v = node['text']
-        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+        if '_text' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'text', path, out, P_string, 0, 1, False)
     elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
     if 'additionalInstruction' in node:
         v = node['additionalInstruction']
@@ -1011,7 +1011,7 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'additionalInstruction', path, out, validate_CodeableConcept, 0, None, True)
     if 'patientInstruction' in node:
         v = node['patientInstruction']
-        if '_patientInstruction' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
+        if '_patientInstruction' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
     elif '_patientInstruction' in node: primitive(node, 'patientInstruction', path, out, P_string, 0, 1, False)
     if 'timing' in node:
         v = node['timing']
@@ -1020,7 +1020,7 @@ def validate_Dosage(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'timing', path, out, validate_Timing, 0, 1, False)
     if 'asNeeded' in node:
         v = node['asNeeded']
-        if '_asNeeded' in node or not ((v is True or v is False)): primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
+        if '_asNeeded' in node or not (v is True or v is False): primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
     elif '_asNeeded' in node: primitive(node, 'asNeeded', path, out, P_boolean, 0, 1, False)
     if 'asNeededFor' in node:
         v = node['asNeededFor']
@@ -1152,15 +1152,15 @@ def validate_Duration(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
     if 'unit' in node:
         v = node['unit']
-        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+        if '_unit' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'unit', path, out, P_string, 0, 1, False)
     elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node:
         v = node['code']
-        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+        if '_code' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if INV_Duration.passes(node) is not True: INV_Duration.check(node, path, out)
 
@@ -1199,11 +1199,11 @@ def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'description' in node:
         v = node['description']
-        if '_description' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'description', path, out, P_string, 0, 1, False)
+        if '_description' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'description', path, out, P_string, 0, 1, False)
     elif '_description' in node: primitive(node, 'description', path, out, P_string, 0, 1, False)
     if 'name' in node:
         v = node['name']
-        if '_name' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'name', path, out, P_code, 0, 1, False)
+        if '_name' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'name', path, out, P_code, 0, 1, False)
     elif '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
     if 'language' in node:
         v = node['language']
@@ -1211,11 +1211,11 @@ def validate_Expression(node: dict[str, Any], path: Loc, out: IssueList) -> None
     elif '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, extensible=VS_ExpressionLanguage)
     if 'expression' in node:
         v = node['expression']
-        if '_expression' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'expression', path, out, P_string, 0, 1, False)
+        if '_expression' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'expression', path, out, P_string, 0, 1, False)
     elif '_expression' in node: primitive(node, 'expression', path, out, P_string, 0, 1, False)
     if 'reference' in node:
         v = node['reference']
-        if '_reference' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'reference', path, out, P_uri, 0, 1, False)
+        if '_reference' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'reference', path, out, P_uri, 0, 1, False)
     elif '_reference' in node: primitive(node, 'reference', path, out, P_uri, 0, 1, False)
     if INV_Expression.passes(node) is not True: INV_Expression.check(node, path, out)
 
@@ -1292,30 +1292,30 @@ def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
                 else: complex_item(item, (w, i), out, validate_Extension)
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     v = node.get('url', MISSING)
-    if not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)
+    if not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'url', path, out, P_uri, 1, 1, False, ext=False)
     if 'valueBase64Binary' in node:
         v = node['valueBase64Binary']
-        if '_valueBase64Binary' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
+        if '_valueBase64Binary' in node or not (v.__class__ is str and P_base64Binary.fast(v)): primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
     elif '_valueBase64Binary' in node: primitive(node, 'valueBase64Binary', path, out, P_base64Binary, 0, 1, False, label='value.ofType(base64Binary)')
     if 'valueBoolean' in node:
         v = node['valueBoolean']
-        if '_valueBoolean' in node or not ((v is True or v is False)): primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
+        if '_valueBoolean' in node or not (v is True or v is False): primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
     elif '_valueBoolean' in node: primitive(node, 'valueBoolean', path, out, P_boolean, 0, 1, False, label='value.ofType(boolean)')
     if 'valueCanonical' in node:
         v = node['valueCanonical']
-        if '_valueCanonical' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
+        if '_valueCanonical' in node or not (v.__class__ is str and P_canonical.fast(v)): primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
     elif '_valueCanonical' in node: primitive(node, 'valueCanonical', path, out, P_canonical, 0, 1, False, label='value.ofType(canonical)')
     if 'valueCode' in node:
         v = node['valueCode']
-        if '_valueCode' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
+        if '_valueCode' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
     elif '_valueCode' in node: primitive(node, 'valueCode', path, out, P_code, 0, 1, False, label='value.ofType(code)')
     if 'valueDate' in node:
         v = node['valueDate']
-        if '_valueDate' in node or not ((v.__class__ is str and P_date.fast(v))): primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
+        if '_valueDate' in node or not (v.__class__ is str and P_date.fast(v)): primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
     elif '_valueDate' in node: primitive(node, 'valueDate', path, out, P_date, 0, 1, False, label='value.ofType(date)')
     if 'valueDateTime' in node:
         v = node['valueDateTime']
-        if '_valueDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
+        if '_valueDateTime' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
     elif '_valueDateTime' in node: primitive(node, 'valueDateTime', path, out, P_dateTime, 0, 1, False, label='value.ofType(dateTime)')
     if 'valueDecimal' in node:
         v = node['valueDecimal']
@@ -1323,55 +1323,55 @@ def validate_Extension(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_valueDecimal' in node: primitive(node, 'valueDecimal', path, out, P_decimal, 0, 1, False, label='value.ofType(decimal)')
     if 'valueId' in node:
         v = node['valueId']
-        if '_valueId' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
+        if '_valueId' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
     elif '_valueId' in node: primitive(node, 'valueId', path, out, P_id, 0, 1, False, label='value.ofType(id)')
     if 'valueInstant' in node:
         v = node['valueInstant']
-        if '_valueInstant' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
+        if '_valueInstant' in node or not (v.__class__ is str and P_instant.fast(v)): primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
     elif '_valueInstant' in node: primitive(node, 'valueInstant', path, out, P_instant, 0, 1, False, label='value.ofType(instant)')
     if 'valueInteger' in node:
         v = node['valueInteger']
-        if '_valueInteger' in node or not ((v.__class__ is int and -2147483648 <= v <= 2147483647)): primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
+        if '_valueInteger' in node or not (v.__class__ is int and -2147483648 <= v <= 2147483647): primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
     elif '_valueInteger' in node: primitive(node, 'valueInteger', path, out, P_integer, 0, 1, False, label='value.ofType(integer)')
     if 'valueInteger64' in node:
         v = node['valueInteger64']
-        if '_valueInteger64' in node or not ((v.__class__ is str and P_integer64.fast(v))): primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
+        if '_valueInteger64' in node or not (v.__class__ is str and P_integer64.fast(v)): primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
     elif '_valueInteger64' in node: primitive(node, 'valueInteger64', path, out, P_integer64, 0, 1, False, label='value.ofType(integer64)')
     if 'valueMarkdown' in node:
         v = node['valueMarkdown']
-        if '_valueMarkdown' in node or not ((v.__class__ is str and P_markdown.fast(v))): primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
+        if '_valueMarkdown' in node or not (v.__class__ is str and P_markdown.fast(v)): primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
     elif '_valueMarkdown' in node: primitive(node, 'valueMarkdown', path, out, P_markdown, 0, 1, False, label='value.ofType(markdown)')
     if 'valueOid' in node:
         v = node['valueOid']
-        if '_valueOid' in node or not ((v.__class__ is str and P_oid.fast(v))): primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
+        if '_valueOid' in node or not (v.__class__ is str and P_oid.fast(v)): primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
     elif '_valueOid' in node: primitive(node, 'valueOid', path, out, P_oid, 0, 1, False, label='value.ofType(oid)')
     if 'valuePositiveInt' in node:
         v = node['valuePositiveInt']
-        if '_valuePositiveInt' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
+        if '_valuePositiveInt' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
     elif '_valuePositiveInt' in node: primitive(node, 'valuePositiveInt', path, out, P_positiveInt, 0, 1, False, label='value.ofType(positiveInt)')
     if 'valueString' in node:
         v = node['valueString']
-        if '_valueString' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
+        if '_valueString' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
     elif '_valueString' in node: primitive(node, 'valueString', path, out, P_string, 0, 1, False, label='value.ofType(string)')
     if 'valueTime' in node:
         v = node['valueTime']
-        if '_valueTime' in node or not ((v.__class__ is str and P_time.fast(v))): primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
+        if '_valueTime' in node or not (v.__class__ is str and P_time.fast(v)): primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
     elif '_valueTime' in node: primitive(node, 'valueTime', path, out, P_time, 0, 1, False, label='value.ofType(time)')
     if 'valueUnsignedInt' in node:
         v = node['valueUnsignedInt']
-        if '_valueUnsignedInt' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
+        if '_valueUnsignedInt' in node or not (v.__class__ is int and 0 <= v <= 2147483647): primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
     elif '_valueUnsignedInt' in node: primitive(node, 'valueUnsignedInt', path, out, P_unsignedInt, 0, 1, False, label='value.ofType(unsignedInt)')
     if 'valueUri' in node:
         v = node['valueUri']
-        if '_valueUri' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
+        if '_valueUri' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
     elif '_valueUri' in node: primitive(node, 'valueUri', path, out, P_uri, 0, 1, False, label='value.ofType(uri)')
     if 'valueUrl' in node:
         v = node['valueUrl']
-        if '_valueUrl' in node or not ((v.__class__ is str and P_url.fast(v))): primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
+        if '_valueUrl' in node or not (v.__class__ is str and P_url.fast(v)): primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
     elif '_valueUrl' in node: primitive(node, 'valueUrl', path, out, P_url, 0, 1, False, label='value.ofType(url)')
     if 'valueUuid' in node:
         v = node['valueUuid']
-        if '_valueUuid' in node or not ((v.__class__ is str and P_uuid.fast(v))): primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
+        if '_valueUuid' in node or not (v.__class__ is str and P_uuid.fast(v)): primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
     elif '_valueUuid' in node: primitive(node, 'valueUuid', path, out, P_uuid, 0, 1, False, label='value.ofType(uuid)')
     if 'valueAddress' in node:
         v = node['valueAddress']
@@ -1568,23 +1568,23 @@ def validate_HumanName(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_use' in node: primitive(node, 'use', path, out, P_code, 0, 1, False, required=VS_NameUse)
     if 'text' in node:
         v = node['text']
-        if '_text' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'text', path, out, P_string, 0, 1, False)
+        if '_text' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'text', path, out, P_string, 0, 1, False)
     elif '_text' in node: primitive(node, 'text', path, out, P_string, 0, 1, False)
     if 'family' in node:
         v = node['family']
-        if '_family' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'family', path, out, P_string, 0, 1, False)
+        if '_family' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'family', path, out, P_string, 0, 1, False)
     elif '_family' in node: primitive(node, 'family', path, out, P_string, 0, 1, False)
     if 'given' in node:
         v = node['given']
-        if '_given' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'given', path, out, P_string, 0, None, True)
+        if '_given' in node or not (v.__class__ is list and v and P_string.fast_all(v)): primitive(node, 'given', path, out, P_string, 0, None, True)
     elif '_given' in node: primitive(node, 'given', path, out, P_string, 0, None, True)
     if 'prefix' in node:
         v = node['prefix']
-        if '_prefix' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'prefix', path, out, P_string, 0, None, True)
+        if '_prefix' in node or not (v.__class__ is list and v and P_string.fast_all(v)): primitive(node, 'prefix', path, out, P_string, 0, None, True)
     elif '_prefix' in node: primitive(node, 'prefix', path, out, P_string, 0, None, True)
     if 'suffix' in node:
         v = node['suffix']
-        if '_suffix' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'suffix', path, out, P_string, 0, None, True)
+        if '_suffix' in node or not (v.__class__ is list and v and P_string.fast_all(v)): primitive(node, 'suffix', path, out, P_string, 0, None, True)
     elif '_suffix' in node: primitive(node, 'suffix', path, out, P_string, 0, None, True)
     if 'period' in node:
         v = node['period']
@@ -1620,11 +1620,11 @@ def validate_Identifier(node: dict[str, Any], path: Loc, out: IssueList) -> None
         else: complex_(node, 'type', path, out, validate_CodeableConcept, 0, 1, False, extensible=VS_IdentifierTypeCodes)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'value' in node:
         v = node['value']
-        if '_value' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'value', path, out, P_string, 0, 1, False)
+        if '_value' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'value', path, out, P_string, 0, 1, False)
     elif '_value' in node: primitive(node, 'value', path, out, P_string, 0, 1, False)
     if 'period' in node:
         v = node['period']
@@ -1647,7 +1647,7 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
     if not node or not KEYS_ImagingSelection.issuperset(node): check_keys(node, KEYS_ImagingSelection, path, out)
     if 'id' in node:
         v = node['id']
-        if '_id' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'id', path, out, P_id, 0, 1, False)
+        if '_id' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'id', path, out, P_id, 0, 1, False)
     elif '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
     if 'meta' in node:
         v = node['meta']
@@ -1656,7 +1656,7 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
         else: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
     if 'implicitRules' in node:
         v = node['implicitRules']
-        if '_implicitRules' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+        if '_implicitRules' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     elif '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
     if 'text' in node:
@@ -1702,7 +1702,7 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
         else: complex_(node, 'subject', path, out, validate_Reference, 0, 1, False, targets=TARGETS_ImagingSelection_subject)
     if 'issued' in node:
         v = node['issued']
-        if '_issued' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'issued', path, out, P_instant, 0, 1, False)
+        if '_issued' in node or not (v.__class__ is str and P_instant.fast(v)): primitive(node, 'issued', path, out, P_instant, 0, 1, False)
     elif '_issued' in node: primitive(node, 'issued', path, out, P_instant, 0, 1, False)
     if 'performer' in node:
         v = node['performer']
@@ -1738,7 +1738,7 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
     else: complex_(node, 'code', path, out, validate_CodeableConcept, 1, 1, False)
     if 'studyUid' in node:
         v = node['studyUid']
-        if '_studyUid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
+        if '_studyUid' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
     elif '_studyUid' in node: primitive(node, 'studyUid', path, out, P_id, 0, 1, False)
     if 'derivedFrom' in node:
         v = node['derivedFrom']
@@ -1762,15 +1762,15 @@ def validate_ImagingSelection(node: dict[str, Any], path: Loc, out: IssueList) -
         else: complex_(node, 'endpoint', path, out, validate_Reference, 0, None, True, targets=TARGETS_ImagingSelection_endpoint)
     if 'seriesUid' in node:
         v = node['seriesUid']
-        if '_seriesUid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
+        if '_seriesUid' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
     elif '_seriesUid' in node: primitive(node, 'seriesUid', path, out, P_id, 0, 1, False)
     if 'seriesNumber' in node:
         v = node['seriesNumber']
-        if '_seriesNumber' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
+        if '_seriesNumber' in node or not (v.__class__ is int and 0 <= v <= 2147483647): primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
     elif '_seriesNumber' in node: primitive(node, 'seriesNumber', path, out, P_unsignedInt, 0, 1, False)
     if 'frameOfReferenceUid' in node:
         v = node['frameOfReferenceUid']
-        if '_frameOfReferenceUid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
+        if '_frameOfReferenceUid' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
     elif '_frameOfReferenceUid' in node: primitive(node, 'frameOfReferenceUid', path, out, P_id, 0, 1, False)
     if 'bodySite' in node:
         v = node['bodySite']
@@ -1863,10 +1863,10 @@ def validate_ImagingSelectionInstance(node: dict[str, Any], path: Loc, out: Issu
                 else: complex_item(item, (w, i), out, validate_Extension)
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     v = node.get('uid', MISSING)
-    if '_uid' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'uid', path, out, P_id, 1, 1, False)
+    if '_uid' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'uid', path, out, P_id, 1, 1, False)
     if 'number' in node:
         v = node['number']
-        if '_number' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
+        if '_number' in node or not (v.__class__ is int and 0 <= v <= 2147483647): primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
     elif '_number' in node: primitive(node, 'number', path, out, P_unsignedInt, 0, 1, False)
     if 'sopClass' in node:
         v = node['sopClass']
@@ -1876,7 +1876,7 @@ def validate_ImagingSelectionInstance(node: dict[str, Any], path: Loc, out: Issu
         else: complex_(node, 'sopClass', path, out, validate_Coding, 0, 1, False, extensible=VS_SectB5HtmlTableB51)
     if 'subset' in node:
         v = node['subset']
-        if '_subset' in node or not ((v.__class__ is list and v and P_string.fast_all(v))): primitive(node, 'subset', path, out, P_string, 0, None, True)
+        if '_subset' in node or not (v.__class__ is list and v and P_string.fast_all(v)): primitive(node, 'subset', path, out, P_string, 0, None, True)
     elif '_subset' in node: primitive(node, 'subset', path, out, P_string, 0, None, True)
     if 'imageRegion2D' in node:
         v = node['imageRegion2D']
@@ -1926,7 +1926,7 @@ def validate_ImagingSelectionInstanceImageRegion2D(node: dict[str, Any], path: L
     v = node.get('regionType', MISSING)
     if '_regionType' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelection2DGraphicType.codes): primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection2DGraphicType)
     v = node.get('coordinate', MISSING)
-    if '_coordinate' in node or not ((v.__class__ is list and v and P_decimal.fast_all(v))): primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
+    if '_coordinate' in node or not (v.__class__ is list and v and P_decimal.fast_all(v)): primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
 def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1957,7 +1957,7 @@ def validate_ImagingSelectionInstanceImageRegion3D(node: dict[str, Any], path: L
     v = node.get('regionType', MISSING)
     if '_regionType' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_ImagingSelection3DGraphicType.codes): primitive(node, 'regionType', path, out, P_code, 1, 1, False, required=VS_ImagingSelection3DGraphicType)
     v = node.get('coordinate', MISSING)
-    if '_coordinate' in node or not ((v.__class__ is list and v and P_decimal.fast_all(v))): primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
+    if '_coordinate' in node or not (v.__class__ is list and v and P_decimal.fast_all(v)): primitive(node, 'coordinate', path, out, P_decimal, 1, None, True)
 
 
 def validate_Meta(node: dict[str, Any], path: Loc, out: IssueList) -> None:
@@ -1977,19 +1977,19 @@ def validate_Meta(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'versionId' in node:
         v = node['versionId']
-        if '_versionId' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'versionId', path, out, P_id, 0, 1, False)
+        if '_versionId' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'versionId', path, out, P_id, 0, 1, False)
     elif '_versionId' in node: primitive(node, 'versionId', path, out, P_id, 0, 1, False)
     if 'lastUpdated' in node:
         v = node['lastUpdated']
-        if '_lastUpdated' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
+        if '_lastUpdated' in node or not (v.__class__ is str and P_instant.fast(v)): primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
     elif '_lastUpdated' in node: primitive(node, 'lastUpdated', path, out, P_instant, 0, 1, False)
     if 'source' in node:
         v = node['source']
-        if '_source' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'source', path, out, P_uri, 0, 1, False)
+        if '_source' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'source', path, out, P_uri, 0, 1, False)
     elif '_source' in node: primitive(node, 'source', path, out, P_uri, 0, 1, False)
     if 'profile' in node:
         v = node['profile']
-        if '_profile' in node or not ((v.__class__ is list and v and P_canonical.fast_all(v))): primitive(node, 'profile', path, out, P_canonical, 0, None, True)
+        if '_profile' in node or not (v.__class__ is list and v and P_canonical.fast_all(v)): primitive(node, 'profile', path, out, P_canonical, 0, None, True)
     elif '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, None, True)
     if 'security' in node:
         v = node['security']
@@ -2076,27 +2076,27 @@ def validate_ParameterDefinition(node: dict[str, Any], path: Loc, out: IssueList
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'name' in node:
         v = node['name']
-        if '_name' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'name', path, out, P_code, 0, 1, False)
+        if '_name' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'name', path, out, P_code, 0, 1, False)
     elif '_name' in node: primitive(node, 'name', path, out, P_code, 0, 1, False)
     v = node.get('use', MISSING)
     if '_use' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_OperationParameterUse.codes): primitive(node, 'use', path, out, P_code, 1, 1, False, required=VS_OperationParameterUse)
     if 'min' in node:
         v = node['min']
-        if '_min' in node or not ((v.__class__ is int and -2147483648 <= v <= 2147483647)): primitive(node, 'min', path, out, P_integer, 0, 1, False)
+        if '_min' in node or not (v.__class__ is int and -2147483648 <= v <= 2147483647): primitive(node, 'min', path, out, P_integer, 0, 1, False)
     elif '_min' in node: primitive(node, 'min', path, out, P_integer, 0, 1, False)
     if 'max' in node:
         v = node['max']
-        if '_max' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'max', path, out, P_string, 0, 1, False)
+        if '_max' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'max', path, out, P_string, 0, 1, False)
     elif '_max' in node: primitive(node, 'max', path, out, P_string, 0, 1, False)
     if 'documentation' in node:
         v = node['documentation']
-        if '_documentation' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'documentation', path, out, P_string, 0, 1, False)
+        if '_documentation' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'documentation', path, out, P_string, 0, 1, False)
     elif '_documentation' in node: primitive(node, 'documentation', path, out, P_string, 0, 1, False)
     v = node.get('type', MISSING)
     if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_FHIRTypes.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_FHIRTypes)
     if 'profile' in node:
         v = node['profile']
-        if '_profile' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
+        if '_profile' in node or not (v.__class__ is str and P_canonical.fast(v)): primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
     elif '_profile' in node: primitive(node, 'profile', path, out, P_canonical, 0, 1, False)
 
 
@@ -2117,11 +2117,11 @@ def validate_Period(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'start' in node:
         v = node['start']
-        if '_start' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
+        if '_start' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
     elif '_start' in node: primitive(node, 'start', path, out, P_dateTime, 0, 1, False)
     if 'end' in node:
         v = node['end']
-        if '_end' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
+        if '_end' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
     elif '_end' in node: primitive(node, 'end', path, out, P_dateTime, 0, 1, False)
     if INV_Period.passes(node) is not True: INV_Period.check(node, path, out)
 
@@ -2168,15 +2168,15 @@ def validate_Quantity(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     elif '_comparator' in node: primitive(node, 'comparator', path, out, P_code, 0, 1, False, required=VS_QuantityComparator)
     if 'unit' in node:
         v = node['unit']
-        if '_unit' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'unit', path, out, P_string, 0, 1, False)
+        if '_unit' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'unit', path, out, P_string, 0, 1, False)
     elif '_unit' in node: primitive(node, 'unit', path, out, P_string, 0, 1, False)
     if 'system' in node:
         v = node['system']
-        if '_system' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'system', path, out, P_uri, 0, 1, False)
+        if '_system' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'system', path, out, P_uri, 0, 1, False)
     elif '_system' in node: primitive(node, 'system', path, out, P_uri, 0, 1, False)
     if 'code' in node:
         v = node['code']
-        if '_code' in node or not ((v.__class__ is str and P_code.fast(v))): primitive(node, 'code', path, out, P_code, 0, 1, False)
+        if '_code' in node or not (v.__class__ is str and P_code.fast(v)): primitive(node, 'code', path, out, P_code, 0, 1, False)
     elif '_code' in node: primitive(node, 'code', path, out, P_code, 0, 1, False)
     if INV_Quantity.passes(node) is not True: INV_Quantity.check(node, path, out)
 
@@ -2287,7 +2287,7 @@ def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     if 'reference' in node:
         v = node['reference']
-        if '_reference' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'reference', path, out, P_string, 0, 1, False)
+        if '_reference' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'reference', path, out, P_string, 0, 1, False)
     elif '_reference' in node: primitive(node, 'reference', path, out, P_string, 0, 1, False)
     if 'type' in node:
         v = node['type']
@@ -2300,7 +2300,7 @@ def validate_Reference(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'identifier', path, out, validate_Identifier, 0, 1, False)
     if 'display' in node:
         v = node['display']
-        if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
+        if '_display' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'display', path, out, P_string, 0, 1, False)
     elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
     if INV_Reference.passes(node) is not True: INV_Reference.check(node, path, out)
 
@@ -2333,15 +2333,15 @@ def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) ->
         else: complex_(node, 'classifier', path, out, validate_CodeableConcept, 0, None, True)
     if 'label' in node:
         v = node['label']
-        if '_label' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'label', path, out, P_string, 0, 1, False)
+        if '_label' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'label', path, out, P_string, 0, 1, False)
     elif '_label' in node: primitive(node, 'label', path, out, P_string, 0, 1, False)
     if 'display' in node:
         v = node['display']
-        if '_display' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'display', path, out, P_string, 0, 1, False)
+        if '_display' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'display', path, out, P_string, 0, 1, False)
     elif '_display' in node: primitive(node, 'display', path, out, P_string, 0, 1, False)
     if 'citation' in node:
         v = node['citation']
-        if '_citation' in node or not ((v.__class__ is str and P_markdown.fast(v))): primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
+        if '_citation' in node or not (v.__class__ is str and P_markdown.fast(v)): primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
     elif '_citation' in node: primitive(node, 'citation', path, out, P_markdown, 0, 1, False)
     if 'document' in node:
         v = node['document']
@@ -2350,7 +2350,7 @@ def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) ->
         else: complex_(node, 'document', path, out, validate_Attachment, 0, 1, False)
     if 'resource' in node:
         v = node['resource']
-        if '_resource' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
+        if '_resource' in node or not (v.__class__ is str and P_canonical.fast(v)): primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
     elif '_resource' in node: primitive(node, 'resource', path, out, P_canonical, 0, 1, False)
     if 'resourceReference' in node:
         v = node['resourceReference']
@@ -2364,7 +2364,7 @@ def validate_RelatedArtifact(node: dict[str, Any], path: Loc, out: IssueList) ->
     elif '_publicationStatus' in node: primitive(node, 'publicationStatus', path, out, P_code, 0, 1, False, required=VS_PublicationStatus)
     if 'publicationDate' in node:
         v = node['publicationDate']
-        if '_publicationDate' in node or not ((v.__class__ is str and P_date.fast(v))): primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
+        if '_publicationDate' in node or not (v.__class__ is str and P_date.fast(v)): primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
     elif '_publicationDate' in node: primitive(node, 'publicationDate', path, out, P_date, 0, 1, False)
 
 
@@ -2375,7 +2375,7 @@ def validate_Resource(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if not node or not KEYS_Resource.issuperset(node): check_keys(node, KEYS_Resource, path, out)
     if 'id' in node:
         v = node['id']
-        if '_id' in node or not ((v.__class__ is str and P_id.fast(v))): primitive(node, 'id', path, out, P_id, 0, 1, False)
+        if '_id' in node or not (v.__class__ is str and P_id.fast(v)): primitive(node, 'id', path, out, P_id, 0, 1, False)
     elif '_id' in node: primitive(node, 'id', path, out, P_id, 0, 1, False)
     if 'meta' in node:
         v = node['meta']
@@ -2384,7 +2384,7 @@ def validate_Resource(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'meta', path, out, validate_Meta, 0, 1, False)
     if 'implicitRules' in node:
         v = node['implicitRules']
-        if '_implicitRules' in node or not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
+        if '_implicitRules' in node or not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     elif '_implicitRules' in node: primitive(node, 'implicitRules', path, out, P_uri, 0, 1, False)
     if 'language' in node or '_language' in node: primitive(node, 'language', path, out, P_code, 0, 1, False, required=VS_AllLanguages)
 
@@ -2426,18 +2426,18 @@ def validate_SampledData(node: dict[str, Any], path: Loc, out: IssueList) -> Non
         if '_upperLimit' in node or not (P_decimal.fast(v)): primitive(node, 'upperLimit', path, out, P_decimal, 0, 1, False)
     elif '_upperLimit' in node: primitive(node, 'upperLimit', path, out, P_decimal, 0, 1, False)
     v = node.get('dimensions', MISSING)
-    if '_dimensions' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'dimensions', path, out, P_positiveInt, 1, 1, False)
+    if '_dimensions' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'dimensions', path, out, P_positiveInt, 1, 1, False)
     if 'codeMap' in node:
         v = node['codeMap']
-        if '_codeMap' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
+        if '_codeMap' in node or not (v.__class__ is str and P_canonical.fast(v)): primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
     elif '_codeMap' in node: primitive(node, 'codeMap', path, out, P_canonical, 0, 1, False)
     if 'offsets' in node:
         v = node['offsets']
-        if '_offsets' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'offsets', path, out, P_string, 0, 1, False)
+        if '_offsets' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'offsets', path, out, P_string, 0, 1, False)
     elif '_offsets' in node: primitive(node, 'offsets', path, out, P_string, 0, 1, False)
     if 'data' in node:
         v = node['data']
-        if '_data' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'data', path, out, P_string, 0, 1, False)
+        if '_data' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'data', path, out, P_string, 0, 1, False)
     elif '_data' in node: primitive(node, 'data', path, out, P_string, 0, 1, False)
     if INV_SampledData.passes(node) is not True: INV_SampledData.check(node, path, out)
 
@@ -2468,7 +2468,7 @@ def validate_Signature(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'type', path, out, validate_Coding, 0, None, True)
     if 'when' in node:
         v = node['when']
-        if '_when' in node or not ((v.__class__ is str and P_instant.fast(v))): primitive(node, 'when', path, out, P_instant, 0, 1, False)
+        if '_when' in node or not (v.__class__ is str and P_instant.fast(v)): primitive(node, 'when', path, out, P_instant, 0, 1, False)
     elif '_when' in node: primitive(node, 'when', path, out, P_instant, 0, 1, False)
     if 'who' in node:
         v = node['who']
@@ -2486,7 +2486,7 @@ def validate_Signature(node: dict[str, Any], path: Loc, out: IssueList) -> None:
     if 'sigFormat' in node or '_sigFormat' in node: primitive(node, 'sigFormat', path, out, P_code, 0, 1, False, required=VS_MimeTypes)
     if 'data' in node:
         v = node['data']
-        if '_data' in node or not ((v.__class__ is str and P_base64Binary.fast(v))): primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
+        if '_data' in node or not (v.__class__ is str and P_base64Binary.fast(v)): primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
     elif '_data' in node: primitive(node, 'data', path, out, P_base64Binary, 0, 1, False)
 
 
@@ -2516,7 +2516,7 @@ def validate_Timing(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'modifierExtension', path, out, validate_Extension, 0, None, True)
     if 'event' in node:
         v = node['event']
-        if '_event' in node or not ((v.__class__ is list and v and P_dateTime.fast_all(v))): primitive(node, 'event', path, out, P_dateTime, 0, None, True)
+        if '_event' in node or not (v.__class__ is list and v and P_dateTime.fast_all(v)): primitive(node, 'event', path, out, P_dateTime, 0, None, True)
     elif '_event' in node: primitive(node, 'event', path, out, P_dateTime, 0, None, True)
     if 'repeat' in node:
         v = node['repeat']
@@ -2563,11 +2563,11 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
     choice(node, CHOICE_TimingRepeat_bounds, path, out, 'bounds', 0)
     if 'count' in node:
         v = node['count']
-        if '_count' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
+        if '_count' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
     elif '_count' in node: primitive(node, 'count', path, out, P_positiveInt, 0, 1, False)
     if 'countMax' in node:
         v = node['countMax']
-        if '_countMax' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
+        if '_countMax' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
     elif '_countMax' in node: primitive(node, 'countMax', path, out, P_positiveInt, 0, 1, False)
     if 'duration' in node:
         v = node['duration']
@@ -2583,11 +2583,11 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
     elif '_durationUnit' in node: primitive(node, 'durationUnit', path, out, P_code, 0, 1, False, required=VS_UnitsOfTime)
     if 'frequency' in node:
         v = node['frequency']
-        if '_frequency' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
+        if '_frequency' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
     elif '_frequency' in node: primitive(node, 'frequency', path, out, P_positiveInt, 0, 1, False)
     if 'frequencyMax' in node:
         v = node['frequencyMax']
-        if '_frequencyMax' in node or not ((v.__class__ is int and 1 <= v <= 2147483647)): primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
+        if '_frequencyMax' in node or not (v.__class__ is int and 1 <= v <= 2147483647): primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
     elif '_frequencyMax' in node: primitive(node, 'frequencyMax', path, out, P_positiveInt, 0, 1, False)
     if 'period' in node:
         v = node['period']
@@ -2607,7 +2607,7 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
     elif '_dayOfWeek' in node: primitive(node, 'dayOfWeek', path, out, P_code, 0, None, True, required=VS_DaysOfWeek)
     if 'timeOfDay' in node:
         v = node['timeOfDay']
-        if '_timeOfDay' in node or not ((v.__class__ is list and v and P_time.fast_all(v))): primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
+        if '_timeOfDay' in node or not (v.__class__ is list and v and P_time.fast_all(v)): primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
     elif '_timeOfDay' in node: primitive(node, 'timeOfDay', path, out, P_time, 0, None, True)
     if 'when' in node:
         v = node['when']
@@ -2615,7 +2615,7 @@ def validate_TimingRepeat(node: dict[str, Any], path: Loc, out: IssueList) -> No
     elif '_when' in node: primitive(node, 'when', path, out, P_code, 0, None, True, required=VS_EventTiming)
     if 'offset' in node:
         v = node['offset']
-        if '_offset' in node or not ((v.__class__ is int and 0 <= v <= 2147483647)): primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
+        if '_offset' in node or not (v.__class__ is int and 0 <= v <= 2147483647): primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
     elif '_offset' in node: primitive(node, 'offset', path, out, P_unsignedInt, 0, 1, False)
     if INV_TimingRepeat.passes(node) is not True: INV_TimingRepeat.check(node, path, out)
 
@@ -2639,7 +2639,7 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
     if '_type' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_TriggerType.codes): primitive(node, 'type', path, out, P_code, 1, 1, False, required=VS_TriggerType)
     if 'name' in node:
         v = node['name']
-        if '_name' in node or not ((v.__class__ is str and P_string.fast(v))): primitive(node, 'name', path, out, P_string, 0, 1, False)
+        if '_name' in node or not (v.__class__ is str and P_string.fast(v)): primitive(node, 'name', path, out, P_string, 0, 1, False)
     elif '_name' in node: primitive(node, 'name', path, out, P_string, 0, 1, False)
     if 'code' in node:
         v = node['code']
@@ -2648,7 +2648,7 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
         else: complex_(node, 'code', path, out, validate_CodeableConcept, 0, 1, False)
     if 'subscriptionTopic' in node:
         v = node['subscriptionTopic']
-        if '_subscriptionTopic' in node or not ((v.__class__ is str and P_canonical.fast(v))): primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
+        if '_subscriptionTopic' in node or not (v.__class__ is str and P_canonical.fast(v)): primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
     elif '_subscriptionTopic' in node: primitive(node, 'subscriptionTopic', path, out, P_canonical, 0, 1, False)
     if 'timingTiming' in node:
         v = node['timingTiming']
@@ -2663,11 +2663,11 @@ def validate_TriggerDefinition(node: dict[str, Any], path: Loc, out: IssueList) 
         else: complex_(node, 'timingReference', path, out, validate_Reference, 0, 1, False, label='timing.ofType(Reference)', targets=TARGETS_TriggerDefinition_timingReference)
     if 'timingDate' in node:
         v = node['timingDate']
-        if '_timingDate' in node or not ((v.__class__ is str and P_date.fast(v))): primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
+        if '_timingDate' in node or not (v.__class__ is str and P_date.fast(v)): primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
     elif '_timingDate' in node: primitive(node, 'timingDate', path, out, P_date, 0, 1, False, label='timing.ofType(date)')
     if 'timingDateTime' in node:
         v = node['timingDateTime']
-        if '_timingDateTime' in node or not ((v.__class__ is str and P_dateTime.fast(v))): primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
+        if '_timingDateTime' in node or not (v.__class__ is str and P_dateTime.fast(v)): primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
     elif '_timingDateTime' in node: primitive(node, 'timingDateTime', path, out, P_dateTime, 0, 1, False, label='timing.ofType(dateTime)')
     choice(node, CHOICE_TriggerDefinition_timing, path, out, 'timing', 0)
     if 'data' in node:

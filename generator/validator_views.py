@@ -206,18 +206,32 @@ def _code_test(element: Element, target: TypeDef, ctx: _Ctx, var: str) -> str | 
     return f" and {var} in {ctx.vs_names[binding.value_set]}.codes"
 
 
+def _wrapped(expression: str) -> str:
+    """*expression* in parentheses, unless one pair already encloses all of it."""
+    if expression.startswith("("):
+        depth = 0
+        for index, char in enumerate(expression):
+            depth += (char == "(") - (char == ")")
+            if depth == 0:
+                if index == len(expression) - 1:
+                    return expression
+                break
+    return f"({expression})"
+
+
 def _fast_primitive(json_name: str, call: str, fast: str, optional: bool, twin: bool
                     ) -> list[str]:
     """A scalar primitive: a good value without a ``_name`` twin costs a lookup and the inlined
     fast test; anything else goes to the helper (*call*), which judges exactly."""
     name = py_literal(json_name)
     twin_test = f"{py_literal('_' + json_name)} in node or " if twin else ""
+    fast = _wrapped(fast)
     if not optional:
         return [f"v = node.get({name}, MISSING)",
-                f"if {twin_test}not ({fast}): {call}"]
+                f"if {twin_test}not {fast}: {call}"]
     lines = [f"if {name} in node:",
              f"    v = node[{name}]",
-             f"    if {twin_test}not ({fast}): {call}"]
+             f"    if {twin_test}not {fast}: {call}"]
     if twin:
         lines.append(f"elif {py_literal('_' + json_name)} in node: {call}")
     return lines

@@ -298,8 +298,8 @@ class _Specialiser:
             test = f"{var} is not None"
             facts = frozenset({name})
         else:
-            test = (f"({var} is not None if {var}.__class__ is not list "
-                    f"else {var}.count(None) != len({var}))")
+            test = (f"{var} is not None if {var}.__class__ is not list "
+                    f"else {var}.count(None) != len({var})")
             facts = frozenset()
         if exists:
             return _Bool(f"({test})", True, facts)
