@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 
@@ -482,7 +482,8 @@ def _imaging_validators(module: Any, validators: Any, mode: str) -> Any:
 class _ValidationReport:
     """Streams results as they come (one file, or one NDJSON line, at a time) and keeps counts."""
 
-    STYLES = {"fatal": "red", "error": "red", "warning": "yellow", "information": "blue"}
+    STYLES: ClassVar[dict[str, str]] = {"fatal": "red", "error": "red", "warning": "yellow",
+                                         "information": "blue"}
 
     def __init__(self, output_format: str, fail_on: str) -> None:
         self.output_format = output_format

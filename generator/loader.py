@@ -181,7 +181,6 @@ def load_index(sources: Iterable[Path | str]) -> DefinitionIndex:
                 _add(name, _parse(name, data), resources, origins, examples)
     if xml_files:
         from .fhirxml import XmlSchema
-
         from .snapshot import has_snapshot
 
         # Reading XML needs the core types only: differential-only definitions (profiles, rules)

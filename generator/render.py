@@ -23,7 +23,7 @@ from .views import PackageView, build_views, py_literal
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .imaging import ImagingRules
 
-__all__ = ["GenerateConfig", "RenderError", "generate", "format_python"]
+__all__ = ["GenerateConfig", "RenderError", "format_python", "generate"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

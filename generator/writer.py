@@ -46,9 +46,9 @@ def _existing(roots: Mapping[str, Path], keys: set[str]) -> list[Path]:
             continue
         for path in sorted(root.rglob("*.py")):
             empty_init = path.name == "__init__.py" and path.stat().st_size == 0
-            if path not in produced and (_ours(path) or empty_init):
-                if "__pycache__" not in path.parts:
-                    extra.append(path)
+            if (path not in produced and (_ours(path) or empty_init)
+                    and "__pycache__" not in path.parts):
+                extra.append(path)
     return extra
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fhirgen import fetch as fetch_module
 from fhirgen.fetch import (
     BOOTSTRAP_REASON,

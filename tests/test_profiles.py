@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from fhirgen.cli import main
 from fhirgen.models.profiles import PROFILES, validate
 from fhirgen.models.validators import validate as validate_base

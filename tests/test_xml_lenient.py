@@ -89,7 +89,7 @@ XML11 = (
 def test_xml_1_1_control_character_references_are_read() -> None:
     """XML 1.1 allows references to C0 control characters (the HL7 validator reads them);
     libxml2 reads XML 1.0 only, so they stand aside while it parses and come back after."""
-    import fhirgen.models.xmlschema as xmlschema
+    from fhirgen.models import xmlschema
     from fhirgen.models.xmlschema import validate_xml
     from fhirgen.runtime.xmlio import read_resource_xml
 

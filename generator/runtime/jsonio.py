@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from .limits import DEFAULT_LIMITS, too_deep
 
@@ -28,7 +28,7 @@ class FhirDecimal(Decimal):
 
     text: str
 
-    def __new__(cls, text: str) -> FhirDecimal:
+    def __new__(cls, text: str) -> Self:
         value = super().__new__(cls, text)
         value.text = text
         return value

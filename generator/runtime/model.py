@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from collections.abc import Iterator
 from typing import Any, ClassVar, Self
 
 from . import jsonio
@@ -29,8 +29,8 @@ __all__ = [
     "COMPLEX",
     "PRIMITIVE",
     "RESOURCE",
-    "Field",
     "FhirModel",
+    "Field",
     "ModelError",
     "ResourceRegistry",
     "UnknownResource",
@@ -68,7 +68,7 @@ class ResourceRegistry:
     generated packages (say the ImagingSelection closure and the whole core) can live side by side.
     """
 
-    __slots__ = ("_package", "_modules", "_classes")
+    __slots__ = ("_classes", "_modules", "_package")
 
     def __init__(self, package: str, modules: dict[str, tuple[str, str]]) -> None:
         self._package = package

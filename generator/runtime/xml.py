@@ -17,6 +17,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .issues import Issue
+from .jsonio import FhirDecimal
+from .validate import Result, ValidationError, Validator, run
 from .xmlio import (
     XmlReading,
     XmlSchemaLike,
@@ -24,9 +27,6 @@ from .xmlio import (
     read_resource_xml_for_validation,
     write_resource_xml,
 )
-from .issues import Issue
-from .jsonio import FhirDecimal
-from .validate import Result, ValidationError, Validator, run
 
 __all__ = [
     "XmlResult",
@@ -115,7 +115,7 @@ def from_xml(cls: Any, data: str | bytes | bytearray, *, validate: bool = True) 
     else:
         tree = read_lenient(raw, module.XML_SCHEMA)
     if isinstance(cls, type):  # a resource class: from_json checks the resourceType
-        return getattr(cls, "from_json")(tree, validate=False)
+        return getattr(cls, "from_json")(tree, validate=False)  # noqa: B009 - mypy sees a bare type
     return cls.from_tree(tree)
 
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
@@ -337,7 +337,7 @@ class _IntText(int):
 
     text: str
 
-    def __new__(cls, text: str) -> _IntText:
+    def __new__(cls, text: str) -> Self:
         number = super().__new__(cls, int(text))
         number.text = text
         return number
@@ -354,7 +354,7 @@ class _DecimalText(Decimal):
 
     text: str
 
-    def __new__(cls, text: str) -> _DecimalText:
+    def __new__(cls, text: str) -> Self:
         number = super().__new__(cls, text)
         number.text = text
         return number
