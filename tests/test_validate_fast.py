@@ -299,3 +299,17 @@ def test_json_dumps_layouts_take_the_fast_path(tree: dict[str, Any]) -> None:
         parsed, _ = runtime.fast_parse(raw)
         assert runtime._written_alike(raw, orjson.dumps(parsed)), text
         assert fast_tree(raw) == tree
+
+
+def test_minus_zero_is_no_fhir_integer_but_is_a_decimal() -> None:
+    """``-0`` matches no FHIR integer type's regex (the fast parse sends it to the exact one,
+    which keeps its text); as a decimal it is good."""
+    head = b'{"resourceType":"ImagingSelection","status":"available","code":{"text":"x"},'
+    number = head + b'"instance":[{"uid":"1.2","number":-0}]}'
+    errors = [i for i in fast(number) if i[0] == "error"]
+    assert errors == [i for i in exact(number) if i[0] == "error"]
+    assert [(i[4], i[3]) for i in errors] == [
+        ("ImagingSelection.instance[0].number", "The value '-0' is not a valid integer (unsignedInt)")]
+    region = head + (b'"instance":[{"uid":"1.2","imageRegion2D":[{"regionType":"point",'
+                     b'"coordinate":[-0, 1.5]}]}]}')
+    assert [i for i in fast(region) if i[0] == "error"] == []

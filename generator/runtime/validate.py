@@ -957,7 +957,7 @@ def parse_json(data: str | bytes | bytearray) -> Parsed:
             f"The input is not UTF-8{_bom_name(bytes(data[:4]) if isinstance(data, (bytes, bytearray)) else b'')}: {exc}"))
     try:
         tree = json.loads(text, object_pairs_hook=pairs_hook, parse_float=_Decimal,
-                          parse_constant=_not_a_number)
+                          parse_int=_json_int, parse_constant=_not_a_number)
     except json.JSONDecodeError as exc:
         return Parsed(None, text, error=Issue(
             "fatal", "structure", "json-syntax", f"Error parsing JSON: {exc.msg}", "",
@@ -971,6 +971,12 @@ def parse_json(data: str | bytes | bytearray) -> Parsed:
     except ValueError as exc:  # an integer of more digits than Python converts (int_max_str_digits)
         return Parsed(None, text, error=_syntax(f"Error parsing JSON: a number is too long ({exc})"))
     return Parsed(tree, text, duplicates)
+
+
+def _json_int(text: str) -> int | Decimal:
+    """A JSON integer; ``-0`` keeps its text (a decimal that remembers it), which no FHIR integer
+    type allows and ``int`` would read as 0."""
+    return _Decimal(text) if text == "-0" else int(text)
 
 
 def _syntax(message: str) -> Issue:
