@@ -41,7 +41,7 @@ def test_each_element_states_its_facts_and_good_values_take_an_inlined_path(func
     at = lines.index("if 'studyUid' in node:")
     assert lines[at + 1:at + 4] == (
         "    v = node['studyUid']",
-        ("    if '_studyUid' in node or not ((v.__class__ is str and P_id.fast(v))): "
+        ("    if '_studyUid' in node or not (v.__class__ is str and P_id.fast(v)): "
          "primitive(node, 'studyUid', path, out, P_id, 0, 1, False)"),
         "elif '_studyUid' in node: primitive(node, 'studyUid', path, out, P_id, 0, 1, False)",
     )
@@ -77,7 +77,7 @@ def test_choice_elements_use_of_type_labels_and_a_choice_line(functions) -> None
 
 
 def test_xml_attributes_have_no_underscore_twin_and_element_id_is_a_string(functions, model) -> None:
-    assert ("if not ((v.__class__ is str and P_uri.fast(v))): primitive(node, 'url', path, out, "
+    assert ("if not (v.__class__ is str and P_uri.fast(v)): primitive(node, 'url', path, out, "
             "P_uri, 1, 1, False, ext=False)") in functions["validate_Extension"]
     # an element's id: a string (not an `id`), checked for uniqueness within the resource
     assert "if 'id' in node: element_id(node, path, out, P_string)" in functions["validate_Address"]
