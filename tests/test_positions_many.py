@@ -29,20 +29,19 @@ from fhirgen.runtime import positions
 from fhirgen.runtime.issues import Issue
 from fhirgen.runtime.positions import _with_positions, locate, locate_in_tree
 from fhirgen.runtime.validate import run
+from tests.test_positions import _layouts as _serialisations
 
 
 def _layouts(tree: Any) -> dict[str, str]:
-    """The tree written the ways bulk and test data are written, and some odd ones."""
-    compact = orjson.dumps(tree).decode()
+    """The serialisations tests/test_positions.py reads off the tree, and the indented and odd
+    layouts the search by name must handle as well."""
     return {
-        "orjson": compact,
-        "orjson-line": compact + "\n",
-        "json.dumps": json.dumps(tree),
-        "json.dumps-utf8": json.dumps(tree, ensure_ascii=False),
+        **_serialisations(tree),
+        "orjson-lf": orjson.dumps(tree).decode() + "\n",
         "indent-2": json.dumps(tree, indent=2),
         "orjson-indent": orjson.dumps(tree, option=orjson.OPT_INDENT_2).decode(),
         "tabs-crlf": json.dumps(tree, indent="\t", ensure_ascii=False).replace("\n", "\r\n"),
-        "odd-spacing": " " + json.dumps(tree, separators=(" ,  ", " : ")) + "\n",
+        "odd-spacing-ascii": " " + json.dumps(tree, separators=(" ,  ", " : ")) + "\n",
     }
 
 
