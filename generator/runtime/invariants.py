@@ -122,27 +122,18 @@ class Invariants:
         resource, root = _context(out, self.table)
         if fp.DETAILS:  # left by checks that passed all the same (`htmlChecks() or ...`)
             fp.DETAILS.clear()
-        focus: fp.Node | None = None
-        if resource is not None and node is resource.data:
-            focus = resource  # the resource's own invariants (dom-3 ...)
-        try:
-            for form, function in self.forms:
-                if form is not None:
-                    verdict = form(node)
-                    if verdict is True:
-                        continue
-                    if verdict is not fp.Undecided.GENERAL:
-                        break
-                if focus is None:
-                    focus = fp.Node(node, None, self.type, self.path, resource, self.table)
-                if function(focus, resource or focus, root or focus) is not True:
-                    break
-            else:
-                return
-        except fp.FhirPathEvalError:
-            pass
+        own = resource if resource is not None and node is resource.data else None  # dom-3 ...
+
+        def build() -> fp.Node:
+            if own is not None:
+                return own
+            return fp.Node(node, None, self.type, self.path, resource, self.table)
+
+        passed, focus = self._all_pass(node, build, None, resource, root)
+        if passed:
+            return
         if focus is None:
-            focus = fp.Node(node, None, self.type, self.path, resource, self.table)
+            focus = build()
         self._evaluate(focus, resource or focus, root or focus, path, out)
 
     def check_element(self, node: dict[str, Any], name: str, path: Loc, out: IssueList) -> None:
@@ -177,34 +168,42 @@ class Invariants:
             pairs: Any = ((i, item, None) for i, item in enumerate(value) if item is not None)
         else:
             pairs = fp.indexed_pairs(value, ext)
-        pairs_forms = self.forms
-        parent: fp.Node | None = None
+        parent = fp.Node(node, None, None, None, resource, self.table)  # of every value
         for index, item, item_ext in pairs:
-            focus: fp.Node | None = None
-            try:
-                for form, function in pairs_forms:
-                    if form is not None:
-                        verdict = form(item)
-                        if verdict is True:
-                            continue
-                        if verdict is not fp.Undecided.GENERAL:
-                            break
-                    if parent is None:
-                        parent = fp.Node(node, None, None, None, resource, self.table)
-                    if focus is None:
-                        focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
-                    if function(focus, resource or parent, root or parent) is not True:
-                        break
-                else:
-                    continue
-            except fp.FhirPathEvalError:
-                pass
-            if parent is None:
-                parent = fp.Node(node, None, None, None, resource, self.table)
+
+            def build(item: Any = item, item_ext: Any = item_ext) -> fp.Node:
+                return fp.Node(item, item_ext, self.type, self.path, parent, self.table)
+
+            passed, focus = self._all_pass(item, build, parent, resource, root)
+            if passed:
+                continue
             if focus is None:
-                focus = fp.Node(item, item_ext, self.type, self.path, parent, self.table)
+                focus = build()
             where = (path, name) if index is None else ((path, name), index)
             self._evaluate(focus, resource or parent, root or parent, where, out)
+
+    def _all_pass(self, value: Any, build: Callable[[], fp.Node], parent: fp.Node | None,
+                  resource: fp.Node | None, root: fp.Node | None) -> tuple[bool, fp.Node | None]:
+        """Whether every invariant passes *value*: its JSON form decides where it can, else its
+        general compilation on the node *build* makes (once). Also that node, if it was made.
+        The resource and root default to *parent*, or to the node itself (a resource's own)."""
+        focus: fp.Node | None = None
+        try:
+            for form, function in self.forms:
+                if form is not None:
+                    verdict = form(value)
+                    if verdict is True:
+                        continue
+                    if verdict is not fp.Undecided.GENERAL:
+                        return False, focus
+                if focus is None:
+                    focus = build()
+                context = focus if parent is None else parent
+                if function(focus, resource or context, root or context) is not True:
+                    return False, focus
+        except fp.FhirPathEvalError:
+            return False, focus
+        return True, focus
 
     def _evaluate(self, focus: fp.Node, resource: fp.Node, root: fp.Node, where: Loc,
                   out: IssueList) -> None:
