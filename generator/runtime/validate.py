@@ -899,7 +899,7 @@ def vouch(tree: Any, raw: bytes, max_depth: int | None) -> bool | None:
         return None
     indented = _orjson.dumps(tree, option=_INDENT)
     if _written_alike(raw, indented):
-        if max_depth is None or b"\n" + b"  " * max_depth not in indented:
+        if max_depth is None or _indent(max_depth) not in indented:
             return True
         return not too_deep(raw, max_depth)  # deep, perhaps too deep: count the brackets
     outside = outside_strings(raw)
@@ -914,6 +914,12 @@ def vouch(tree: Any, raw: bytes, max_depth: int | None) -> bool | None:
 
 
 _WHITESPACE = b" \t\r\n"
+
+
+@lru_cache(maxsize=16)
+def _indent(depth: int) -> bytes:
+    """A line break and the indentation of values *depth* levels down in OPT_INDENT_2 text."""
+    return b"\n" + b"  " * depth
 
 
 def _written_alike(raw: bytes, indented: bytes) -> bool:
