@@ -493,15 +493,16 @@ class _ValidationReport:
         self.failed = self.unusable = False
         self._file_started = False
         self._stdout = click.get_text_stream("stdout")
-
-    def add(self, result: Any) -> None:
         from .runtime.stream import SEVERITIES, tally
 
+        self._severities, self._tally = SEVERITIES, tally
+
+    def add(self, result: Any) -> None:
         self.resources += 1
         counted = getattr(result, "tally", None)  # a pool's outcomes bring counts, not issues
         issues = result.issues if counted is None or self.output_format != "json" else []
         totals = self.totals
-        for severity, number in zip(SEVERITIES, counted or tally(issues), strict=True):
+        for severity, number in zip(self._severities, counted or self._tally(issues), strict=True):
             totals[severity] += number
             if number and severity in self.failing:
                 self.failed = True
