@@ -51,6 +51,10 @@ class FunctionView:
     doc: str
     keys: str  # name of the KEYS_ constant
     lines: tuple[str, ...]
+    #: the same statements as data for the compiled walk (``fhirgen.runtime.plan``): each a
+    #: Python expression of one op
+    ops: tuple[str, ...] = ()
+    type_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,13 +153,42 @@ class _Ctx:
         return [line]
 
 
-def _binding_args(element: Element, ctx: _Ctx) -> str:
+#: How the names of generated statements become the slots of a plan's call
+#: (``fhirgen.runtime.plan``): the object, its location, the issue list, the value at hand.
+_SLOTS = {"node": "NODE", "path": "PATH", "out": "OUT", "v": "VALUE", "item": "VALUE",
+          "w": "AT", "at": "AT", "(w, i)": "AT"}
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One helper call of a generated statement: printed as Python (``.py``) and, for the
+    compiled walk, as a plan's call (``.spec``: the callable, its arguments with the slots the
+    walk fills in, and its keyword arguments)."""
+
+    fn: str
+    args: tuple[str, ...]
+    kwargs: tuple[tuple[str, str], ...] = ()
+
+    def py(self) -> str:
+        parts = [*self.args, *(f"{k}={v}" for k, v in self.kwargs)]
+        return f"{self.fn}({', '.join(parts)})"
+
+    def spec(self, plan_names: Mapping[str, str] | None = None) -> str:
+        names = plan_names or {}
+        args = [_SLOTS.get(a, names.get(a, a)) for a in self.args]
+        kwargs = "None" if not self.kwargs else (
+            "{" + ", ".join(f"{py_literal(k)}: {names.get(v, v)}" for k, v in self.kwargs) + "}")
+        return f"({self.fn}, ({', '.join(args)}{',' if len(args) == 1 else ''}), {kwargs})"
+
+
+def _binding_args(element: Element, ctx: _Ctx) -> tuple[tuple[str, str], ...]:
+    """The helper's keyword argument of a required or extensible binding: ``required=VS_X``."""
     binding = element.binding
     if binding is None or binding.strength not in ("required", "extensible"):
-        return ""
+        return ()
     if binding.value_set not in ctx.vs_names:
-        return ""
-    return f", {binding.strength}={ctx.vs_names[binding.value_set]}"
+        return ()
+    return ((binding.strength, ctx.vs_names[binding.value_set]),)
 
 
 def _guard(json_name: str, twin: bool) -> str:
@@ -219,21 +252,22 @@ def _wrapped(expression: str) -> str:
     return f"({expression})"
 
 
-def _fast_primitive(json_name: str, call: str, fast: str, optional: bool, twin: bool
+def _fast_primitive(json_name: str, call: _Call, fast: str, optional: bool, twin: bool
                     ) -> list[str]:
     """A scalar primitive: a good value without a ``_name`` twin costs a lookup and the inlined
     fast test; anything else goes to the helper (*call*), which judges exactly."""
     name = py_literal(json_name)
+    call_text = call.py()
     twin_test = f"{py_literal('_' + json_name)} in node or " if twin else ""
     fast = _wrapped(fast)
     if not optional:
         return [f"v = node.get({name}, MISSING)",
-                f"if {twin_test}not {fast}: {call}"]
+                f"if {twin_test}not {fast}: {call_text}"]
     lines = [f"if {name} in node:",
              f"    v = node[{name}]",
-             f"    if {twin_test}not {fast}: {call}"]
+             f"    if {twin_test}not {fast}: {call_text}"]
     if twin:
-        lines.append(f"elif {py_literal('_' + json_name)} in node: {call}")
+        lines.append(f"elif {py_literal('_' + json_name)} in node: {call_text}")
     return lines
 
 
@@ -249,23 +283,28 @@ class _Checks:
     targets: str | None = None
     unchecked: bool = False
 
-    def args(self) -> str:
+    def args(self) -> tuple[str, str, str]:
         """``item_checks``' and ``complex_item``'s last three arguments."""
-        return f"{self.required}, {self.extensible}, {self.targets}"
+        return str(self.required), str(self.extensible), str(self.targets)
 
-    def after(self, item: str, at: str) -> str:
-        """The statement checking *item* (at location *at*) after its type's validator."""
+    def after(self, item: str, at: str) -> _Call:
+        """The call checking *item* (at location *at*) after its type's validator."""
         if self.unchecked:
-            return f"unchecked({item}, {self.extensible}, {at}, out)"
-        return f"item_checks({item}, {at}, out, {self.args()})"
+            return _Call("unchecked", (item, str(self.extensible), at, "out"))
+        return _Call("item_checks", (item, at, "out", *self.args()))
 
 
-def _fast_complex(json_name: str, where: str, call: str, validator: str, array: bool,
-                  optional: bool, maximum: int | None, checks: _Checks | None) -> list[str]:
+def _fast_complex(json_name: str, shown: str, call: _Call, type_name: str, array: bool,
+                  optional: bool, maximum: int | None, checks: _Checks | None
+                  ) -> tuple[list[str], str]:
     """A complex element: a good object (or a good array of objects) goes straight to its
     type's validator, with the location the helper would build; anything else to the helper
-    (*call*), or for an array's odd item to ``complex_item``."""
+    (*call*), or for an array's odd item to ``complex_item``. With the plan's op of it."""
     name = py_literal(json_name)
+    where = f"path, {py_literal(shown)}"
+    validator = function_name(type_name)
+    after = "None" if checks is None else checks.after("VALUE", "AT").spec()
+    head = f"{name}, {optional}, {py_literal(shown)}, {py_literal(type_name)}"
     body: list[str] = []
     if optional:
         body += [f"if {name} in node:", f"    v = node[{name}]"]
@@ -276,7 +315,8 @@ def _fast_complex(json_name: str, where: str, call: str, validator: str, array: 
     good = "('id' not in {0} or len({0}) != 1)"  # not ele-1's shape (an id and nothing else)
     if array:
         size = "" if maximum is None else f" and len(v) <= {maximum}"
-        rest = "" if checks is None else f", {checks.args()}"
+        rest = () if checks is None else checks.args()
+        odd = _Call("complex_item", ("item", "(w, i)", "out", validator, *rest))
         body += [
             f"{indent}if v.__class__ is list and v{size}:",
             f"{indent}    w = ({where})",
@@ -287,27 +327,27 @@ def _fast_complex(json_name: str, where: str, call: str, validator: str, array: 
             body += [f"{indent}            {validator}(item, (w, i), out)"]
         else:
             body += [f"{indent}            {validator}(item, at := (w, i), out)",
-                     f"{indent}            {checks.after('item', 'at')}"]
-        body += [f"{indent}        else: complex_item(item, (w, i), out, {validator}{rest})",
-                 f"{indent}else: {call}"]
-        return body
+                     f"{indent}            {checks.after('item', 'at').py()}"]
+        body += [f"{indent}        else: {odd.py()}",
+                 f"{indent}else: {call.py()}"]
+        return body, (f"('array', {head}, {maximum}, {after}, {odd.spec()}, {call.spec()})")
     body += [f"{indent}if v.__class__ is dict and {good.format('v')}:"]
     if checks is None:
         body += [f"{indent}    {validator}(v, ({where}), out)"]
     else:
         body += [f"{indent}    {validator}(v, w := ({where}), out)",
-                 f"{indent}    {checks.after('v', 'w')}"]
-    body += [f"{indent}else: {call}"]
-    return body
+                 f"{indent}    {checks.after('v', 'w').py()}"]
+    body += [f"{indent}else: {call.py()}"]
+    return body, f"('object', {head}, {after}, {call.spec()})"
 
 
-def _complex_checks(element: Element, type_ref: TypeRef, binding: str, targets: str,
-                    ctx: _Ctx) -> _Checks | None:
+def _complex_checks(element: Element, type_ref: TypeRef, binding: tuple[tuple[str, str], ...],
+                    targets: str, ctx: _Ctx) -> _Checks | None:
     """The checks after a complex element's validator (*binding* as :func:`_binding_args`
     gives it, *targets* the name of its target types' constant), or None."""
     if not binding and not targets:
         return None
-    strength, _, vs_name = binding.removeprefix(", ").partition("=")
+    strength, vs_name = binding[0] if binding else ("", "")
     vs_url = (element.binding.value_set if binding and element.binding else None) or ""
     checks = _Checks(required=vs_name if strength == "required" else None,
                      extensible=vs_name if strength == "extensible" else None,
@@ -320,8 +360,40 @@ def _complex_checks(element: Element, type_ref: TypeRef, binding: str, targets: 
     return checks
 
 
-def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[str], list[str]]:
-    """Source lines validating *element* of *owner*, and the JSON keys it allows.
+def _fast_kind(target: TypeDef) -> str:
+    """The plan's name of the fast test :func:`_fast_test` inlines: ``('int', low, high)``,
+    ``'bool'``, ``'decimal'`` or ``'str'`` (a Python expression)."""
+    prim = target.primitive
+    assert prim is not None
+    if prim.json_kind == "boolean":
+        return "'bool'"
+    if prim.json_kind == "number":
+        if target.name == "decimal":
+            return "'decimal'"
+        low, high = INTEGER_RANGES.get(target.name, (INT32_MIN, INT32_MAX))
+        return f"('int', {low}, {high})"
+    return "'str'"
+
+
+def _call_op(guard: tuple[str, ...], call: _Call, plan_names: Mapping[str, str] | None = None
+             ) -> str:
+    """A plan's unconditional call, made when one of the *guard* names is in the object (always
+    when there is none)."""
+    first = py_literal(guard[0]) if guard else "None"
+    second = py_literal(guard[1]) if len(guard) > 1 else "None"
+    return f"('call', {first}, {second}, {call.spec(plan_names)})"
+
+
+def _guard_names(json_name: str, twin: bool, optional: bool) -> tuple[str, ...]:
+    if not optional:
+        return ()
+    return (json_name, "_" + json_name) if twin else (json_name,)
+
+
+def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx
+                   ) -> tuple[list[str], list[str], list[str]]:
+    """Source lines validating *element* of *owner*, the JSON keys it allows, and the same
+    statements as ops of the plan of the compiled walk.
 
     Each line is one call stating the element's facts; an optional element's call is guarded by
     a membership test, so absent elements (most of them) cost one dict lookup. A required
@@ -329,59 +401,68 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
     """
     model = ctx.model
     lines: list[str] = []
+    ops: list[str] = []
     keys: list[str] = []
     maximum = "None" if element.max is None else str(element.max)
     array = "True" if element.is_array else "False"
     names = element.json_names()
     for json_name, type_ref in names:
         naming.check_identifier(json_name, "element name")
-        label = ""
+        label: tuple[tuple[str, str], ...] = ()
         if element.is_choice:
-            label = f", label={py_literal(f'{element.name}.ofType({type_ref.code})')}"
+            label = (("label", py_literal(f"{element.name}.ofType({type_ref.code})")),)
         minimum = "0" if element.is_choice else str(element.min)
         optional = minimum == "0"
-        facts = f"{py_literal(json_name)}, path, out"
+        facts = (py_literal(json_name), "path", "out")
         keys.append(json_name)
         if element.backbone:
             validator = function_name(element.backbone)
-            call = f"complex_(node, {facts}, {validator}, {minimum}, {maximum}, {array})"
+            call = _Call("complex_", ("node", *facts, validator, minimum, maximum, array))
             if element.is_array and element.min > 1:
                 guard = _guard(json_name, False) if optional else ""
-                lines.append(guard + call)  # the helper counts the items
+                lines.append(guard + call.py())  # the helper counts the items
+                ops.append(_call_op(_guard_names(json_name, False, optional), call))
                 continue
             ctx.runtime.add("MISSING")
             if element.is_array:
                 ctx.runtime.add("complex_item")
-            lines.extend(_fast_complex(json_name, f"path, {py_literal(json_name)}", call,
-                                       validator, element.is_array, optional, element.max, None))
+            body, op = _fast_complex(json_name, json_name, call, element.backbone,
+                                     element.is_array, optional, element.max, None)
+            lines.extend(body)
+            ops.append(op)
             continue
         if _is_resource_type(type_ref, model):
-            contained = ", contained=True" if element.base_path == CONTAINED else ""
+            contained = (("contained", "True"),) if element.base_path == CONTAINED else ()
             guard = _guard(json_name, False) if optional else ""
-            lines.append(
-                f"{guard}resource(node, {facts}, RESOURCE_VALIDATORS, {minimum}, {maximum}, "
-                f"{array}{contained})"
-            )
+            call = _Call("resource", ("node", *facts, "PY_RESOURCE_VALIDATORS", minimum,
+                                      maximum, array), contained)
+            lines.append(guard + call.py())
+            ops.append(_call_op(_guard_names(json_name, False, optional), call,
+                                {"PY_RESOURCE_VALIDATORS": "RESOURCE_VALIDATORS"}))
             continue
         target = model.type(type_ref.code)
-        binding = _binding_args(element, ctx) if type_ref.code in CONCEPT_TYPES or target.is_primitive else ""
+        binding = (_binding_args(element, ctx)
+                   if type_ref.code in CONCEPT_TYPES or target.is_primitive else ())
         if target.is_primitive:
             if element.base_path == ELEMENT_ID and "string" in _primitive_names(model):
                 target = model.type("string")
-            ext = ""
+            ext: tuple[tuple[str, str], ...] = ()
             if element.is_xml_attribute:
-                ext = ", ext=False"
+                ext = (("ext", "False"),)
             else:
                 keys.append("_" + json_name)
             guard = _guard(json_name, not ext) if optional else ""
+            guard_names = _guard_names(json_name, not ext, optional)
             if (element.base_path == ELEMENT_ID and not element.is_array
                     and owner.name.split(".")[0] not in REPEATED_IDS):
                 # an element's id: its lexical rules, and unique within the resource
                 ctx.runtime.add("element_id")
-                lines.append(f"{guard}element_id(node, path, out, {_primitive_name(target.name)})")
+                call = _Call("element_id", ("node", "path", "out", _primitive_name(target.name)))
+                lines.append(guard + call.py())
+                ops.append(_call_op(guard_names, call))
                 continue
-            call = (f"primitive(node, {facts}, {_primitive_name(target.name)}, {minimum}, "
-                    f"{maximum}, {array}{label}{binding}{ext})")
+            call = _Call("primitive", ("node", *facts, _primitive_name(target.name), minimum,
+                                       maximum, array), label + binding + ext)
             fast = _fast_test(target, "v")
             code = _code_test(element, target, ctx, "v")
             if element.is_array and fast is not None and code is not None:
@@ -393,58 +474,80 @@ def _element_lines(owner: TypeDef, element: Element, ctx: _Ctx) -> tuple[list[st
             if fast is not None and code is not None:
                 ctx.runtime.add("MISSING")
                 lines.extend(_fast_primitive(json_name, call, fast + code, optional, not ext))
+                codes = f"{binding[0][1]}.codes" if code else "None"
+                ops.append(
+                    f"('prim', {py_literal(json_name)}, {optional}, {not ext}, "
+                    f"{_fast_kind(target)}, {_primitive_name(target.name)}, {codes}, "
+                    f"{element.is_array}, {element.min}, {maximum}, {call.spec()})")
                 continue
-            lines.append(guard + call)
+            lines.append(guard + call.py())
+            ops.append(_call_op(guard_names, call))
             continue
         targets = ""
         if type_ref.target_profiles and type_ref.code in ("Reference", "CodeableReference"):
             const = f"TARGETS_{naming.class_name(owner.name)}_{naming.attribute_name(json_name).rstrip('_')}"
             ctx.constants.append(ConstantView(const, _frozenset(type_ref.target_types)))
             targets = const
-        call = (f"complex_(node, {facts}, {function_name(target.name)}, {minimum}, {maximum}, "
-                f"{array}{label}{binding}{f', targets={targets}' if targets else ''})")
+        call = _Call("complex_", ("node", *facts, function_name(target.name), minimum, maximum,
+                                  array),
+                     label + binding + ((("targets", targets),) if targets else ()))
         if element.is_array and element.min > 1:
             guard = _guard(json_name, False) if optional else ""
-            lines.append(guard + call)  # the helper counts the items
+            lines.append(guard + call.py())  # the helper counts the items
+            ops.append(_call_op(_guard_names(json_name, False, optional), call))
             continue
         ctx.runtime.add("MISSING")
         if element.is_array:
             ctx.runtime.add("complex_item")
         checks = _complex_checks(element, type_ref, binding, targets, ctx)
         shown = f"{element.name}.ofType({type_ref.code})" if element.is_choice else json_name
-        where = f"path, {py_literal(shown)}"
-        lines.extend(_fast_complex(json_name, where, call, function_name(target.name),
-                                   element.is_array, optional, element.max, checks))
+        body, op = _fast_complex(json_name, shown, call, target.name, element.is_array,
+                                 optional, element.max, checks)
+        lines.extend(body)
+        ops.append(op)
     for json_name, type_ref in names:
         group = element_group(ctx.invariants, owner.name, json_name)
-        guard = _guard(json_name, _has_twin(element, type_ref, model))
-        call = f"{group}.check_element(node, {py_literal(json_name)}, path, out)"
-        lines.extend(ctx.invariant_line(group, guard + call))
+        if group is None:
+            continue
+        twin = _has_twin(element, type_ref, model)
+        guard = _guard(json_name, twin)
+        call = _Call(f"{group}.check_element", ("node", py_literal(json_name), "path", "out"))
+        lines.extend(ctx.invariant_line(group, guard + call.py()))
+        ops.append(_call_op(_guard_names(json_name, twin, True), call))
     if element.is_choice:
         const = f"CHOICE_{naming.class_name(owner.name)}_{naming.attribute_name(element.name).rstrip('_')}"
         ctx.constants.append(ConstantView(
             const, f"Choice{_tuple(tuple(n for n, _t in names))}", "Choice"
         ))
-        lines.append(f"choice(node, {const}, path, out, {py_literal(element.name)}, {element.min})")
-    return lines, keys
+        call = _Call("choice", ("node", const, "path", "out", py_literal(element.name),
+                                str(element.min)))
+        lines.append(call.py())
+        ops.append(_call_op((), call))
+    return lines, keys, ops
 
 
 def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
     lines: list[str] = []
+    ops: list[str] = []
     keys: list[str] = ["resourceType"] if type_def.is_resource else []
     for element in type_def.elements:
         if not element.types and not element.backbone:
             continue
-        element_lines, element_keys = _element_lines(type_def, element, ctx)
+        element_lines, element_keys, element_ops = _element_lines(type_def, element, ctx)
         lines.extend(element_lines)
         keys.extend(element_keys)
+        ops.extend(element_ops)
     native = NATIVE_RULES.get(type_def.name)
     if native is not None:
         ctx.runtime.add(native)
-        lines.append(f"{native}(node, path, out)")
+        call = _Call(native, ("node", "path", "out"))
+        lines.append(call.py())
+        ops.append(_call_op((), call))
     group = root_group(ctx.invariants, type_def.name)
-    lines.extend(ctx.invariant_line(
-        group, f"if {group}.passes(node) is not True: {group}.check(node, path, out)"))
+    if group is not None:
+        lines.extend(ctx.invariant_line(
+            group, f"if {group}.passes(node) is not True: {group}.check(node, path, out)"))
+        ops.append(f"('root', {group}.passes, {group}.check)")
     keys_name = "KEYS_" + naming.class_name(type_def.name)
     ctx.constants.append(ConstantView(keys_name, _frozenset(keys)))
     source = type_def.url if not type_def.is_backbone else f"{type_def.name} in {type_def.url}"
@@ -454,6 +557,8 @@ def _function(type_def: TypeDef, ctx: _Ctx) -> FunctionView:
         doc=docstring(f"{type_def.name}: {head}\n\nFrom {source}."),
         keys=keys_name,
         lines=tuple(lines),
+        ops=tuple(ops),
+        type_name=type_def.name,
     )
 
 

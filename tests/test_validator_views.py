@@ -59,7 +59,7 @@ def test_each_element_states_its_facts_and_good_values_take_an_inlined_path(func
     )
     assert ("    else: complex_(node, 'instance', path, out, validate_ImagingSelectionInstance, 0, "
             "None, True)") in lines
-    assert ("if 'contained' in node: resource(node, 'contained', path, out, RESOURCE_VALIDATORS, "
+    assert ("if 'contained' in node: resource(node, 'contained', path, out, PY_RESOURCE_VALIDATORS, "
             "0, None, True, contained=True)") in lines
     # reference targets: checked after the type's validator, on the fast path and in the helper
     assert "        item_checks(v, w, out, None, None, TARGETS_ImagingSelection_subject)" in lines
@@ -182,13 +182,44 @@ def _agreement(name: str, prim: object, expression: object) -> None:
     agree()
 
 
+def test_each_validator_has_a_plan_of_the_same_statements(model: Model) -> None:
+    """The plan ops of the compiled walk (fhirgen.runtime.plan) name the helper calls of the
+    Python lines, with slots for the node, its location, the issue list and the item."""
+    view = build_validator_views(model, ("header",))
+    ops = {f.type_name: f.ops for f in view.functions}
+    instance = ops["ImagingSelection.instance"]
+    assert ("('prim', 'uid', False, True, 'str', P_id, None, False, 1, 1, "
+            "(primitive, (NODE, 'uid', PATH, OUT, P_id, 1, 1, False), None))") in instance
+    assert ("('prim', 'number', True, True, ('int', 0, 2147483647), P_unsignedInt, None, False, "
+            "0, 1, (primitive, (NODE, 'number', PATH, OUT, P_unsignedInt, 0, 1, False), "
+            "None))") in instance
+    assert ("('object', 'sopClass', True, 'sopClass', 'Coding', "
+            "(unchecked, (VALUE, VS_SectB5HtmlTableB51, AT, OUT), None), "
+            "(complex_, (NODE, 'sopClass', PATH, OUT, validate_Coding, 0, 1, False), "
+            "{'extensible': VS_SectB5HtmlTableB51}))") in instance
+    root = ops["ImagingSelection"]
+    # contained resources: the helper gets the validators in use (compiled walks where built)
+    assert ("('call', 'contained', None, (resource, (NODE, 'contained', PATH, OUT, "
+            "RESOURCE_VALIDATORS, 0, None, True), {'contained': True}))") in root
+    # no invariants given: no invariant calls (the golden validators.py holds those)
+    assert not any(op.startswith("('root'") or ".check_element" in op for op in root)
+    # one op per statement: each Python validator's plan has as many ops as it makes calls
+    for function in view.functions:
+        assert function.ops or not function.lines, function.name
+
+
 def test_an_array_bound_to_an_unexpandable_value_set_keeps_its_binding_on_every_path() -> None:
     """Codings in an array bound to a value set without expansion: the fast path gives each its
     information issue, and an odd item's fallback still carries the binding."""
-    from fhirgen.validator_views import _Checks, _fast_complex
+    from fhirgen.validator_views import _Call, _Checks, _fast_complex
 
-    lines = _fast_complex("tag", "path, 'tag'", "complex_(...)", "validate_Coding", True, True,
-                          None, _Checks(extensible="VS_X", unchecked=True))
+    lines, op = _fast_complex("tag", "tag", _Call("complex_", ("node",)), "Coding", True, True,
+                              None, _Checks(extensible="VS_X", unchecked=True))
     assert "            unchecked(item, VS_X, at, out)" in "\n".join(lines)
     assert "        else: complex_item(item, (w, i), out, validate_Coding, None, VS_X, None)" in \
         "\n".join(lines)
+    # the plan's op of it makes the same calls, with the walk's slots
+    assert op == ("('array', 'tag', True, 'tag', 'Coding', None, "
+                  "(unchecked, (VALUE, VS_X, AT, OUT), None), "
+                  "(complex_item, (VALUE, AT, OUT, validate_Coding, None, VS_X, None), None), "
+                  "(complex_, (NODE,), None))")

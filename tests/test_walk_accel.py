@@ -1,0 +1,254 @@
+"""The compiled walk (fhirgen.runtime._accel, plans of fhirgen.runtime.plan) gives exactly the
+issues of the generated Python validators: same issues, same order, same locations, on the
+examples, every generated mutation, the bench corpus, odd Python trees and hypothesis resources.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import os
+import resource
+import shlex
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fhirgen.models import validators as generated
+from fhirgen.runtime.accel import ACCEL, PURE_PYTHON
+from fhirgen.runtime.issues import IssueList
+from fhirgen.runtime.plan import AT, NODE, OUT, PATH, VALUE
+from fhirgen.runtime.validate import check_keys, run
+from tests import strategies
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "definitions" / "hl7.fhir.r5.examples").glob("*.json"))
+
+compiled = pytest.mark.skipif(not generated.COMPILED, reason="the C extension is not built")
+
+
+def _issues(data: Any, validators: Any) -> list[tuple[Any, ...]]:
+    return [tuple(issue) for issue in run(data, validators).issues]
+
+
+def same(data: Any) -> None:
+    """The compiled walk's issues are the Python validators' (text, bytes or a tree)."""
+    python = _issues(copy.deepcopy(data) if isinstance(data, dict) else data,
+                     generated.PY_RESOURCE_VALIDATORS)
+    walked = _issues(data, generated.RESOURCE_VALIDATORS)
+    assert walked == python
+
+
+def test_the_extension_is_built_where_a_compiler_is() -> None:
+    """pip builds the extension where a C compiler is at hand: a silent build failure (the
+    extension is optional) would leave every user on the slow path."""
+    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
+    if os.environ.get(PURE_PYTHON, "") not in ("", "0") or not compiler or not shutil.which(
+            compiler[0]):
+        pytest.skip("no C compiler here, or switched off")
+    assert ACCEL is not None, "fhirgen.runtime._accel was not built: see pip's output"
+    assert generated.COMPILED
+    assert isinstance(generated.RESOURCE_VALIDATORS["ImagingSelection"], ACCEL.Walker)
+    walker = generated.RESOURCE_VALIDATORS["ImagingSelection"]
+    assert walker.python is generated.validate_ImagingSelection
+
+
+@compiled
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples(path: Path) -> None:
+    same(path.read_bytes())
+    same(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _mutants() -> list[tuple[str, bytes]]:
+    from tests.test_validate_fast import _mutants as mutants
+
+    return mutants()
+
+
+@compiled
+@pytest.mark.parametrize("name,text", _mutants(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_generated_mutation(name: str, text: bytes) -> None:
+    same(text)
+
+
+@compiled
+def test_bench_corpus() -> None:
+    from fhirgen.bench import corpus
+
+    for text in corpus():
+        same(text)
+
+
+@compiled
+def test_the_whole_examples_package() -> None:
+    """Every resource of the official examples package (other types: unknown resource issues;
+    contained, Bundles and narratives on the way)."""
+    from fhirgen.packages import iter_package_files
+    from tests.conftest import EXAMPLES as PACKAGE
+    from tests.conftest import need_package
+
+    need_package(PACKAGE)
+    count = 0
+    for file in iter_package_files(PACKAGE):
+        same(file.data)
+        count += 1
+    assert count > 1000
+
+
+ODD_TREES: list[Any] = [
+    # a dict subclass at the root and inside: the walk hands them to the Python validators
+    collections.OrderedDict(resourceType="ImagingSelection", status="available",
+                            code={"text": "x"}),
+    {"resourceType": "ImagingSelection", "status": "available",
+     "code": collections.OrderedDict(text="x")},
+    # str subclasses, bools as numbers, huge and negative ints, NaN, odd floats
+    {"resourceType": "ImagingSelection", "status": type("S", (str,), {})("available"),
+     "code": {"text": "x"}, "seriesNumber": True},
+    {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x"},
+     "seriesNumber": 2**80, "instance": [{"uid": "1.2", "number": -1}]},
+    {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x"},
+     "instance": [{"uid": "1.2", "imageRegion2D": [
+         {"regionType": "point", "coordinate": [float("nan"), 1e300, 0.05, -0.0, 10**19]}]}]},
+    {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x"},
+     "instance": [{"uid": "1.2", "subset": ["a", type("S", (str,), {})("b"), 3, None]}]},
+    {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x"},
+     "instance": [{"uid": "1.2", "subset": [" ", ""]}, [], None, {"id": "x"}, {}]},
+    # wrong shapes everywhere
+    {"resourceType": "ImagingSelection", "status": ["available"], "code": [{"text": "x"}],
+     "instance": {"uid": "1.2"}, "subject": "Patient/1", "_status": {"id": "s"}},
+    {"resourceType": "ImagingSelection", "_status": {"extension": []}, "code": {"id": "a"},
+     "unknown": 1, "": 2},
+    {"resourceType": "ImagingSelection"},
+]
+
+
+@compiled
+@pytest.mark.parametrize("tree", ODD_TREES, ids=lambda t: str(list(t))[:40])
+def test_odd_python_trees(tree: Any) -> None:
+    same(tree)
+
+
+@compiled
+def test_a_tree_too_deep_for_python_is_too_deep_at_the_same_place() -> None:
+    """One recursion level per plan, as Python has one frame per validator: the fatal issue
+    and the issues found before it are the same."""
+    extension: dict[str, Any] = {"url": "http://x", "valueString": "x"}
+    for _ in range(sys.getrecursionlimit()):
+        extension = {"url": "http://x", "extension": [extension], "bogus": 1}
+    tree = {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x"},
+            "extension": [extension]}
+    python = _issues(tree, generated.PY_RESOURCE_VALIDATORS)
+    walked = _issues(tree, generated.RESOURCE_VALIDATORS)
+    assert python[-1][2] == "json-shape" and "nested too deeply" in python[-1][3]
+    assert walked == python
+
+
+@compiled
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategies.valid_resources())
+def test_hypothesis_valid_resources(tree: dict[str, Any]) -> None:
+    same(tree)
+    same(json.dumps(tree, default=str))
+
+
+@compiled
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategies.mutated())
+def test_hypothesis_mutated_resources(mutation: Any) -> None:
+    same(mutation.tree)
+
+
+@compiled
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(
+    strategies.resource_like(),
+    st.builds(lambda key, value: {"resourceType": "ImagingSelection", key: value},
+              st.sampled_from(sorted(generated.KEYS_ImagingSelection)), strategies.json_values()),
+    strategies.json_values().map(json.dumps),
+))
+def test_hypothesis_anything(tree: Any) -> None:
+    same(tree)
+
+
+# ------------------------------------------------------------------------- the checks can fail
+
+
+def _plans_without(type_name: str, kind: str) -> dict[str, Any]:
+    plans = dict(generated.PLANS)
+    function, keys, ops = plans[type_name]
+    plans[type_name] = (function, keys, tuple(op for op in ops if op[0] != kind))
+    return plans
+
+
+@compiled
+def test_a_plan_missing_a_statement_is_caught() -> None:
+    """The differential comparison fails when the plan leaves out what Python does: the sopClass
+    binding's information issues disappear with the object ops of an instance."""
+    assert ACCEL is not None
+    walks = ACCEL.compile(_plans_without("ImagingSelection.instance", "object"),
+                          (NODE, PATH, OUT, VALUE, AT), check_keys)
+    text = EXAMPLES[0].read_bytes()
+    broken = _issues(text, {"ImagingSelection": walks["ImagingSelection"]})
+    python = _issues(text, generated.PY_RESOURCE_VALIDATORS)
+    assert any(issue[2] == "binding" for issue in python)
+    assert broken != python
+
+
+@compiled
+def test_errors_of_helpers_propagate() -> None:
+    assert ACCEL is not None
+
+    def boom(*args: Any) -> None:
+        raise KeyError("from a helper")
+
+    plans = {"T": (boom, frozenset({"a"}), (("call", "a", None, (boom, (NODE, PATH, OUT), None)),))}
+    walks = ACCEL.compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys)
+    with pytest.raises(KeyError, match="from a helper"):
+        walks["T"]({"a": 1}, "T", IssueList())
+    walks["T"]({}, "T", out := IssueList())  # empty: check_keys says so, no call
+    assert [i.rule for i in out] == ["json-shape"]
+    with pytest.raises(TypeError):
+        walks["T"]({"a": 1}, "T")  # type: ignore[call-arg]
+
+
+@compiled
+@pytest.mark.parametrize("plans", [
+    {"T": (print, frozenset(), (("nope",),))},
+    {"T": (print, frozenset(), (("object", "a", True, "a", "Missing", None, None),))},
+    {"T": (print, frozenset(), (("call", "a", None, (print, [NODE], None)),))},
+    {"T": (print, frozenset(), (("prim", "a", True, True, "float", None, None, False, 0, 1,
+                                 None),))},
+    {"T": "not a plan"},
+], ids=["kind", "type", "args", "fast", "shape"])
+def test_malformed_plans_are_refused(plans: dict[str, Any]) -> None:
+    assert ACCEL is not None
+    with pytest.raises((ValueError, TypeError, AttributeError)):
+        ACCEL.compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys)
+
+
+@compiled
+def test_memory_stays_flat() -> None:
+    """No reference leaks: many walks (issues included) keep the process size flat."""
+    text = EXAMPLES[0].read_bytes()
+    tree = json.loads(text)
+    validator = generated.RESOURCE_VALIDATORS["ImagingSelection"]
+
+    def many() -> None:
+        for _ in range(3000):
+            validator(tree, "ImagingSelection", IssueList())
+            run(text, generated.RESOURCE_VALIDATORS)
+
+    many()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    many()
+    many()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert after - before < 4096  # KiB
