@@ -37,11 +37,14 @@ import functools
 import math
 import re
 import threading
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Primitive", "json_kind_of", "repair_regex"]
+from .accel import ACCEL
+
+__all__ = ["Primitive", "fast_pattern", "json_kind_of", "repair_regex"]
 
 INT32_MIN = -2147483648
 INT32_MAX = 2147483647
@@ -96,6 +99,10 @@ class Primitive:
     """The checker of one primitive type: ``check(value)`` is None or ``(severity, message)``.
 
     *element* is the generated validator of the ``_name`` objects (``validate_Element``).
+    *dfa* is the automaton of the fast check's pattern (``fast_pattern(name, kind, regex)``) as
+    ``fhirgen.regex_dfa.compile_dfa`` gives it, or None: with the C extension at hand (and the
+    tables made with this Python's Unicode database), ``fast`` is the extension's ``Matcher`` of
+    it and ``fast_all`` its ``all`` (the same verdicts as the regex, without it).
     """
 
     __slots__ = ("_extra", "element", "fast", "fast_all", "kind", "name", "pattern", "regex")
@@ -106,6 +113,7 @@ class Primitive:
         kind: str,
         regex: str | None,
         element: Callable[..., None] | None = None,
+        dfa: tuple[Any, ...] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind  # "number" | "boolean" | "string"
@@ -113,9 +121,17 @@ class Primitive:
         self.pattern = re.compile(self.regex, re.DOTALL) if self.regex else None
         self.element = element
         self._extra = _EXTRA.get(name)
-        self.fast = _fast_check(name, kind, self.regex)
+        #: truthy only for a certainly good value (see "fast checks" below)
+        self.fast: Callable[[Any], Any]
         #: ``fast`` of every item of a non-empty list, in one call (never raises)
-        self.fast_all = _fast_decimals if name == "decimal" else _all_of(self.fast)
+        self.fast_all: Callable[[list[Any]], bool]
+        matcher = _matcher(dfa)
+        if matcher is not None:  # the same verdicts as the regex, by the C extension
+            self.fast = matcher
+            self.fast_all = matcher.all
+        else:
+            self.fast = _fast_check(name, kind, self.regex)
+            self.fast_all = _fast_decimals if name == "decimal" else _all_of(self.fast)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
@@ -174,11 +190,13 @@ _FAST_EXTRA = {
     "dateTime": _ODD_DAY + r"(?=[^T]*\Z|[^T]*T.*(?:Z\Z|[+-]))",
 }
 #: string and markdown: not all whitespace, no control character, no lone surrogate, <= 1 MB.
-_FAST_STRING = re.compile(
-    r"(?!\s*\Z)[^\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]{1," + str(MAX_STRING) + "}", re.DOTALL
-).fullmatch
+_FAST_STRING_PATTERN = (
+    r"(?!\s*\Z)[^\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]{1," + str(MAX_STRING) + "}"
+)
+_FAST_STRING = re.compile(_FAST_STRING_PATTERN, re.DOTALL).fullmatch
 #: integer64 as text: up to 18 digits always fits in 64 bits.
-_FAST_INTEGER64 = re.compile(r"0|-?[1-9][0-9]{0,17}").fullmatch
+_FAST_INTEGER64_PATTERN = r"0|-?[1-9][0-9]{0,17}"
+_FAST_INTEGER64 = re.compile(_FAST_INTEGER64_PATTERN, re.DOTALL).fullmatch
 _DECIMAL_LIMIT = 10**18
 
 
@@ -235,6 +253,21 @@ def _fast_integer(low: int, high: int) -> Callable[[Any], bool]:
     return fast
 
 
+def fast_pattern(name: str, kind: str, regex: str | None) -> str | None:
+    """The pattern whose ``fullmatch`` (under ``re.DOTALL``) is the fast check of a primitive
+    of JSON kind *kind* with the StructureDefinition's *regex*; None when the fast check is no
+    regex (numbers, booleans: type and range tests; xhtml and types without a regex: none)."""
+    if kind in ("boolean", "number"):
+        return None
+    if name in STRING_TYPES:
+        return _FAST_STRING_PATTERN
+    if name == "integer64":
+        return _FAST_INTEGER64_PATTERN
+    if name == "xhtml" or not regex:
+        return None  # checked exactly every time
+    return _NOT_SURROGATE + _FAST_EXTRA.get(name, "") + f"(?:{repair_regex(name, regex)})"
+
+
 def _fast_check(name: str, kind: str, regex: str | None) -> Callable[[Any], Any]:
     if kind == "boolean":
         return _fast_boolean
@@ -243,13 +276,25 @@ def _fast_check(name: str, kind: str, regex: str | None) -> Callable[[Any], Any]
             return _fast_decimal
         low, high = INTEGER_RANGES.get(name, (INT32_MIN, INT32_MAX))
         return _fast_integer(low, high)
-    if name in STRING_TYPES:
+    pattern = fast_pattern(name, kind, regex)
+    if pattern is None:
+        return _never
+    if pattern == _FAST_STRING_PATTERN:
         return _FAST_STRING
-    if name == "integer64":
+    if pattern == _FAST_INTEGER64_PATTERN:
         return _FAST_INTEGER64
-    if name == "xhtml" or regex is None:
-        return _never  # checked exactly every time
-    return re.compile(_NOT_SURROGATE + _FAST_EXTRA.get(name, "") + f"(?:{regex})", re.DOTALL).fullmatch
+    return re.compile(pattern, re.DOTALL).fullmatch
+
+
+def _matcher(dfa: tuple[Any, ...] | None) -> Any:
+    """The C extension's matcher of the tables *dfa*, or None (no tables, no extension, or
+    tables made with another Unicode database than this Python's)."""
+    if dfa is None or ACCEL is None:
+        return None
+    version = dfa[1] if len(dfa) > 1 else None
+    if version and version != unicodedata.unidata_version.encode("ascii"):
+        return None
+    return ACCEL.Matcher(dfa)
 
 
 def _has_surrogate(text: str) -> bool:
