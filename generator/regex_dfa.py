@@ -64,6 +64,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .runtime.primitives import Tables
+
 __all__ = [
     "FORMAT",
     "MAX_DFA_STATES",
@@ -84,7 +86,6 @@ MAX_NFA_STATES = 20000
 MAX_DFA_STATES = 4096
 MAX_CODE_POINT = 0x10FFFF
 
-Tables = tuple[int, bytes, int, int, bytes, tuple[int, ...], bytes, bytes]
 Ranges = tuple[tuple[int, int], ...]  # inclusive (low, high), ascending, disjoint, not adjacent
 
 _ALL: Ranges = ((0, MAX_CODE_POINT),)

@@ -17,7 +17,8 @@ from typing import Any
 from . import naming
 from .invariant_views import InvariantPackageView, element_group, root_group
 from .ir import Element, Model, TypeDef, TypeRef, ValueSetDef, element_index
-from .runtime.primitives import INT32_MAX, INT32_MIN, INTEGER_RANGES, STRING_TYPES
+from .regex_dfa import compile_dfa
+from .runtime.primitives import INT32_MAX, INT32_MIN, INTEGER_RANGES, STRING_TYPES, fast_pattern
 from .views import docstring, py_literal
 
 __all__ = [
@@ -83,6 +84,10 @@ def function_name(type_name: str) -> str:
 
 def _primitive_name(type_name: str) -> str:
     return "P_" + naming.check_identifier(type_name, "primitive type name")
+
+
+def _dfa_name(type_name: str) -> str:
+    return "DFA_" + naming.check_identifier(type_name, "primitive type name")
 
 
 def _vs_names(model: Model) -> dict[str, str]:
@@ -577,16 +582,22 @@ def build_validator_views(model: Model, header: tuple[str, ...],
             functions.append(_function(owner, ctx))
         if type_def.is_resource and not type_def.abstract:
             resources.append((type_def.name, function_name(type_def.name)))
-    primitives = tuple(
-        ConstantView(
+    primitives: list[ConstantView] = []
+    for t in model.types:
+        if not t.is_primitive or t.primitive is None:
+            continue
+        # the fast check's pattern as DFA tables, for the compiled matcher (fhirgen.regex_dfa)
+        pattern = fast_pattern(t.name, t.primitive.json_kind, t.primitive.regex)
+        tables = compile_dfa(pattern) if pattern is not None else None
+        dfa = "" if tables is None else f", {_dfa_name(t.name)}"
+        if tables is not None:
+            primitives.append(ConstantView(_dfa_name(t.name), repr(tables), "Tables"))
+        primitives.append(ConstantView(
             _primitive_name(t.name),
             f"Primitive({py_literal(t.name)}, {py_literal(t.primitive.json_kind)}, "
-            f"{py_literal(t.primitive.regex)}, {function_name('Element')})",
+            f"{py_literal(t.primitive.regex)}, {function_name('Element')}{dfa})",
             "Primitive",
-        )
-        for t in model.types
-        if t.is_primitive and t.primitive is not None
-    )
+        ))
     value_sets = tuple(
         ConstantView(ctx.vs_names[vs.url], value_set_expression(vs), "ValueSet")
         for vs in model.value_sets
@@ -594,7 +605,7 @@ def build_validator_views(model: Model, header: tuple[str, ...],
     return ValidatorPackageView(
         header=header,
         fhir_version=model.fhir_version,
-        primitives=primitives,
+        primitives=tuple(primitives),
         value_sets=value_sets,
         constants=tuple(sorted(ctx.constants, key=lambda c: c.name)),
         functions=tuple(functions),

@@ -61,6 +61,21 @@ def test_the_extension_is_built_where_a_compiler_is() -> None:
 
 
 @compiled
+def test_generated_primitives_use_their_compiled_matchers() -> None:
+    """Every primitive whose fast check is a regex carries its DFA tables in the generated code
+    (fhirgen.regex_dfa at generation), and runs it in C."""
+    from fhirgen.runtime.primitives import Primitive, fast_pattern
+
+    assert ACCEL is not None
+    primitives = [p for p in vars(generated).values() if isinstance(p, Primitive)]
+    with_regex = [p for p in primitives if fast_pattern(p.name, p.kind, p.regex) is not None]
+    assert {p.name for p in with_regex} >= {"id", "uri", "code", "dateTime", "string", "oid"}
+    for primitive in with_regex:
+        assert isinstance(primitive.fast, ACCEL.Matcher), primitive.name
+        assert getattr(generated, f"DFA_{primitive.name}") == primitive.fast.tables
+
+
+@compiled
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples(path: Path) -> None:
     same(path.read_bytes())

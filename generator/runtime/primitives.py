@@ -44,7 +44,11 @@ from typing import Any
 
 from .accel import ACCEL
 
-__all__ = ["Primitive", "fast_pattern", "json_kind_of", "repair_regex"]
+__all__ = ["Primitive", "Tables", "fast_pattern", "json_kind_of", "repair_regex"]
+
+#: The DFA tables of a fast check (the layout is fhirgen.regex_dfa's): what generated code passes
+#: to :class:`Primitive` for the compiled matcher.
+Tables = tuple[int, bytes, int, int, bytes, tuple[int, ...], bytes, bytes]
 
 INT32_MIN = -2147483648
 INT32_MAX = 2147483647
@@ -113,7 +117,7 @@ class Primitive:
         kind: str,
         regex: str | None,
         element: Callable[..., None] | None = None,
-        dfa: tuple[Any, ...] | None = None,
+        dfa: Tables | None = None,
     ) -> None:
         self.name = name
         self.kind = kind  # "number" | "boolean" | "string"
@@ -286,7 +290,7 @@ def _fast_check(name: str, kind: str, regex: str | None) -> Callable[[Any], Any]
     return re.compile(pattern, re.DOTALL).fullmatch
 
 
-def _matcher(dfa: tuple[Any, ...] | None) -> Any:
+def _matcher(dfa: Tables | None) -> Any:
     """The C extension's matcher of the tables *dfa*, or None (no tables, no extension, or
     tables made with another Unicode database than this Python's)."""
     if dfa is None or ACCEL is None:
