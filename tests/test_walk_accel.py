@@ -267,3 +267,33 @@ def test_memory_stays_flat() -> None:
     many()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert after - before < 4096  # KiB
+
+
+_PARTS = st.one_of(st.text(max_size=6), st.integers(min_value=-2**70, max_value=2**70),
+                   st.booleans(), st.none())
+
+
+@st.composite
+def _locations(draw: st.DrawFn) -> Any:
+    here: Any = draw(st.one_of(st.text(max_size=8), st.integers(), st.none()))
+    for _ in range(draw(st.integers(min_value=0, max_value=70))):
+        here = (here, draw(_PARTS)) if draw(st.integers(0, 30)) else (here, "a", "b")
+    return here
+
+
+@compiled
+@settings(max_examples=500, deadline=None)
+@given(_locations())
+def test_compiled_locations_are_the_python_ones(loc: Any) -> None:
+    """Locations are built in C when the extension is (every raised issue has one); anything
+    it does not handle (deep, bools, odd tuples: errors too) is the Python function's."""
+    from fhirgen.runtime import validate
+
+    def text(function: Any) -> Any:
+        try:
+            return function(loc)
+        except Exception as error:  # noqa: BLE001 - the same error is the point
+            return type(error), str(error)
+
+    assert validate.location is not validate._python_location
+    assert text(validate.location) == text(validate._python_location)

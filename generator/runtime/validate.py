@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Self
 
 from .issues import Issue, IssueList, count, operation_outcome
@@ -109,8 +109,9 @@ class ValidationError(ValueError):
 # ------------------------------------------------------------------------------------ issues
 
 
-def location(loc: Loc) -> str:
-    """The FHIRPath text of a location: ``(("X", "instance"), 0)`` -> ``X.instance[0]``."""
+def _python_location(loc: Loc) -> str:
+    """The FHIRPath text of a location: ``(("X", "instance"), 0)`` -> ``X.instance[0]`` (the
+    reference of the compiled one, which hands it what it does not handle itself)."""
     parts: list[str] = []
     here: Any = loc
     while here.__class__ is tuple:
@@ -121,6 +122,19 @@ def location(loc: Loc) -> str:
     parts.append(here)
     parts.reverse()
     return "".join(parts)
+
+
+def _compiled_location() -> Callable[[Loc], str]:
+    from .accel import ACCEL
+
+    if ACCEL is None:
+        return _python_location
+    return partial(ACCEL.location, _python_location)
+
+
+#: The FHIRPath text of a location: ``(("X", "instance"), 0)`` -> ``X.instance[0]``; built in C
+#: when the extension is (an issue's location is made when it is raised: ten a bench resource).
+location: Callable[[Loc], str] = _compiled_location()
 
 
 def _printable(text: str) -> str:

@@ -928,9 +928,96 @@ walker_new(Program *program, Py_ssize_t index)
     return (PyObject *)self;
 }
 
+/* ----------------------------------------------------------------------------- location */
+
+#define MAX_PARTS 64
+
+/* location(python_location, loc): the FHIRPath text of a location tuple, as
+ * fhirgen.runtime.validate.location makes it: (("X", "instance"), 0) -> "X.instance[0]". Done
+ * here when every part is a str or an int and the root a str (nested at most MAX_PARTS deep);
+ * anything else is handed to *python_location*. */
+static PyObject *
+accel_location(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "location(python_location, loc)");
+        return NULL;
+    }
+    PyObject *here = args[1];
+    PyObject *parts[MAX_PARTS];
+    Py_ssize_t count = 0;
+    while (PyTuple_CheckExact(here)) {
+        if (PyTuple_GET_SIZE(here) != 2 || count == MAX_PARTS) {
+            goto python;
+        }
+        PyObject *part = PyTuple_GET_ITEM(here, 1);
+        if (!PyUnicode_CheckExact(part) && !PyLong_CheckExact(part)) {
+            goto python;
+        }
+        parts[count++] = part;
+        here = PyTuple_GET_ITEM(here, 0);
+    }
+    if (!PyUnicode_CheckExact(here)) {
+        goto python;
+    }
+    if (count == 0) {
+        return Py_NewRef(here);
+    }
+    /* one pass for the length and widest character, one to write */
+    char digits[MAX_PARTS][24];
+    Py_ssize_t total = PyUnicode_GET_LENGTH(here);
+    Py_UCS4 maxchar = PyUnicode_MAX_CHAR_VALUE(here);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (PyUnicode_CheckExact(parts[i])) {
+            total += 1 + PyUnicode_GET_LENGTH(parts[i]);
+            Py_UCS4 widest = PyUnicode_MAX_CHAR_VALUE(parts[i]);
+            maxchar = widest > maxchar ? widest : maxchar;
+        }
+        else {
+            int overflow = 0;
+            long long value = PyLong_AsLongLongAndOverflow(parts[i], &overflow);
+            if (overflow || (value == -1 && PyErr_Occurred())) {
+                PyErr_Clear();
+                goto python;
+            }
+            total += 2 + snprintf(digits[i], sizeof digits[i], "%lld", value);
+        }
+    }
+    PyObject *text = PyUnicode_New(total, maxchar);
+    if (text == NULL) {
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    void *data = PyUnicode_DATA(text);
+    Py_ssize_t at = PyUnicode_GET_LENGTH(here);
+    PyUnicode_CopyCharacters(text, 0, here, 0, at);
+    for (Py_ssize_t i = count - 1; i >= 0; i--) {
+        if (PyUnicode_CheckExact(parts[i])) {
+            PyUnicode_WRITE(kind, data, at++, '.');
+            Py_ssize_t length = PyUnicode_GET_LENGTH(parts[i]);
+            PyUnicode_CopyCharacters(text, at, parts[i], 0, length);
+            at += length;
+        }
+        else {
+            PyUnicode_WRITE(kind, data, at++, '[');
+            for (const char *c = digits[i]; *c; c++) {
+                PyUnicode_WRITE(kind, data, at++, (Py_UCS4)*c);
+            }
+            PyUnicode_WRITE(kind, data, at++, ']');
+        }
+    }
+    return text;
+python:
+    return PyObject_CallOneArg(args[0], args[1]);
+}
+
 /* ----------------------------------------------------------------------------- init */
 
 static PyMethodDef walk_methods[] = {
+    {"location", (PyCFunction)(void (*)(void))accel_location, METH_FASTCALL,
+     "location(python_location, loc) -> str: the FHIRPath text of a location tuple (see "
+     "fhirgen.runtime.validate.location, which is called for what this does not handle)."},
     {"compile", accel_compile, METH_VARARGS,
      "compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys) -> {type name: Walker}: the compiled walks "
      "of a generated package's PLANS (fhirgen.runtime.plan)."},
