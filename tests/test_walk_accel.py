@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from fhirgen.models import validators as generated
 from fhirgen.runtime.accel import ACCEL, PURE_PYTHON
-from fhirgen.runtime.issues import IssueList
+from fhirgen.runtime.issues import Issue, IssueList
+from fhirgen.runtime.limits import DEFAULT_LIMITS, Limits
 from fhirgen.runtime.plan import AT, NODE, OUT, PATH, VALUE
 from fhirgen.runtime.validate import check_keys, run
 from tests import strategies
@@ -34,8 +35,10 @@ EXAMPLES = sorted((ROOT / "definitions" / "hl7.fhir.r5.examples").glob("*.json")
 compiled = pytest.mark.skipif(not generated.COMPILED, reason="the C extension is not built")
 
 
-def _issues(data: Any, validators: Any) -> list[tuple[Any, ...]]:
-    return [tuple(issue) for issue in run(data, validators).issues]
+def _issues(data: Any, validators: Any, limits: Limits = DEFAULT_LIMITS) -> list[tuple[Any, ...]]:
+    issues = run(data, validators, limits=limits).issues
+    assert all(type(issue) is Issue for issue in issues)
+    return [tuple(issue) for issue in issues]
 
 
 def same(data: Any) -> None:
@@ -191,6 +194,37 @@ def test_hypothesis_mutated_resources(mutation: Any) -> None:
 ))
 def test_hypothesis_anything(tree: Any) -> None:
     same(tree)
+
+
+@compiled
+@pytest.mark.parametrize("max_issues", [1, 2, 5, 9, 10, 11, 1000])
+def test_issues_past_the_limit_are_counted_alike(max_issues: int) -> None:
+    """The information issues the walk makes itself (unchecked's usual case) stop at the
+    limit, and the rest are counted, as the Python function does."""
+    from fhirgen.bench import corpus
+
+    limits = Limits(max_issues=max_issues)
+    for text in corpus()[:6]:
+        assert (_issues(text, generated.RESOURCE_VALIDATORS, limits)
+                == _issues(text, generated.PY_RESOURCE_VALIDATORS, limits))
+
+
+@compiled
+def test_unchecked_bindings_on_odd_codings_and_lists() -> None:
+    """A Coding with a CodeableConcept's properties, a non-ASCII location (a choice label
+    cannot be one, but an array index of a long list is still ASCII) and a plain IssueList
+    all take the Python function."""
+    tree = json.loads(EXAMPLES[0].read_text(encoding="utf-8"))
+    instance = tree["instance"][0]
+    for extra in ({"text": "x"}, {"coding": []}, {"concept": {}}, {"reference": "x"}):
+        odd = copy.deepcopy(tree)
+        odd["instance"][0]["sopClass"] = {**instance["sopClass"], **extra}
+        same(odd)
+    validator = generated.RESOURCE_VALIDATORS["ImagingSelection"]
+    plain, python = IssueList(), IssueList()
+    validator(tree, "ImagingSelection", plain)
+    generated.validate_ImagingSelection(copy.deepcopy(tree), "ImagingSelection", python)
+    assert plain == python and any(issue.rule == "binding" for issue in plain)
 
 
 # ------------------------------------------------------------------------- the checks can fail

@@ -25,6 +25,11 @@ Ops (first item the kind):
   then *after* (a call, or None); an odd item to *odd*; anything else to *call*.
 * ``('root', passes, check)``: ``check(node, path, out)`` unless ``passes(node) is True``.
 
+One helper is made in C too, in its usual case: ``unchecked`` (the information issue of a Coding
+bound to a value set that cannot be expanded offline, on every DICOM instance's SOP Class), when
+the item is a plain Coding and the issue list a bounded one with room, exactly as the Python
+function appends it; otherwise the function is called.
+
 A node that is not exactly a ``dict`` goes to the plan's Python validator.
 """
 
@@ -34,7 +39,8 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from .accel import ACCEL
-from .validate import check_keys
+from .issues import Issue
+from .validate import _BoundedIssues, check_keys, unchecked
 
 __all__ = ["AT", "NODE", "OUT", "PATH", "VALUE", "Plan", "compile_plans"]
 
@@ -66,7 +72,10 @@ def compile_plans(plans: Mapping[str, Plan],
     extension is built (and not switched off); whether it did."""
     if ACCEL is None:
         return False
-    walks = ACCEL.compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys)
+    # unchecked's usual case (a plain Coding bound to a value set that cannot be expanded, an
+    # issue list with room) is made in C as unchecked makes it: it is on every DICOM instance
+    walks = ACCEL.compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys, unchecked,
+                          _BoundedIssues, Issue)
     for resource_type in list(validators):
         if resource_type in walks:
             validators[resource_type] = walks[resource_type]

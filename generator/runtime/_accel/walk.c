@@ -59,6 +59,7 @@ typedef struct {
     PyObject *shown;
     Py_ssize_t type_index;
     Call after;
+    PyObject *unchecked;  /* after is unchecked(VALUE, vs, AT, OUT): vs.unchecked, else NULL */
     Call odd;
     /* root */
     PyObject *passes;
@@ -77,6 +78,11 @@ typedef struct {
     Py_ssize_t ntypes;
     TypePlan *types;
     PyObject *check_keys;  /* fhirgen.runtime.validate.check_keys */
+    /* the information issue of an unexpandable binding, made here as unchecked() makes it:
+     * unchecked, the issue list class it shortens (_BoundedIssues) and Issue; or NULL */
+    PyObject *unchecked_fn;
+    PyObject *bounded_type;
+    PyObject *issue_type;
 } Program;
 
 typedef struct {
@@ -119,6 +125,7 @@ program_dealloc(Program *self)
                     Py_CLEAR(op->shown);
                     Py_CLEAR(op->passes);
                     call_clear(&op->after);
+                    Py_CLEAR(op->unchecked);
                     call_clear(&op->odd);
                     call_clear(&op->call);
                 }
@@ -128,6 +135,9 @@ program_dealloc(Program *self)
         PyMem_Free(self->types);
     }
     Py_CLEAR(self->check_keys);
+    Py_CLEAR(self->unchecked_fn);
+    Py_CLEAR(self->bounded_type);
+    Py_CLEAR(self->issue_type);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -374,6 +384,21 @@ compile_op(Program *program, Op *op, PyObject *spec, PyObject *names, PyObject *
         if (make_call(program, &op->after, ITEM(spec, next++), slots) < 0) {
             return -1;
         }
+        if (program->unchecked_fn != NULL && op->after.fn == program->unchecked_fn
+            && op->after.nargs == 4 && op->after.nkw == 0 && op->after.slots[0] == SLOT_VALUE
+            && op->after.slots[1] == SLOT_CONST && op->after.slots[2] == SLOT_AT
+            && op->after.slots[3] == SLOT_OUT) {
+            PyObject *message = PyObject_GetAttrString(op->after.values[1], "unchecked");
+            if (message == NULL) {
+                return -1;
+            }
+            if (!PyUnicode_CheckExact(message)) {
+                Py_DECREF(message);
+                PyErr_SetString(PyExc_ValueError, "a value set's unchecked message must be a str");
+                return -1;
+            }
+            op->unchecked = message;
+        }
         if (array && make_call(program, &op->odd, ITEM(spec, next++), slots) < 0) {
             return -1;
         }
@@ -402,8 +427,10 @@ accel_compile(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *plans, *slot_tuple, *check_keys;
-    if (!PyArg_ParseTuple(args, "O!O!O:compile", &PyDict_Type, &plans, &PyTuple_Type, &slot_tuple,
-                          &check_keys)) {
+    PyObject *unchecked_fn = NULL, *bounded_type = NULL, *issue_type = NULL;
+    if (!PyArg_ParseTuple(args, "O!O!O|OO!O!:compile", &PyDict_Type, &plans, &PyTuple_Type,
+                          &slot_tuple, &check_keys, &unchecked_fn, &PyType_Type, &bounded_type,
+                          &PyType_Type, &issue_type)) {
         return NULL;
     }
     if (PyTuple_GET_SIZE(slot_tuple) != SLOT_COUNT - 1) {
@@ -436,6 +463,17 @@ accel_compile(PyObject *module, PyObject *args)
     }
     program->ntypes = 0;
     program->check_keys = Py_NewRef(check_keys);
+    program->unchecked_fn = program->bounded_type = program->issue_type = NULL;
+    if (unchecked_fn != NULL && bounded_type != NULL && issue_type != NULL) {
+        if (!PyType_IsSubtype((PyTypeObject *)issue_type, &PyTuple_Type)
+            || !PyType_IsSubtype((PyTypeObject *)bounded_type, &PyList_Type)) {
+            PyErr_SetString(PyExc_TypeError, "compile: the issue type must be a tuple, the list a list");
+            goto error;
+        }
+        program->unchecked_fn = Py_NewRef(unchecked_fn);
+        program->bounded_type = Py_NewRef(bounded_type);
+        program->issue_type = Py_NewRef(issue_type);
+    }
     program->types = PyMem_Calloc(count ? count : 1, sizeof(TypePlan));
     if (program->types == NULL) {
         PyErr_NoMemory();
@@ -650,6 +688,87 @@ good_object(PyObject *item)
 }
 
 static int walk(Program *program, Py_ssize_t index, PyObject *node, PyObject *path, PyObject *out);
+static PyObject *location_text(PyObject *loc);
+
+static PyObject *str_concept, *str_reference, *str_coding, *str_text, *str_max_issues;
+static PyObject *str_information, *str_informational, *str_binding;
+
+/* unchecked(item, vs, at, out) of fhirgen.runtime.validate, made here in its usual case (a
+ * plain Coding, a bounded issue list with room, an ASCII location): the information issue
+ * appended as unchecked appends it. 1 done, 0 not (Python does it), -1 error. */
+static int
+unchecked_here(Program *program, const Op *op, PyObject *item, PyObject *at, PyObject *out)
+{
+    if ((PyObject *)Py_TYPE(out) != program->bounded_type || !PyDict_CheckExact(item)) {
+        return 0;
+    }
+    PyObject *keys[4] = {str_concept, str_reference, str_coding, str_text};
+    for (int k = 0; k < 4; k++) {
+        int in = PyDict_Contains(item, keys[k]);
+        if (in != 0) {
+            return in < 0 ? -1 : 0;
+        }
+    }
+    PyObject *limit = PyObject_GetAttr(out, str_max_issues);
+    if (limit == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t max_issues = PyLong_Check(limit) ? PyLong_AsSsize_t(limit) : -1;
+    Py_DECREF(limit);
+    if (max_issues == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (PyList_GET_SIZE(out) >= max_issues) {
+        return 0;
+    }
+    PyObject *where = location_text(at);
+    if (where == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        return 0;
+    }
+    if (!PyUnicode_IS_ASCII(where)) {
+        Py_DECREF(where);
+        return 0;  /* _printable's business */
+    }
+    PyObject *fields = PyTuple_Pack(8, str_information, str_informational, str_binding,
+                                    op->unchecked, where, Py_None, Py_None, Py_None);
+    Py_DECREF(where);
+    if (fields == NULL) {
+        return -1;
+    }
+    /* tuple.__new__(Issue, fields): what unchecked's _new_issue does */
+    PyObject *new_args = PyTuple_Pack(1, fields);
+    Py_DECREF(fields);
+    if (new_args == NULL) {
+        return -1;
+    }
+    PyObject *issue = PyTuple_Type.tp_new((PyTypeObject *)program->issue_type, new_args, NULL);
+    Py_DECREF(new_args);
+    if (issue == NULL) {
+        return -1;
+    }
+    int appended = PyList_Append(out, issue);
+    Py_DECREF(issue);
+    return appended < 0 ? -1 : 1;
+}
+
+/* The after-call of a complex op on *item* at *at*. */
+static int
+after_call(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject *out,
+           PyObject *item, PyObject *at)
+{
+    if (op->unchecked != NULL) {
+        int done = unchecked_here(program, op, item, at, out);
+        if (done != 0) {
+            return done < 0 ? -1 : 0;
+        }
+    }
+    return do_call(&op->after, node, path, out, item, at);
+}
 
 /* The lookup of *name* in the dict *node*: a borrowed reference, or NULL (absent, or -1 set). */
 static inline PyObject *
@@ -745,7 +864,7 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
         PyObject *w = PyTuple_Pack(2, path, op->shown);
         int done = w == NULL ? -1 : walk(program, op->type_index, v, w, out);
         if (done == 0 && op->after.fn != NULL) {
-            done = do_call(&op->after, node, path, out, v, w);
+            done = after_call(program, op, node, path, out, v, w);
         }
         Py_XDECREF(w);
         Py_DECREF(v);
@@ -786,7 +905,7 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
                 else if (good) {
                     done = walk(program, op->type_index, item, at, out);
                     if (done == 0 && op->after.fn != NULL) {
-                        done = do_call(&op->after, node, path, out, item, at);
+                        done = after_call(program, op, node, path, out, item, at);
                     }
                 }
                 else {
@@ -937,14 +1056,9 @@ walker_new(Program *program, Py_ssize_t index)
  * here when every part is a str or an int and the root a str (nested at most MAX_PARTS deep);
  * anything else is handed to *python_location*. */
 static PyObject *
-accel_location(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+location_text(PyObject *loc)
 {
-    (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "location(python_location, loc)");
-        return NULL;
-    }
-    PyObject *here = args[1];
+    PyObject *here = loc;
     PyObject *parts[MAX_PARTS];
     Py_ssize_t count = 0;
     while (PyTuple_CheckExact(here)) {
@@ -1009,6 +1123,21 @@ accel_location(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     return text;
 python:
+    return NULL;  /* no exception: not handled here */
+}
+
+static PyObject *
+accel_location(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "location(python_location, loc)");
+        return NULL;
+    }
+    PyObject *text = location_text(args[1]);
+    if (text != NULL || PyErr_Occurred()) {
+        return text;
+    }
     return PyObject_CallOneArg(args[0], args[1]);
 }
 
@@ -1019,7 +1148,8 @@ static PyMethodDef walk_methods[] = {
      "location(python_location, loc) -> str: the FHIRPath text of a location tuple (see "
      "fhirgen.runtime.validate.location, which is called for what this does not handle)."},
     {"compile", accel_compile, METH_VARARGS,
-     "compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys) -> {type name: Walker}: the compiled walks "
+     "compile(plans, (NODE, PATH, OUT, VALUE, AT), check_keys[, unchecked, bounded, issue]) -> "
+     "{type name: Walker}: the compiled walks "
      "of a generated package's PLANS (fhirgen.runtime.plan)."},
     {NULL, NULL, 0, NULL},
 };
@@ -1031,7 +1161,17 @@ fg_walk_init(PyObject *module)
         return -1;
     }
     str_id = PyUnicode_InternFromString("id");
-    if (str_id == NULL) {
+    str_concept = PyUnicode_InternFromString("concept");
+    str_reference = PyUnicode_InternFromString("reference");
+    str_coding = PyUnicode_InternFromString("coding");
+    str_text = PyUnicode_InternFromString("text");
+    str_max_issues = PyUnicode_InternFromString("max_issues");
+    str_information = PyUnicode_InternFromString("information");
+    str_informational = PyUnicode_InternFromString("informational");
+    str_binding = PyUnicode_InternFromString("binding");
+    if (str_id == NULL || str_concept == NULL || str_reference == NULL || str_coding == NULL
+        || str_text == NULL || str_max_issues == NULL || str_information == NULL
+        || str_informational == NULL || str_binding == NULL) {
         return -1;
     }
     if (PyModule_AddFunctions(module, walk_methods) < 0) {
