@@ -331,3 +331,25 @@ def test_compiled_locations_are_the_python_ones(loc: Any) -> None:
 
     assert validate.location is not validate._python_location
     assert text(validate.location) == text(validate._python_location)
+
+
+_NAMES = st.sampled_from(["a", "b", "contained", "resourceType"])
+
+
+@compiled
+@settings(max_examples=500, deadline=None)
+@given(st.recursive(
+    st.one_of(st.none(), st.integers(), st.text(max_size=3)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.one_of(_NAMES, _NAMES.map("_".__add__)), inner,
+                                            max_size=4)),
+    max_leaves=12,
+).filter(lambda d: isinstance(d, dict)), st.lists(_NAMES, min_size=1, max_size=4).map(tuple))
+def test_compiled_reach_is_the_python_one(data: dict[str, Any], names: tuple[str, ...]) -> None:
+    """fhirpath.reach (invariants' JSON forms) in C gives the Python function's answers."""
+    from fhirgen.runtime import fhirpath
+
+    assert fhirpath.reach is not fhirpath._python_reach
+    assert fhirpath.reach(data, names) == fhirpath._python_reach(data, names)
+    assert fhirpath.reach(collections.OrderedDict(data), names) == fhirpath._python_reach(
+        data, names)

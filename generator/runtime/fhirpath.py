@@ -1050,7 +1050,7 @@ def _present(node: Any, name: str) -> bool | None:
     return value is not None or ext.__class__ is dict
 
 
-def reach(data: dict[str, Any], names: tuple[str, ...]) -> int | None:
+def _python_reach(data: dict[str, Any], names: tuple[str, ...]) -> int | None:
     """How many items the path of known, non-choice elements *names* gives from the JSON
     object *data*, when the JSON tells it directly: a single object at each step but the last,
     no ``_name`` twin on the way, no array at the end. ``None`` when only the general navigation
@@ -1068,6 +1068,19 @@ def reach(data: dict[str, Any], names: tuple[str, ...]) -> int | None:
             return None
         data = value
     return None  # pragma: no cover - names is never empty
+
+
+def _compiled_reach() -> Any:
+    from .accel import ACCEL
+
+    if ACCEL is None:
+        return _python_reach
+    return functools.partial(ACCEL.reach, _python_reach)
+
+
+#: :func:`_python_reach`, in C when the extension is built (invariants' JSON forms ask it of
+#: every resource: ``contained`` of dom-2 ... dom-5).
+reach: Callable[[dict[str, Any], tuple[str, ...]], int | None] = _compiled_reach()
 
 
 def has(node: Any, name: str) -> bool:

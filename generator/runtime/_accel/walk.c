@@ -1141,9 +1141,79 @@ accel_location(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyObject_CallOneArg(args[0], args[1]);
 }
 
+/* ----------------------------------------------------------------------------- reach */
+
+static PyObject *str_resource_type;
+
+/* reach(python_reach, data, names): fhirgen.runtime.fhirpath.reach (how many items a path of
+ * elements gives from a JSON object, when the JSON tells it directly; None when not), for an
+ * exact dict and a tuple of str; anything else is python_reach's. */
+static PyObject *
+accel_reach(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "reach(python_reach, data, names)");
+        return NULL;
+    }
+    PyObject *data = args[1], *names = args[2];
+    if (!PyDict_CheckExact(data) || !PyTuple_CheckExact(names) || PyTuple_GET_SIZE(names) == 0) {
+        return PyObject_Vectorcall(args[0], args + 1, 2, NULL);
+    }
+    Py_ssize_t last = PyTuple_GET_SIZE(names) - 1;
+    for (Py_ssize_t i = 0; i <= last; i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, i))) {
+            return PyObject_Vectorcall(args[0], args + 1, 2, NULL);
+        }
+    }
+    for (Py_ssize_t position = 0; position <= last; position++) {
+        PyObject *name = PyTuple_GET_ITEM(names, position);
+        PyObject *value = PyDict_GetItemWithError(data, name);
+        if (value == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        PyObject *twin_name = PyUnicode_FromFormat("_%U", name);
+        if (twin_name == NULL) {
+            return NULL;
+        }
+        PyObject *twin = PyDict_GetItemWithError(data, twin_name);
+        Py_DECREF(twin_name);
+        if (twin == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (twin != NULL && twin != Py_None) {
+            Py_RETURN_NONE;
+        }
+        if (value == NULL || value == Py_None) {
+            return PyLong_FromLong(0);
+        }
+        if (position == last) {
+            if (PyList_CheckExact(value)) {
+                Py_RETURN_NONE;
+            }
+            return PyLong_FromLong(1);
+        }
+        if (!PyDict_CheckExact(value)) {
+            Py_RETURN_NONE;
+        }
+        int typed = PyDict_Contains(value, str_resource_type);
+        if (typed != 0) {
+            if (typed < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+        data = value;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ----------------------------------------------------------------------------- init */
 
 static PyMethodDef walk_methods[] = {
+    {"reach", (PyCFunction)(void (*)(void))accel_reach, METH_FASTCALL,
+     "reach(python_reach, data, names): fhirgen.runtime.fhirpath.reach in C for a dict and a "
+     "tuple of str (anything else is python_reach's)."},
     {"location", (PyCFunction)(void (*)(void))accel_location, METH_FASTCALL,
      "location(python_location, loc) -> str: the FHIRPath text of a location tuple (see "
      "fhirgen.runtime.validate.location, which is called for what this does not handle)."},
@@ -1169,9 +1239,10 @@ fg_walk_init(PyObject *module)
     str_information = PyUnicode_InternFromString("information");
     str_informational = PyUnicode_InternFromString("informational");
     str_binding = PyUnicode_InternFromString("binding");
+    str_resource_type = PyUnicode_InternFromString("resourceType");
     if (str_id == NULL || str_concept == NULL || str_reference == NULL || str_coding == NULL
         || str_text == NULL || str_max_issues == NULL || str_information == NULL
-        || str_informational == NULL || str_binding == NULL) {
+        || str_informational == NULL || str_binding == NULL || str_resource_type == NULL) {
         return -1;
     }
     if (PyModule_AddFunctions(module, walk_methods) < 0) {
