@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .runtime.accel import PURE_PYTHON
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "definitions" / "hl7.fhir.r5.examples"
 
@@ -347,15 +349,17 @@ class Run:
     peak_mib: int | None = None
 
 
-def run_process(command: list[str]) -> Run:
-    """Wall time and exit code of one child process, its output discarded. The child is killed
-    if the benchmark is interrupted, so no run outlives it."""
+def run_process(command: list[str], env: dict[str, str] | None = None) -> Run:
+    """Wall time and exit code of one child process (*env* added to its environment), its
+    output discarded. The child is killed if the benchmark is interrupted, so no run outlives
+    it."""
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         # children may cache bytecode, as an installed package has it (fhir.resources' was
         # compiled when pip installed it): a run does not pay for compiling fhirgen's sources
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        child = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
+        environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        environment.update(env or {})
+        child = subprocess.Popen(command, stdout=sink, stderr=sink, env=environment)
         try:
             code = child.wait()
         finally:
@@ -365,17 +369,19 @@ def run_process(command: list[str]) -> Run:
     return Run(time.perf_counter() - started, code)
 
 
-def run_module(module: str, args: list[str]) -> Run:
-    """``python -m module args`` as :func:`run_process`, with the child's own peak RSS."""
+def run_module(module: str, args: list[str], env: dict[str, str] | None = None) -> Run:
+    """``python -m module args`` as :func:`run_process` (with *env* added to the environment),
+    with the child's own peak RSS."""
     with tempfile.TemporaryDirectory(prefix="fhirgen-bench-peak-") as work:
         peak_file = Path(work) / "peak"
-        run = run_process([sys.executable, "-c", PEAK_WRAPPER, str(peak_file), module, *args])
+        run = run_process([sys.executable, "-c", PEAK_WRAPPER, str(peak_file), module, *args],
+                          env=env)
         text = peak_file.read_text() if peak_file.is_file() else ""
     return Run(run.seconds, run.code, int(text) // 1024 if text.isdigit() else None)
 
 
-def _fhirgen(*args: str) -> Run:
-    return run_module("fhirgen.cli", list(args))
+def _fhirgen(*args: str, env: dict[str, str] | None = None) -> Run:
+    return run_module("fhirgen.cli", list(args), env=env)
 
 
 def _cores() -> int:
@@ -418,6 +424,8 @@ def timed_runs(ndjson: Path, lines: int) -> list[tuple[str, str]]:
          _figure(default, lines, loop)),
         ("  the same, --imaging-rules off (base spec)",
          _figure(_fhirgen(*VALIDATE, "--imaging-rules", "off", str(ndjson)), lines, loop)),
+        (f"  the same, pure Python ({PURE_PYTHON}=1)",
+         _figure(_fhirgen(*VALIDATE, str(ndjson), env={PURE_PYTHON: "1"}), lines, loop)),
     ]
     cores = _cores()
     if cores > 1:
@@ -489,6 +497,26 @@ def generation_speed() -> tuple[str, str]:
     return "fhirgen generate --all (R5 core)", f"{run.seconds:7.1f} s, peak RSS {peak}{status}"
 
 
+_PURE_RUN = """
+import sys
+from fhirgen.bench import _time, corpus
+from fhirgen.models.validators import COMPILED, validate
+assert not COMPILED
+print(_time(validate, corpus(), float(sys.argv[1])))
+"""
+
+
+def _pure_python(seconds: float) -> float | str:
+    """``fhirgen validate`` without the extension (resources/s), measured in a child process
+    (the switch is read at import), or why it failed."""
+    environment = {**os.environ, PURE_PYTHON: "1"}
+    done = subprocess.run([sys.executable, "-c", _PURE_RUN, str(seconds)], capture_output=True,
+                          text=True, env=environment, check=False)
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}"
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def in_process(data: list[bytes], seconds: float) -> tuple[dict[str, float | str], dict[str, str]]:
     """Resources per second of every in-process contender (or why it is unavailable), and notes
     on how some were run."""
@@ -502,6 +530,9 @@ def in_process(data: list[bytes], seconds: float) -> tuple[dict[str, float | str
     figures: dict[str, float | str] = {}
     for name, run in contenders.items():
         figures[name] = run if isinstance(run, str) else _time(run, data, seconds)
+    figures["fhirgen validate, pure Python"] = _pure_python(seconds)
+    notes["fhirgen validate, pure Python"] = (
+        f"the same with {PURE_PYTHON}=1 (no compiled walk, matchers, vouch), in a child process")
     invariants_only = _invariants_only(data, seconds, figures.get("fhirgen validate"))
     if invariants_only is not None:
         figures["fhirgen invariants"] = invariants_only

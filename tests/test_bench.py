@@ -20,7 +20,7 @@ def test_bench_reports_every_contender(capsys) -> None:
     assert report["resources"] == len(bench.corpus()) >= 7
     figures = report["per_second"]
     for name in ("json.loads", "fhir.resources", "fhirgen validate", "fhirgen model", "fhircraft",
-                 "fhirpathpy invariants"):
+                 "fhirpathpy invariants", "fhirgen validate, pure Python"):
         assert isinstance(figures[name], float) and figures[name] > 0, name
     assert "FHIRModelFactory" in report["notes"]["fhircraft"]
     assert report["processes"] == {}
@@ -88,6 +88,7 @@ def test_whole_process_figures_are_reported(capsys, monkeypatch, tmp_path: Path)
     figure = r"\s*[\d.]+ s\s+\d+/s\s+[\d.]+x the fhir.resources loop"
     assert re.fullmatch(figure, processes["fhirgen validate, 30 lines (imaging rules: warning)"])
     assert re.fullmatch(figure, processes["  the same, --imaging-rules off (base spec)"])
+    assert re.fullmatch(figure, processes["  the same, pure Python (FHIRGEN_PURE_PYTHON=1)"])
     if bench._cores() > 1:
         jobs = processes[f"  the same, --jobs {bench._cores()}"]
         assert re.fullmatch(figure + r", [\d.]+x serial", jobs)
