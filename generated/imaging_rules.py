@@ -25,11 +25,14 @@ from fhirgen.runtime.imaging import (
     Loc,
     Rule,
     Site,
+    Tables,
     Validator,
     at,
     exact_groups,
     expect_sites,
     replay,
+    resource_passes,
+    search_matcher,
     with_imaging_rules,
 )
 from fhirgen.runtime.issues import IssueList
@@ -1220,7 +1223,13 @@ _WALK_SITES = (
     (('instance',), 'imageRegion3D', (_json_inv_isr_16_f83804a462c4, _json_inv_isr_17_bacaad54a822, _json_inv_isr_18_be31effbedca, _json_inv_isr_19_424b4462880f, _json_inv_isr_20_791416bc6603, _json_inv_isr_21_215adf9703d7, None,)),
 )
 _WALK_RE_295eb7729751 = fp.compiled_regex('^(?:0|[1-9][0-9]*)(?:[.](?:0|[1-9][0-9]*))*$')  # _RE_295eb7729751, without capturing groups
+_WALK_DFA_RE_295eb7729751: Tables = (1, b'', -1, 0, b'\x00\x00\x01\x01\x01', (0, 10, 11, 46, 47, 48, 49, 58), b'\x00\x01\x00\x02\x00\x03\x04\x00', b'\x01\x01\x01\x02\x03\x01\x01\x01\x01\x01\x01\x04\x00\x01\x01\x01\x04\x00\x03\x03\x01\x01\x01\x01\x01')  # its search, as a DFA
+_WALK_SEARCH_RE_295eb7729751 = search_matcher(_WALK_DFA_RE_295eb7729751, _WALK_RE_295eb7729751)  # truthy when _WALK_RE_295eb7729751.search(text) finds a match
 _WALK_RE_80356971a156 = fp.compiled_regex('^urn:oid:(?:0|[1-9][0-9]*)(?:[.](?:0|[1-9][0-9]*))*$')  # _RE_80356971a156, without capturing groups
+_WALK_DFA_RE_80356971a156: Tables = (1, b'', -1, 0, b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\x01', (0, 10, 11, 46, 47, 48, 49, 58, 59, 100, 101, 105, 106, 110, 111, 112, 114, 115, 117, 118), b'\x00\x01\x00\x02\x00\x03\x04\x05\x00\x06\x00\x07\x00\x08\t\x00\n\x00\x0b\x00', b'\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x02\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x03\x01\x01\x01\x01\x01\x01\x01\x01\x01\x04\x01\x01\x01\x01\x01\x01\x01\x01\x05\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x06\x01\x01\x01\x01\x01\x01\x01\x01\x01\x07\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x08\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\t\x01\x01\x01\x01\x01\x01\x01\x01\x01\n\x0b\x01\x01\x01\x01\x01\x01\x01\x01\x0c\t\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x0c\t\x0b\x0b\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01')  # its search, as a DFA
+_WALK_SEARCH_RE_80356971a156 = search_matcher(_WALK_DFA_RE_80356971a156, _WALK_RE_80356971a156)  # truthy when _WALK_RE_80356971a156.search(text) finds a match
+# The literals of the walk's ~ that are their own normalised form (as fp.normalised finds them here)
+_WALK_NORMAL = frozenset(text for text in ('circle', 'ellipse', 'ellipsoid', 'interpolated', 'point', 'polygon', 'polyline') if fp.normalised(text) == text)
 
 
 def _walk(sites: tuple[Site, ...]) -> Validator:
@@ -1234,6 +1243,8 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
         late: list[Late] = []
         _passed_RE_295eb7729751: object = None  # the last text that passed _RE_295eb7729751
         _passed_RE_80356971a156: object = None  # the last text that passed _RE_80356971a156
+        _passed_member_21b7490a7f16: object = None  # the last value that was a member (memberOf)
+        r9: bool | None = None  # isr-22: no focus read, so asked once of this resource (True: passed)
         # isr-1, isr-2, isr-3 on ImagingSelection
         try:
             ok = False
@@ -1255,12 +1266,12 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
             for y1 in x1:
                 if y1 is None:
                     continue
-                ok = (y1.__class__ is str) and ((y1 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y1) is not None and (_passed_RE_295eb7729751 := y1) is y1)) and len(y1) <= 64) is True
+                ok = (y1.__class__ is str) and ((y1 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := y1) is y1 if _WALK_SEARCH_RE_295eb7729751(y1) else False)) and len(y1) <= 64) is True
                 if not ok:
                     late.append((1, node, path))
                     break
         elif x1 is not None:
-            ok = (x1.__class__ is str) and ((x1 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x1) is not None and (_passed_RE_295eb7729751 := x1) is x1)) and len(x1) <= 64) is True
+            ok = (x1.__class__ is str) and ((x1 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := x1) is x1 if _WALK_SEARCH_RE_295eb7729751(x1) else False)) and len(x1) <= 64) is True
             if not ok:
                 late.append((1, node, path))
         # isr-5 on ImagingSelection.seriesUid
@@ -1271,12 +1282,12 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
             for y2 in x2:
                 if y2 is None:
                     continue
-                ok = (y2.__class__ is str) and ((y2 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y2) is not None and (_passed_RE_295eb7729751 := y2) is y2)) and len(y2) <= 64) is True
+                ok = (y2.__class__ is str) and ((y2 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := y2) is y2 if _WALK_SEARCH_RE_295eb7729751(y2) else False)) and len(y2) <= 64) is True
                 if not ok:
                     late.append((2, node, path))
                     break
         elif x2 is not None:
-            ok = (x2.__class__ is str) and ((x2 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x2) is not None and (_passed_RE_295eb7729751 := x2) is x2)) and len(x2) <= 64) is True
+            ok = (x2.__class__ is str) and ((x2 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := x2) is x2 if _WALK_SEARCH_RE_295eb7729751(x2) else False)) and len(x2) <= 64) is True
             if not ok:
                 late.append((2, node, path))
         # isr-6 on ImagingSelection.frameOfReferenceUid
@@ -1287,12 +1298,12 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
             for y3 in x3:
                 if y3 is None:
                     continue
-                ok = (y3.__class__ is str) and ((y3 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y3) is not None and (_passed_RE_295eb7729751 := y3) is y3)) and len(y3) <= 64) is True
+                ok = (y3.__class__ is str) and ((y3 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := y3) is y3 if _WALK_SEARCH_RE_295eb7729751(y3) else False)) and len(y3) <= 64) is True
                 if not ok:
                     late.append((3, node, path))
                     break
         elif x3 is not None:
-            ok = (x3.__class__ is str) and ((x3 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x3) is not None and (_passed_RE_295eb7729751 := x3) is x3)) and len(x3) <= 64) is True
+            ok = (x3.__class__ is str) and ((x3 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := x3) is x3 if _WALK_SEARCH_RE_295eb7729751(x3) else False)) and len(x3) <= 64) is True
             if not ok:
                 late.append((3, node, path))
         # the objects of ImagingSelection.instance
@@ -1308,12 +1319,12 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
                 for y4 in x4:
                     if y4 is None:
                         continue
-                    ok = (y4.__class__ is str) and ((y4 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(y4) is not None and (_passed_RE_295eb7729751 := y4) is y4)) and len(y4) <= 64) is True
+                    ok = (y4.__class__ is str) and ((y4 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := y4) is y4 if _WALK_SEARCH_RE_295eb7729751(y4) else False)) and len(y4) <= 64) is True
                     if not ok:
                         late.append((4, p1, at(path, 'instance', i1)))
                         break
             elif x4 is not None:
-                ok = (x4.__class__ is str) and ((x4 == _passed_RE_295eb7729751 or (_WALK_RE_295eb7729751.search(x4) is not None and (_passed_RE_295eb7729751 := x4) is x4)) and len(x4) <= 64) is True
+                ok = (x4.__class__ is str) and ((x4 == _passed_RE_295eb7729751 or ((_passed_RE_295eb7729751 := x4) is x4 if _WALK_SEARCH_RE_295eb7729751(x4) else False)) and len(x4) <= 64) is True
                 if not ok:
                     late.append((4, p1, at(path, 'instance', i1)))
             # isr-8, isr-9 on ImagingSelection.instance.sopClass
@@ -1329,7 +1340,7 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
                         if y5.__class__ is dict:
                             y5_0 = y5.get('code')
                             y5_1 = y5.get('system')
-                            ok = (y5_0 is None or y5_0.__class__ is str) and (y5.get('_code') is None) and (y5_1 is None or y5_1.__class__ is str) and (y5.get('_system') is None) and (not (y5_0 is not None and y5_0.startswith('urn:oid:')) or ((y5_0 == _passed_RE_80356971a156 or (_WALK_RE_80356971a156.search(y5_0) is not None and (_passed_RE_80356971a156 := y5_0) is y5_0)) and len(y5_0) <= 72)) is True and (not (y5_1 is not None and y5_1 == 'urn:ietf:rfc:3986') or fp.coding_member(y5, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')) is True
+                            ok = (y5_0 is None or y5_0.__class__ is str) and (y5.get('_code') is None) and (y5_1 is None or y5_1.__class__ is str) and (y5.get('_system') is None) and (not (y5_0 is not None and y5_0.startswith('urn:oid:')) or ((y5_0 == _passed_RE_80356971a156 or ((_passed_RE_80356971a156 := y5_0) is y5_0 if _WALK_SEARCH_RE_80356971a156(y5_0) else False)) and len(y5_0) <= 72)) is True and (not (y5_1 is not None and y5_1 == 'urn:ietf:rfc:3986') or (y5 == _passed_member_21b7490a7f16 or ((_passed_member_21b7490a7f16 := y5) is y5 if fp.coding_member(y5, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes') else False))) is True
                     except fp.NeedsNodes:
                         ok = False
                     if not ok:
@@ -1341,7 +1352,7 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
                     if x5.__class__ is dict:
                         x5_0 = x5.get('code')
                         x5_1 = x5.get('system')
-                        ok = (x5_0 is None or x5_0.__class__ is str) and (x5.get('_code') is None) and (x5_1 is None or x5_1.__class__ is str) and (x5.get('_system') is None) and (not (x5_0 is not None and x5_0.startswith('urn:oid:')) or ((x5_0 == _passed_RE_80356971a156 or (_WALK_RE_80356971a156.search(x5_0) is not None and (_passed_RE_80356971a156 := x5_0) is x5_0)) and len(x5_0) <= 72)) is True and (not (x5_1 is not None and x5_1 == 'urn:ietf:rfc:3986') or fp.coding_member(x5, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes')) is True
+                        ok = (x5_0 is None or x5_0.__class__ is str) and (x5.get('_code') is None) and (x5_1 is None or x5_1.__class__ is str) and (x5.get('_system') is None) and (not (x5_0 is not None and x5_0.startswith('urn:oid:')) or ((x5_0 == _passed_RE_80356971a156 or ((_passed_RE_80356971a156 := x5_0) is x5_0 if _WALK_SEARCH_RE_80356971a156(x5_0) else False)) and len(x5_0) <= 72)) is True and (not (x5_1 is not None and x5_1 == 'urn:ietf:rfc:3986') or (x5 == _passed_member_21b7490a7f16 or ((_passed_member_21b7490a7f16 := x5) is x5 if fp.coding_member(x5, VALUE_SETS, 'http://fhirgen.example.org/fhir/ValueSet/dicom-sop-classes') else False))) is True
                 except fp.NeedsNodes:
                     ok = False
                 if not ok:
@@ -1359,27 +1370,33 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
                         if y8.__class__ is dict:
                             y8_0 = y8.get('coordinate')
                             y8_1 = y8.get('regionType')
-                            ok = (y8.get('_coordinate') is None) and (y8_1 is None or y8_1.__class__ is str) and (y8.get('_regionType') is None) and ((0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) % 3 == 0) is True and (not (y8_1 is not None and (y8_1 == 'point' or fp.normalised(y8_1) == 'point')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 3) is True and (not (y8_1 is not None and (y8_1 == 'polyline' or fp.normalised(y8_1) == 'polyline')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) >= 6) is True and (not (y8_1 is not None and (y8_1 == 'polygon' or fp.normalised(y8_1) == 'polygon')) or ((0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) >= 12 and fp.needs_nodes())) is True and (not (y8_1 is not None and (y8_1 == 'ellipse' or fp.normalised(y8_1) == 'ellipse')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 12) is True and (not (y8_1 is not None and (y8_1 == 'ellipsoid' or fp.normalised(y8_1) == 'ellipsoid')) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 18) is True
+                            ok = (y8.get('_coordinate') is None) and (y8_1 is None or y8_1.__class__ is str) and (y8.get('_regionType') is None) and ((0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) % 3 == 0) is True and (not (y8_1 is not None and (y8_1 == 'point' or (y8_1 not in _WALK_NORMAL and fp.normalised(y8_1) == 'point'))) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 3) is True and (not (y8_1 is not None and (y8_1 == 'polyline' or (y8_1 not in _WALK_NORMAL and fp.normalised(y8_1) == 'polyline'))) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) >= 6) is True and (not (y8_1 is not None and (y8_1 == 'polygon' or (y8_1 not in _WALK_NORMAL and fp.normalised(y8_1) == 'polygon'))) or ((0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) >= 12 and fp.needs_nodes())) is True and (not (y8_1 is not None and (y8_1 == 'ellipse' or (y8_1 not in _WALK_NORMAL and fp.normalised(y8_1) == 'ellipse'))) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 12) is True and (not (y8_1 is not None and (y8_1 == 'ellipsoid' or (y8_1 not in _WALK_NORMAL and fp.normalised(y8_1) == 'ellipsoid'))) or (0 if y8_0 is None else 1 if y8_0.__class__ is not list else len(y8_0) - y8_0.count(None)) == 18) is True
                     except fp.NeedsNodes:
                         ok = False
                     if not ok:
                         late.append((8, p1, at(path, 'instance', i1)))
                         break
                 else:
-                    late.append((9, p1, at(path, 'instance', i1)))
+                    if r9 is None:
+                        r9 = resource_passes(exact[9][2], out)
+                    if not r9:
+                        late.append((9, p1, at(path, 'instance', i1)))
             elif x8 is not None:
                 try:
                     ok = False
                     if x8.__class__ is dict:
                         x8_0 = x8.get('coordinate')
                         x8_1 = x8.get('regionType')
-                        ok = (x8.get('_coordinate') is None) and (x8_1 is None or x8_1.__class__ is str) and (x8.get('_regionType') is None) and ((0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) % 3 == 0) is True and (not (x8_1 is not None and (x8_1 == 'point' or fp.normalised(x8_1) == 'point')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 3) is True and (not (x8_1 is not None and (x8_1 == 'polyline' or fp.normalised(x8_1) == 'polyline')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) >= 6) is True and (not (x8_1 is not None and (x8_1 == 'polygon' or fp.normalised(x8_1) == 'polygon')) or ((0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) >= 12 and fp.needs_nodes())) is True and (not (x8_1 is not None and (x8_1 == 'ellipse' or fp.normalised(x8_1) == 'ellipse')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 12) is True and (not (x8_1 is not None and (x8_1 == 'ellipsoid' or fp.normalised(x8_1) == 'ellipsoid')) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 18) is True
+                        ok = (x8.get('_coordinate') is None) and (x8_1 is None or x8_1.__class__ is str) and (x8.get('_regionType') is None) and ((0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) % 3 == 0) is True and (not (x8_1 is not None and (x8_1 == 'point' or (x8_1 not in _WALK_NORMAL and fp.normalised(x8_1) == 'point'))) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 3) is True and (not (x8_1 is not None and (x8_1 == 'polyline' or (x8_1 not in _WALK_NORMAL and fp.normalised(x8_1) == 'polyline'))) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) >= 6) is True and (not (x8_1 is not None and (x8_1 == 'polygon' or (x8_1 not in _WALK_NORMAL and fp.normalised(x8_1) == 'polygon'))) or ((0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) >= 12 and fp.needs_nodes())) is True and (not (x8_1 is not None and (x8_1 == 'ellipse' or (x8_1 not in _WALK_NORMAL and fp.normalised(x8_1) == 'ellipse'))) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 12) is True and (not (x8_1 is not None and (x8_1 == 'ellipsoid' or (x8_1 not in _WALK_NORMAL and fp.normalised(x8_1) == 'ellipsoid'))) or (0 if x8_0 is None else 1 if x8_0.__class__ is not list else len(x8_0) - x8_0.count(None)) == 18) is True
                 except fp.NeedsNodes:
                     ok = False
                 if not ok:
                     late.append((8, p1, at(path, 'instance', i1)))
                 else:
-                    late.append((9, p1, at(path, 'instance', i1)))
+                    if r9 is None:
+                        r9 = resource_passes(exact[9][2], out)
+                    if not r9:
+                        late.append((9, p1, at(path, 'instance', i1)))
             # the objects of ImagingSelection.instance.imageRegion2D, and isr-10, isr-11, isr-12, isr-13, isr-14 on each value
             e2 = p1.get('imageRegion2D')
             c6 = p1.get('_imageRegion2D') is None  # isr-10, isr-11, isr-12, isr-13, isr-14 still to ask
@@ -1393,7 +1410,7 @@ def _walk(sites: tuple[Site, ...]) -> Validator:
                     if p2.__class__ is dict:
                         p2_0 = p2.get('coordinate')
                         p2_1 = p2.get('regionType')
-                        ok = (p2.get('_coordinate') is None) and (p2_1 is None or p2_1.__class__ is str) and (p2.get('_regionType') is None) and ((0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) % 2 == 0) is True and (not (p2_1 is not None and (p2_1 == 'point' or fp.normalised(p2_1) == 'point')) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 2) is True and (not (p2_1 is not None and (p2_1 == 'circle' or fp.normalised(p2_1) == 'circle')) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 4) is True and (not (p2_1 is not None and (p2_1 == 'ellipse' or fp.normalised(p2_1) == 'ellipse')) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 8) is True and (not (p2_1 is not None and (p2_1 == 'polyline' or fp.normalised(p2_1) == 'polyline') or (p2_1 is not None and (p2_1 == 'interpolated' or fp.normalised(p2_1) == 'interpolated'))) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) >= 4) is True
+                        ok = (p2.get('_coordinate') is None) and (p2_1 is None or p2_1.__class__ is str) and (p2.get('_regionType') is None) and ((0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) % 2 == 0) is True and (not (p2_1 is not None and (p2_1 == 'point' or (p2_1 not in _WALK_NORMAL and fp.normalised(p2_1) == 'point'))) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 2) is True and (not (p2_1 is not None and (p2_1 == 'circle' or (p2_1 not in _WALK_NORMAL and fp.normalised(p2_1) == 'circle'))) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 4) is True and (not (p2_1 is not None and (p2_1 == 'ellipse' or (p2_1 not in _WALK_NORMAL and fp.normalised(p2_1) == 'ellipse'))) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) == 8) is True and (not (p2_1 is not None and (p2_1 == 'polyline' or (p2_1 not in _WALK_NORMAL and fp.normalised(p2_1) == 'polyline')) or (p2_1 is not None and (p2_1 == 'interpolated' or (p2_1 not in _WALK_NORMAL and fp.normalised(p2_1) == 'interpolated')))) or (0 if p2_0 is None else 1 if p2_0.__class__ is not list else len(p2_0) - p2_0.count(None)) >= 4) is True
                     if not ok:
                         late.append((6, p1, at(path, 'instance', i1)))
                         c6 = False

@@ -36,6 +36,7 @@ import argparse
 import ast
 import copy
 import dataclasses
+import hashlib
 import json
 import re
 import sys
@@ -47,6 +48,7 @@ from typing import Any
 from .fhirpath import CompiledInvariant, compile_constraint
 from .ir import Constraint, Model
 from .loader import DefinitionError
+from .regex_dfa import compile_search_dfa
 from .views import py_literal
 
 __all__ = [
@@ -304,7 +306,7 @@ def build_imaging_view(rules: ImagingRules, model: Model,
 #: The walk's own variables (``_walk_source``): a JSON form naming a global of one of these
 #: names is called rather than inlined, where the name would mean the variable. Any other global
 #: (``fp``, ``VALUE_SETS``, ``_RE_...``, builtins) means the same in the walk, in the same module.
-_WALK_NAMES = re.compile(r"ok|late|node|path|out|sites|exact|check|[ceipxy][0-9]+(_[0-9]+)?"
+_WALK_NAMES = re.compile(r"ok|late|node|path|out|sites|exact|check|[ceiprxy][0-9]+(_[0-9]+)?"
                          r"|_t[0-9_].*|_WALK_.*|_passed_.*")
 _SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -330,7 +332,8 @@ class _WalkSite:
     steps to the objects holding the element, the element's JSON name (``None``: the resource),
     its rules' keys, the JSON form of each rule (its name, or ``None``), and the parts of those
     there are (``None``: called, not inlined). ``partly`` is the index of the group of its rules
-    without JSON form in the walk's table (``exact_groups``), when it has both kinds."""
+    without JSON form in the walk's table (``exact_groups``), when it has both kinds;
+    ``focus_free`` when none of those reads its focus (:func:`_focus_free`)."""
 
     index: int
     steps: tuple[str, ...]
@@ -340,6 +343,7 @@ class _WalkSite:
     names: tuple[str | None, ...]
     forms: tuple[tuple[str, _Form | None], ...]
     partly: int | None = None
+    focus_free: bool = False
 
     @property
     def formless(self) -> tuple[str, ...]:
@@ -527,42 +531,201 @@ class _Known(ast.NodeTransformer):
         return node
 
 
-class _Remember(ast.NodeTransformer):
-    """``RE.search(v) is not None`` of a regular expression of the walk and a variable, asked
-    first of the last text that passed it in this resource (``_passed_RE``): the instances of a
-    series share their SOP Class, whose UID is searched for each. The search's verdict is a
-    function of the text alone, so the same text passes again."""
+def _is_none_test(node: ast.expr, negated: bool) -> str | None:
+    """The name *N* of ``N is None`` (``N is not None`` with *negated*), else None."""
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 \
+            and isinstance(node.ops[0], ast.IsNot if negated else ast.Is) \
+            and isinstance(node.left, ast.Name) and isinstance(node.comparators[0], ast.Constant) \
+            and node.comparators[0].value is None:
+        return node.left.id
+    return None
 
-    def __init__(self, regexes: frozenset[str]) -> None:
-        self.regexes = regexes
-        self.used: set[str] = set()
+
+def _is_str_test(node: ast.expr) -> str | None:
+    """The name *N* of ``N.__class__ is str``, else None."""
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Is) \
+            and isinstance(node.left, ast.Attribute) and node.left.attr == "__class__" \
+            and isinstance(node.left.value, ast.Name) and isinstance(node.comparators[0], ast.Name) \
+            and node.comparators[0].id == "str":
+        return node.left.value.id
+    return None
+
+
+def _not_none_if(node: ast.expr, truth: bool) -> frozenset[str]:
+    """The names known not to be ``None`` where *node* has the truth *truth* (``N is not None``
+    true, ``N is None`` false, ``N.__class__ is str`` true, through ``not``, ``and``, ``or``)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return _not_none_if(node.operand, not truth)
+    if isinstance(node, ast.BoolOp):
+        parts = [_not_none_if(value, truth) for value in node.values]
+        if isinstance(node.op, ast.And) is truth:  # every operand has that truth
+            return frozenset().union(*parts)
+        return frozenset.intersection(*parts)  # one of them has it
+    name = _is_none_test(node, negated=truth)
+    if name is None and truth:
+        name = _is_str_test(node)
+    return frozenset() if name is None else frozenset({name})
+
+
+class _Searches(ast.NodeTransformer):
+    """The memos of the walk's verdicts, and its regular expressions asked as automata.
+
+    ``RE.search(t) is not None`` of a regular expression of the walk, asked of a text *t* the
+    forms make sure is a ``str`` there, is rewritten to ask the walk's search test of RE
+    (*searches*: ``fhirgen.runtime.imaging.search_matcher``, the C automaton of the search when
+    the extension is at hand, else ``RE.search``; truthy exactly when ``search`` finds a
+    match), first of the last text that passed it in this resource (``_passed_RE``)::
+
+        (t == _passed_RE or ((_passed_RE := t) is t if SEARCH(t) else False))
+
+    ``True`` or ``False``, as the comparison was, whatever the test returns. The memo: the
+    instances of a series share their SOP Class, whose UID is searched for each, and the
+    verdict is a function of the text alone, so the same text passes again; it still pays with
+    the automaton (one comparison against a call), and much more without the extension.
+
+    The extension's test returns False for a value that is no ``str``, where ``search`` raises
+    ``TypeError``; so a search is rewritten only where *t* is a ``str`` for certain: a guard of
+    the forms (all asked before any verdict) says ``t.__class__ is str``, or says ``t is None
+    or t.__class__ is str`` and the verdict asks the search only where ``t`` is not ``None``
+    (``t is not None and ...``, ``not (t is not None and ...) or ...``, ``None if t is None
+    else ...``: the shapes ``fhirgen.fhirpath.specialise`` writes). Any other search is left
+    as it is (the regular expression's own ``search``).
+
+    ``fp.coding_member(v, VALUE_SETS, URL)`` (``memberOf()`` of a Coding's JSON object) is
+    asked first of the last value that was a member in this resource, the same way::
+
+        (v == _passed_member_H or ((_passed_member_H := v) is v
+                                   if fp.coding_member(v, VALUE_SETS, URL) else False))
+
+    Its verdict is a function of the JSON value: the type of each part it reads (an object, an
+    array, a string, null), the keys, and the strings compared and hashed. Two JSON values
+    that are equal (``==``) have the same keys, and parts of the same type where those are
+    strings, null, objects or arrays (only numbers and booleans are equal across types, and
+    it reads none), so they get the same verdict. A value that is no object (which it refuses,
+    raising ``fp.NeedsNodes``) never equals the object remembered."""
+
+    def __init__(self, searches: dict[str, str]) -> None:
+        self.searches = searches  # the walk's regular expression -> its search test
+        self.used: set[str] = set()  # the memos the rewritten tests keep
+        self.normal: set[str] = set()  # the literals of _WALK_NORMAL
+        self.strings: frozenset[str] = frozenset()
+        self.nullable: frozenset[str] = frozenset()
+        self.facts: frozenset[str] = frozenset()
+
+    def rewrite(self, verdict: ast.expr, guards: Sequence[ast.expr]) -> ast.expr:
+        """*verdict* (renamed, folded) with its searches rewritten, the *guards* of the forms
+        asked before it."""
+        strings, nullable = set(), set()
+        for guard in guards:
+            name = _is_str_test(guard)
+            if name is not None:
+                strings.add(name)
+            elif isinstance(guard, ast.BoolOp) and isinstance(guard.op, ast.Or) \
+                    and len(guard.values) == 2:
+                name = _is_none_test(guard.values[0], negated=False)
+                if name is not None and _is_str_test(guard.values[1]) == name:
+                    nullable.add(name)
+        assigned = {node.target.id for tree in (verdict, *guards) for node in ast.walk(tree)
+                    if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name)}
+        self.strings = frozenset(strings - assigned)
+        self.nullable = frozenset(nullable - assigned)
+        self.facts = frozenset()
+        result: ast.expr = self.visit(verdict)
+        return result
+
+    def _with_facts(self, node: ast.expr, facts: frozenset[str]) -> ast.expr:
+        before = self.facts
+        self.facts = before | facts
+        try:
+            result: ast.expr = self.visit(node)
+        finally:
+            self.facts = before
+        return result
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        truth = isinstance(node.op, ast.Or)  # an operand is asked when those before are not this
+        known: frozenset[str] = frozenset()
+        values = []
+        for index, value in enumerate(node.values):
+            visited = self._with_facts(value, known)
+            if truth and index:
+                visited = self._normal(node.values[index - 1], visited)
+            values.append(visited)
+            known |= _not_none_if(value, not truth)
+        return ast.copy_location(ast.BoolOp(node.op, values), node)
+
+    def _normal(self, before: ast.expr, value: ast.expr) -> ast.expr:
+        """``v == L or fp.normalised(v) == L`` (``v ~ L``, as the specialiser writes it) of a
+        text *v* that is a ``str`` or ``None``: the second operand, asked only when ``v != L``,
+        skips ``fp.normalised`` when *v* is in ``_WALK_NORMAL`` (each literal of the walk's
+        ``~`` whose normalised form is itself, chosen at import by ``fp.normalised`` itself:
+        then ``fp.normalised(v) == v != L``)::
+
+            v == L or (v not in _WALK_NORMAL and fp.normalised(v) == L)"""
+        text = _source(before)
+        match = re.fullmatch(r"(\w+) == ('[^'\\]*')", text)
+        if match is None or _source(value) != f"fp.normalised({match[1]}) == {match[2]}":
+            return value
+        name = match[1]
+        if name not in self.strings and name not in self.nullable:
+            return value  # maybe not hashable
+        self.normal.add(ast.literal_eval(match[2]))
+        return ast.parse(f"({name} not in _WALK_NORMAL and {_source(value)})", mode="eval").body
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        return ast.copy_location(ast.IfExp(
+            self.visit(node.test),
+            self._with_facts(node.body, _not_none_if(node.test, True)),
+            self._with_facts(node.orelse, _not_none_if(node.test, False))), node)
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        if not (_source(node.func) == "fp.coding_member" and len(node.args) == 3
+                and not node.keywords and isinstance(node.args[0], ast.Name)
+                and _source(node.args[1]) == "VALUE_SETS" and isinstance(node.args[2], ast.Constant)
+                and isinstance(node.args[2].value, str)):
+            return node
+        value = node.args[0].id
+        memo = "_passed_member_" + hashlib.sha1(node.args[2].value.encode()).hexdigest()[:12]
+        self.used.add(memo)
+        return ast.parse(f"({value} == {memo} or (({memo} := {value}) is {value} "
+                         f"if {_source(node)} else False))", mode="eval").body
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
         self.generic_visit(node)
         call = node.left
-        if len(node.ops) == 1 and isinstance(node.ops[0], ast.IsNot) \
-                and isinstance(node.comparators[0], ast.Constant) \
-                and node.comparators[0].value is None and isinstance(call, ast.Call) \
-                and isinstance(call.func, ast.Attribute) and call.func.attr == "search" \
-                and isinstance(call.func.value, ast.Name) and call.func.value.id in self.regexes \
-                and len(call.args) == 1 and isinstance(call.args[0], ast.Name) \
-                and not call.keywords:
-            regex, text = call.func.value.id, call.args[0].id
-            memo = "_passed" + regex.removeprefix("_WALK")
-            self.used.add(memo)
-            return ast.parse(f"({text} == {memo} or ({regex}.search({text}) is not None and "
-                             f"({memo} := {text}) is {text}))", mode="eval").body
-        return node
+        if not (len(node.ops) == 1 and isinstance(node.ops[0], ast.IsNot)
+                and isinstance(node.comparators[0], ast.Constant)
+                and node.comparators[0].value is None and isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute) and call.func.attr == "search"
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id in self.searches
+                and len(call.args) == 1 and isinstance(call.args[0], ast.Name)
+                and not call.keywords):
+            return node
+        regex, text = call.func.value.id, call.args[0].id
+        if text not in self.strings and not (text in self.nullable and text in self.facts):
+            return node
+        search = self.searches[regex]
+        memo = "_passed" + regex.removeprefix("_WALK")
+        self.used.add(memo)
+        return ast.parse(f"({text} == {memo} or (({memo} := {text}) is {text} "
+                         f"if {search}({text}) else False))", mode="eval").body
 
 
-def _text(expression: ast.expr, names: dict[str, str], not_none: frozenset[str],
-          remember: _Remember | None = None) -> str:
-    """*expression* with its variables renamed and what is known folded in, as source (and
-    the texts that passed a regular expression remembered, with *remember*)."""
-    renamed = _Known(not_none).visit(_Rename(names).visit(copy.deepcopy(expression)))
-    if remember is not None:
-        renamed = remember.visit(renamed)
-    return ast.unparse(ast.fix_missing_locations(renamed))
+def _renamed(expression: ast.expr, names: dict[str, str], not_none: frozenset[str]) -> ast.expr:
+    """*expression* with its variables renamed and what is known folded in."""
+    result: ast.expr = _Known(not_none).visit(_Rename(names).visit(copy.deepcopy(expression)))
+    return result
+
+
+def _text(expression: ast.expr, names: dict[str, str], not_none: frozenset[str]) -> str:
+    """*expression* with its variables renamed and what is known folded in, as source."""
+    return _source(_renamed(expression, names, not_none))
+
+
+def _source(expression: ast.expr) -> str:
+    return ast.unparse(ast.fix_missing_locations(expression))
 
 
 def _parenthesised(text: str) -> str:
@@ -579,12 +742,12 @@ def _parenthesised(text: str) -> str:
 
 
 def _pass_lines(site: _WalkSite, item: str, regexes: dict[str, str],
-                remember: _Remember | None = None) -> list[str]:
+                searches: _Searches | None = None) -> list[str]:
     """Lines setting ``ok`` to whether every JSON form of *site* passes the value *item* (not
     ``None``): the values the forms read, read once, the tests of their kinds, then each
     verdict (only ``True`` passes, as in ``Invariants``); a form of another shape is called.
     *regexes* renames regular expressions to the walk's own (``without_captures``), whose
-    searches *remember* rewrites."""
+    searches *searches* rewrites."""
     inline = [form for _, form in site.forms if form is not None]
     calls = [name for name, form in site.forms if form is None]
     if len({form.on_object for form in inline}) > 1:  # not one focus kind: call them all
@@ -592,7 +755,8 @@ def _pass_lines(site: _WalkSite, item: str, regexes: dict[str, str],
     reads: dict[str, str] = {}  # read's source -> its variable
     read_lines: list[str] = []
     terms: list[str] = []
-    verdicts: list[str] = []
+    guards: list[ast.expr] = []  # the terms, as trees
+    verdicts: list[ast.expr] = []
     known = frozenset({item})
     for k, form in enumerate(inline):
         names = {"d": item, **regexes}
@@ -607,13 +771,18 @@ def _pass_lines(site: _WalkSite, item: str, regexes: dict[str, str],
                 read_lines.append(f"{reads[source]} = {source}")
             names[var] = item if source == item else reads[source]
         for guard in form.guards:
-            text = _text(guard, names, known)
+            tree = _renamed(guard, names, known)
+            text = _source(tree)
             if text != "True" and _parenthesised(text) not in terms:
                 terms.append(_parenthesised(text))
-        verdict = _text(form.verdict, names, known, remember)
-        if verdict != "True":
-            verdicts.append(f"{_parenthesised(verdict)} is True")
-    test = " and ".join(terms + verdicts + [f"{name}({item}) is True" for name in calls])
+                guards.append(tree)
+        verdicts.append(_renamed(form.verdict, names, known))
+    tests = []  # every term is asked before any verdict: what they make sure of holds there
+    for verdict in verdicts:
+        text = _source(verdict if searches is None else searches.rewrite(verdict, guards))
+        if text != "True":
+            tests.append(f"{_parenthesised(text)} is True")
+    test = " and ".join(terms + tests + [f"{name}({item}) is True" for name in calls])
     lines = read_lines + [f"ok = {test or 'True'}"]
     if inline and inline[0].on_object:
         lines = ["ok = False", f"if {item}.__class__ is dict:"] + [f"    {line}" for line in lines]
@@ -643,10 +812,31 @@ def _walk_sites(rules: ImagingRules, compiled: Sequence[CompiledInvariant]
             tuple(form[0] if form is not None else None for form in found),
             tuple((form[0], form[1]) for form in found if form is not None))
         if site.forms and site.formless:
-            site = dataclasses.replace(site, partly=partly)
+            free = all(_focus_free(rule, invariant)
+                       for (rule, invariant), form in zip(members, found, strict=True)
+                       if form is None)
+            site = dataclasses.replace(site, partly=partly, focus_free=free)
             partly += 1
         sites.append(site)
     return sites, regexes
+
+
+def _focus_free(rule: ImagingRule, compiled: CompiledInvariant) -> bool:
+    """Whether the rule's function never reads its focus (its first parameter is named nowhere
+    in its body: ``%resource.frameOfReferenceUid.exists()``), resolves nothing and has no hint
+    (whose wrapper reads it): then its verdict is the same for every value of a resource, the
+    function's other arguments (``%resource``, ``%rootResource``) being those of the resource."""
+    if rule.hint is not None or compiled.uses_resolve:
+        return False
+    module = ast.parse(compiled.source)
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef) and node.name == compiled.name:
+            if node.decorator_list or not node.args.args:
+                return False
+            focus = node.args.args[0].arg
+            return not any(isinstance(name, ast.Name) and name.id == focus
+                           for statement in node.body for name in ast.walk(statement))
+    return False
 
 
 def _walk_source(rules: ImagingRules, compiled: Sequence[CompiledInvariant]) -> str:
@@ -657,15 +847,32 @@ def _walk_source(rules: ImagingRules, compiled: Sequence[CompiledInvariant]) -> 
     holding it and its location, and handed after the walk to its site's group (``replay``:
     the exact path, site by site, each site's in the order found), as the interpreted walk
     would have called it. Where a site's forms pass but a rule there has none, the value goes
-    to the group of those rules alone (``without_forms``)."""
+    to the group of those rules alone (``without_forms``), unless those rules never read
+    their focus: then the walk asks them once of the resource (``resource_passes``) and hands
+    the values over only when they do not pass.
+
+    Each regular expression of the forms is searched by ``_WALK_SEARCH_RE_...``
+    (``search_matcher``): the C automaton of its search (``_WALK_DFA_RE_...``, from
+    ``fhirgen.regex_dfa.compile_search_dfa``) when the extension is at hand, else the
+    regular expression; the verdicts remember the last text and SOP Class that passed, and skip
+    normalising a ``~`` literal (:class:`_Searches`)."""
     sites, regexes = _walk_sites(rules, compiled)
-    constants, renamed = [], {}
+    constants, renamed, searches = [], {}, {}
     for name, pattern in sorted(regexes.items()):
         faster = without_captures(pattern)
+        walk_name = name
         if faster is not None:
-            renamed[name] = f"_WALK{name}"
-            constants.append(f"_WALK{name} = fp.compiled_regex({faster!r})  # {name}, "
+            walk_name = renamed[name] = f"_WALK{name}"
+            constants.append(f"{walk_name} = fp.compiled_regex({faster!r})  # {name}, "
                              "without capturing groups")
+        tables = compile_search_dfa(pattern if faster is None else faster, re.DOTALL)
+        dfa = "None"
+        if tables is not None:
+            dfa = f"_WALK_DFA{name}"
+            constants.append(f"{dfa}: Tables = {tables!r}  # its search, as a DFA")
+        searches[walk_name] = f"_WALK_SEARCH{name}"
+        constants.append(f"{searches[walk_name]} = search_matcher({dfa}, {walk_name})  "
+                         f"# truthy when {walk_name}.search(text) finds a match")
     expected = "".join(
         f"    ({site.steps!r}, {site.name!r}, ({', '.join(str(n) for n in site.names)},)),\n"
         for site in sites)
@@ -681,10 +888,20 @@ def _walk_source(rules: ImagingRules, compiled: Sequence[CompiledInvariant]) -> 
         "    def check(node: dict[str, Any], path: Loc, out: IssueList) -> None:",
         "        late: list[Late] = []",
     ]
-    emit = _Emit(renamed, _Remember(frozenset(renamed.get(name, name) for name in regexes)))
+    emit = _Emit(renamed, _Searches(searches))
     body = _level_lines(sites, (), "node", "path", 0, emit)
-    lines += [f"        {memo}: object = None  # the last text that passed {memo[7:]}"
-              for memo in sorted(emit.remember.used)]
+    if emit.searches.normal:
+        constants.append(
+            "# The literals of the walk's ~ that are their own normalised form (as fp.normalised "
+            f"finds them here)\n_WALK_NORMAL = frozenset(text for text in "
+            f"{tuple(sorted(emit.searches.normal))!r} if fp.normalised(text) == text)")
+    lines += [f"        {memo}: object = None  # the last "
+              + (f"text that passed {memo[7:]}" if memo.startswith("_passed_RE")
+                 else "value that was a member (memberOf)")
+              for memo in sorted(emit.searches.used)]
+    lines += [f"        r{site.partly}: bool | None = None  # {', '.join(site.formless)}: no "
+              "focus read, so asked once of this resource (True: passed)"
+              for site in sites if site.focus_free]
     lines += [f"        {line}" for line in body]
     lines += [
         "        if late:",
@@ -703,10 +920,10 @@ class _Emit:
     walk's own (constant -> constant), and the rewriting of their searches."""
 
     regexes: dict[str, str]
-    remember: _Remember
+    searches: _Searches
 
     def passing(self, site: _WalkSite, item: str) -> list[str]:
-        return _pass_lines(site, item, self.regexes, self.remember)
+        return _pass_lines(site, item, self.regexes, self.searches)
 
 
 def _level_lines(sites: list[_WalkSite], steps: tuple[str, ...], parent: str, where: str,
@@ -770,7 +987,12 @@ def _site_lines(site: _WalkSite, parent: str, where: str, emit: _Emit) -> list[s
     the values its forms all pass go to the group of those rules alone (``partly``), and
     without forms at all every value goes to the group."""
     late = f"late.append(({site.index}, {parent}, {where}))"
-    rest = f"late.append(({site.partly}, {parent}, {where}))"
+    rest = [f"late.append(({site.partly}, {parent}, {where}))"]
+    if site.focus_free:  # the rules without form give every value of the resource one verdict
+        known = f"r{site.partly}"
+        rest = [f"if {known} is None:",
+                f"    {known} = resource_passes(exact[{site.partly}][2], out)",
+                f"if not {known}:", f"    {rest[0]}"]
     keys = ", ".join(site.keys)
     if site.formless:
         keys += f" (without JSON form: {', '.join(site.formless)})"
@@ -782,7 +1004,8 @@ def _site_lines(site: _WalkSite, parent: str, where: str, emit: _Emit) -> list[s
                          f"{parent}.get({'_' + site.name!r}) is not None:"), f"    {late}"]
     if site.name is None:
         lines += emit.passing(site, parent) + ["if not ok:", f"    {late}"]
-        return lines + (["else:", f"    {rest}"] if site.partly is not None else [])
+        return lines + (["else:"] + [f"    {line}" for line in rest]
+                        if site.partly is not None else [])
     name = site.name
     value, item = f"x{site.index}", f"y{site.index}"
     lines += [
@@ -799,11 +1022,11 @@ def _site_lines(site: _WalkSite, parent: str, where: str, emit: _Emit) -> list[s
         "            break",
     ]
     if site.partly is not None:  # the forms passed every value: the rules without remain
-        lines += ["    else:", f"        {rest}"]
+        lines += ["    else:"] + [f"        {line}" for line in rest]
     lines += [f"elif {value} is not None:"] + [
         f"    {line}" for line in emit.passing(site, value)] + ["    if not ok:", f"        {late}"]
     if site.partly is not None:
-        lines += ["    else:", f"        {rest}"]
+        lines += ["    else:"] + [f"        {line}" for line in rest]
     return lines
 
 

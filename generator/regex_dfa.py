@@ -73,6 +73,7 @@ __all__ = [
     "REPEAT_LIMIT",
     "Tables",
     "compile_dfa",
+    "compile_search_dfa",
 ]
 
 _parser: Any = importlib.import_module("re._parser")
@@ -105,6 +106,69 @@ def compile_dfa(pattern: str, flags: int = re.DOTALL) -> Tables | None:
         return _compile(list(parsed), parsed.state.flags)
     except _Unsupported:
         return None
+
+
+def compile_search_dfa(pattern: str, flags: int = re.DOTALL) -> Tables | None:
+    """The tables of a DFA accepting *s* exactly when ``re.search(pattern, s, flags)`` finds a
+    match (FHIRPath's ``matches()``), for a pattern anchored at both ends; None for any other
+    pattern or one :func:`compile_dfa` cannot translate. An invalid pattern raises
+    ``re.error`` as ``re.compile`` would.
+
+    The pattern, as ``re``'s parser reads it (so escapes, classes and groups are never
+    misread), must be ``^X$`` at its top level: not under ``re.MULTILINE`` (in *flags* or
+    inline), its first item ``^`` (or ``\\A``), its last ``$`` (or ``\\Z``), with no
+    alternation at the top level (``^a|b$`` is one top-level branch: refused), and X holding
+    no other anchor or lookaround (``^``, ``$``, ``\\A``, ``\\Z``, ``\\b``, ``\\B``,
+    ``(?=``, ``(?!``, ``(?<=``, ``(?<!``), so that X only consumes characters. Then:
+
+    * without ``re.MULTILINE``, ``^`` and ``\\A`` hold at position 0 only, so ``search`` finds
+      a match exactly when one starts at 0 (``re.match``);
+    * ``$`` without ``re.MULTILINE`` holds at the end of the string and just before a newline
+      that ends it; ``\\Z`` at the end only;
+    * so a match is a prefix p of s matching X with s == p or s == p + "\\n" (for ``$``; s == p
+      for ``\\Z``): X runs on the same string from the same position in both, and nothing in X
+      looks outside what it consumes. That is ``re.fullmatch(X\\n?, s)`` (``re.fullmatch(X, s)``
+      for ``\\Z``), whose automaton :func:`compile_dfa` builds from the parsed items of X and
+      one ``\\n?`` item: no text of the pattern is cut or pasted.
+    """
+    parsed = _parser.parse(pattern, flags)
+    flags = parsed.state.flags
+    items = list(parsed)
+    if flags & re.MULTILINE or len(items) < 2:
+        return None
+    (first_op, first), (last_op, last) = items[0], items[-1]
+    if first_op is not _c.AT or first not in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING):
+        return None
+    if last_op is not _c.AT or last not in (_c.AT_END, _c.AT_END_STRING):
+        return None
+    inner = items[1:-1]
+    if _zero_width(inner):
+        return None
+    if last is _c.AT_END:  # X\n?
+        inner.append((_c.MAX_REPEAT, (0, 1, [(_c.LITERAL, ord("\n"))])))
+    try:
+        return _compile(inner, flags)
+    except _Unsupported:
+        return None
+
+
+def _zero_width(items: Sequence[Any]) -> bool:
+    """Whether *items* hold an anchor or a lookaround anywhere (in groups, branches, repeats,
+    atomic groups, conditionals: every part of an item that is itself a pattern)."""
+    for op, av in items:
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            return True
+        if op is _c.IN:  # a character set: no patterns inside
+            continue
+        parts = [av]
+        while parts:
+            part = parts.pop()
+            if isinstance(part, _parser.SubPattern):
+                if _zero_width(list(part)):
+                    return True
+            elif isinstance(part, (list, tuple)):
+                parts.extend(part)
+    return False
 
 
 # ------------------------------------------------------------------------------ the top level

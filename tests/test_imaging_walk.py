@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import hashlib
 import json
 import random
 import re
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fhirgen.imaging import _form_parts, _pass_lines, _WalkSite, without_captures
+from fhirgen.imaging import _form_parts, _pass_lines, _Searches, _WalkSite, without_captures
 from fhirgen.models import imaging_rules
 from fhirgen.models.validators import RESOURCE_VALIDATORS
 from fhirgen.runtime.imaging import (
@@ -164,10 +165,11 @@ def test_official_examples_and_the_bench_corpus(mode: str) -> None:
         assert same(tree, mode) == []
 
 
-def test_valid_content_takes_the_exact_path_only_for_rules_without_json_form(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The point of the walk: on valid content nothing goes to the groups but the values of a
-    site with a rule that has no JSON form, and those to the group of such rules alone."""
+def test_valid_content_takes_no_exact_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of the walk: on valid content nothing goes to the groups. The one rule without
+    JSON form (isr-22, on each 3D region) reads only ``%resource``: the walk asks it once of the
+    resource (``resource_passes``) instead of handing each value to the group of such rules
+    (``exact_groups(sites, (8,))``: site 8's rest), which it still does when the rule fails."""
     from fhirgen.bench import corpus
 
     late: list[int] = []
@@ -179,11 +181,97 @@ def test_valid_content_takes_the_exact_path_only_for_rules_without_json_form(
     monkeypatch.setattr(imaging_rules, "replay", spy)
     sites = RULES.sites("warning")
     walk = RULES.walk(sites)
+    three_d = []
     for tree in trees() + [loads(text) for text in corpus()]:
         assert issues(walk, tree) == []
+        if any("imageRegion3D" in i for i in tree.get("instance", ())):
+            three_d.append(tree)
     partly = [i for i, (_, _, group) in enumerate(sites) if group.json_forms is None]
     assert partly == [8]
-    assert late and set(late) == {len(sites)}  # exact_groups(sites, (8,)): site 8's rest
+    assert late == []
+    assert three_d
+    for tree in three_d:
+        without_frame = copy.deepcopy(tree)
+        del without_frame["frameOfReferenceUid"]
+        regions = sum(len(i.get("imageRegion3D", ())) for i in tree["instance"])
+        instances = sum("imageRegion3D" in i for i in tree["instance"])
+        found = same(without_frame)
+        assert [i.rule for i in found] == ["isr-22"] * regions
+        assert late == [len(sites)] * instances  # each instance's regions to isr-22's group
+        late.clear()
+
+
+def test_a_rule_reading_only_the_resource_is_asked_once_per_resource(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fhirgen.runtime import imaging as runtime
+
+    asked: list[Any] = []
+
+    def spy(group: Any, out: IssueList) -> bool:
+        asked.append(group)
+        return runtime.resource_passes(group, out)
+
+    monkeypatch.setattr(imaging_rules, "resource_passes", spy)
+    data = example("ImagingSelection-example-3d-image-region-selection.json")
+    first = data["instance"][0]
+    data["instance"] = [copy.deepcopy(first) for _ in range(5)]
+    assert same(data) == []
+    assert [[i.key for i in group.checks] for group in asked] == [["isr-22"]]
+
+
+def test_resource_passes_is_true_only_when_certain() -> None:
+    from fhirgen.runtime import fhirpath as fp
+    from fhirgen.runtime.imaging import resource_passes
+    from fhirgen.runtime.invariants import Invariant, Invariants
+
+    group = exact_groups(RULES.sites("warning"), (8,))[-1][2]
+    data = example("ImagingSelection-example-3d-image-region-selection.json")
+    out = IssueList()
+    assert resource_passes(group, out) is False  # no resource on the stack
+    out.resources.append((data, False))
+    assert resource_passes(group, out) is True
+    del data["frameOfReferenceUid"]
+    out = IssueList()
+    out.resources.append((data, False))
+    assert resource_passes(group, out) is False
+
+    def passing_with_details(node: Any, resource: Any, root: Any) -> bool:
+        fp.DETAILS.append("left")
+        return True
+
+    def raising(node: Any, resource: Any, root: Any) -> bool:
+        fp.DETAILS.append("left")
+        raise TypeError("x")
+
+    def undecided(node: Any, resource: Any, root: Any) -> None:
+        return None
+
+    fp.DETAILS[:] = ["before"]
+    try:
+        for function, expected in ((passing_with_details, True), (raising, False),
+                                   (undecided, False)):
+            made = Invariants(group.type, group.path, group.table,
+                              (Invariant(function, "x-1", "warning", "x", tolerant=True),))
+            assert resource_passes(made, out) is expected
+            assert fp.DETAILS == ["before"]
+        resolving = Invariants(group.type, group.path, group.table, (Invariant(
+            passing_with_details, "x-1", "warning", "x", uses_resolve=True, tolerant=True),))
+        assert resource_passes(resolving, out) is False
+    finally:
+        fp.DETAILS.clear()
+
+
+def test_only_rules_that_never_name_their_focus_are_asked_of_the_resource() -> None:
+    from fhirgen.imaging import _focus_free, compile_rules, find_rules
+    from fhirgen.ir import build_model
+    from fhirgen.loader import load_index
+
+    rules = find_rules([ROOT / "definitions"])
+    assert rules is not None
+    model = build_model(load_index([ROOT / "definitions"]), ["ImagingSelection"])
+    free = [rule.key for rule, compiled in zip(rules.rules, compile_rules(rules, model),
+                                               strict=True) if _focus_free(rule, compiled)]
+    assert free == ["isr-22"]
 
 
 def test_the_rules_without_json_form_alone() -> None:
@@ -267,6 +355,67 @@ def test_several_sites_failing_in_several_instances_keep_the_interpreted_order()
         ("isr-16", "ImagingSelection.instance[3].imageRegion3D[0]"),
         ("isr-17", "ImagingSelection.instance[3].imageRegion3D[0]"),
     ]
+
+
+#: Values the walk remembers (the last UID, SOP Class code and SOP Class that passed) or
+#: looks up (regionType literals), varied from instance to instance: equal, identical, equal
+#: across JSON types (1, 1.0 and true), failing after passing and back.
+SOP = "urn:oid:1.2.840.10008.5.1.4.1.1.2"
+SOP_CLASSES: list[Any] = [
+    {"system": "urn:ietf:rfc:3986", "code": SOP},
+    {"system": "urn:ietf:rfc:3986", "code": SOP, "display": "CT Image Storage"},
+    {"code": SOP, "system": "urn:ietf:rfc:3986"},
+    {"system": "urn:ietf:rfc:3986", "code": SOP + ".3"},
+    {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.4"},
+    {"code": SOP}, {"system": None, "code": SOP}, {"system": "urn:ietf:rfc:3986"},
+    {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.02"},
+    {"system": "urn:ietf:rfc:3986", "code": SOP + "\n"},
+    {"system": "urn:ietf:rfc:3986", "code": SOP[8:]},
+    {"system": "urn:ietf:rfc:3986", "code": 1}, {"system": "urn:ietf:rfc:3986", "code": True},
+    {"system": "http://example.org", "code": SOP},
+    {"system": "urn:ietf:rfc:3986", "code": SOP, "coding": [{"system": "urn:ietf:rfc:3986",
+                                                              "code": SOP}]},
+    {"system": "urn:ietf:rfc:3986", "code": SOP, "coding": [{"code": SOP + ".9"}]},
+    {"system": "urn:ietf:rfc:3986", "code": SOP, "version": 1},
+    {"system": "urn:ietf:rfc:3986", "code": SOP, "version": True},
+    {"system": "urn:ietf:rfc:3986", "code": SOP, "version": 1.0},
+    "x", None, [{"system": "urn:ietf:rfc:3986", "code": SOP}], {},
+]
+UIDS: list[Any] = ["1.2.3", "1.2.3\n", "1.2.3\n\n", "\n1.2.3", "1.2\n.3", "1.02", "1.2.", "01",
+                   "0", "1." + "2" * 62, "1." + "2" * 63, "", 5, 1.5, True, None, ["1.2", "1.3"],
+                   ["1.2", "1.02"], "1.2.840.113747.20080222.3", "\u0661.2", "1.2.3 "]
+REGION_TYPES: list[Any] = ["point", "POINT", " point ", "polyline", "Polyline", "poly line",
+                           "circle", "ellipse", "interpolated", "multipoint", "polygon", "x", "",
+                           3, None]
+
+
+def test_many_instances_with_remembered_and_varied_values() -> None:
+    rng = random.Random(20261128)
+    base = example("ImagingSelection-example-2d-image-region-selection.json")
+    first = base["instance"][0]
+    found: set[str] = set()
+    for _ in range(300):
+        data = copy.deepcopy(base)
+        count = rng.randint(2, 12)
+        data["instance"] = [copy.deepcopy(first) for _ in range(count)]
+        shared = rng.randrange(len(SOP_CLASSES))
+        for instance in data["instance"]:
+            pick = shared if rng.random() < 0.6 else rng.randrange(len(SOP_CLASSES))
+            instance["sopClass"] = copy.deepcopy(SOP_CLASSES[pick])
+            if instance["sopClass"] is None:
+                del instance["sopClass"]
+            if rng.random() < 0.5:
+                instance["uid"] = copy.deepcopy(rng.choice(UIDS))
+            for region in instance["imageRegion2D"]:
+                if rng.random() < 0.5:
+                    region["regionType"] = rng.choice(REGION_TYPES)
+                    region["coordinate"] = region["coordinate"][:rng.choice([2, 3, 4, 8])]
+        for key in ("studyUid", "seriesUid", "frameOfReferenceUid"):
+            if rng.random() < 0.3:
+                data[key] = copy.deepcopy(rng.choice(UIDS))
+        found.update(i.rule for i in same(data, rng.choice(["warning", "error"])))
+    assert {"isr-4", "isr-5", "isr-6", "isr-7", "isr-8", "isr-9", "isr-10", "isr-11",
+            "isr-12", "isr-13", "isr-14"} <= found
 
 
 def test_random_combinations_of_mutations() -> None:
@@ -392,6 +541,11 @@ EXTRA = {
     "ImagingSelection.instance": [("tst-2", "number.exists() implies number >= 2"),
                                   ("tst-3", "subset.count() <= 3")],
     "ImagingSelection.instance.imageRegion3D.coordinate": [("tst-4", "hasValue() implies $this >= -20")],
+    # without JSON form: one reading only %resource (asked once per resource, as isr-22 is),
+    # beside forms; and one reading its focus too, beside isr-22 (each value to the group)
+    "ImagingSelection.instance.imageRegion2D": [("tst-5", "%resource.status.exists()")],
+    "ImagingSelection.instance.imageRegion3D": [
+        ("tst-6", "%resource.status.exists() and coordinate.first() > -1000")],
 }
 
 
@@ -432,7 +586,8 @@ def extra_rules(tmp_path_factory: pytest.TempPathFactory) -> ImagingRules:
         "Any": Any, "fp": fp, "IssueList": IssueList, "Rule": runtime.Rule,
         "VALUE_SETS": {url: ValueSet(url, pairs) for url, pairs in rules.expansions().items()},
         **{name: getattr(runtime, name) for name in (
-            "Late", "Loc", "Site", "Validator", "at", "exact_groups", "expect_sites", "replay")},
+            "Late", "Loc", "Site", "Tables", "Validator", "at", "exact_groups", "expect_sites",
+            "replay", "resource_passes", "search_matcher")},
     }
     flags = __future__.annotations.compiler_flag
     for text in (*view.functions, view.walk):
@@ -465,4 +620,52 @@ def test_a_walk_of_other_rules_gives_the_interpreted_issues(extra_rules: Imaging
                 found.update(i.rule for i in expected)
             count += 1
     assert count > 3000
-    assert {"tst-1", "tst-2", "tst-3", "tst-4"} <= found
+    assert {"tst-1", "tst-2", "tst-3", "tst-4", "tst-5", "tst-6"} <= found
+
+
+MEMBER_FORM = '''
+def _json_inv_x_1(d):
+    """The verdict."""
+    try:
+        if d.__class__ is dict:
+            v0 = d.get('system')
+            if (v0 is None or v0.__class__ is str) and d.get('_system') is None:
+                return (not (v0 is not None and (v0 == 'a b' or fp.normalised(v0) == 'a b')) or fp.coding_member(d, VALUE_SETS, 'http://x'))
+    except fp.NeedsNodes:
+        pass
+    return fp.Undecided.GENERAL
+'''
+
+
+def _member_lines(source: str) -> tuple[list[str], _Searches]:
+    form = _form_parts(_function(source))
+    assert form is not None and form.stops
+    site = _WalkSite(3, (), "x", ("x-1",), "ImagingSelection.x", ("_json_inv_x_1",),
+                     (("_json_inv_x_1", form),))
+    searches = _Searches({})
+    return _pass_lines(site, "y3", {}, searches), searches
+
+
+def test_memberships_are_remembered_and_normal_literals_skip_normalising() -> None:
+    lines, searches = _member_lines(MEMBER_FORM)
+    memo = "_passed_member_" + hashlib.sha1(b"http://x").hexdigest()[:12]
+    assert lines[-3] == (
+        "        ok = (y3_0 is None or y3_0.__class__ is str) and (y3.get('_system') is None) "
+        "and (not (y3_0 is not None and (y3_0 == 'a b' or (y3_0 not in _WALK_NORMAL and "
+        f"fp.normalised(y3_0) == 'a b'))) or (y3 == {memo} or (({memo} := y3) is y3 if "
+        "fp.coding_member(y3, VALUE_SETS, 'http://x') else False))) is True")
+    assert searches.used == {memo} and searches.normal == {"a b"}
+    # a text that may be of any JSON kind (unhashable) is normalised as written
+    unguarded = MEMBER_FORM.replace("(v0 is None or v0.__class__ is str) and ", "")
+    lines, searches = _member_lines(unguarded)
+    assert "_WALK_NORMAL" not in lines[-3] and "fp.normalised(y3_0) == 'a b'" in lines[-3]
+    assert searches.normal == set()
+
+
+def test_the_normal_literals_are_their_own_normalised_form() -> None:
+    from fhirgen.runtime import fhirpath as fp
+
+    normal = imaging_rules._WALK_NORMAL
+    assert normal == {"circle", "ellipse", "ellipsoid", "interpolated", "point", "polygon",
+                      "polyline"}
+    assert all(fp.normalised(text) == text for text in normal)

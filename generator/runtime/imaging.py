@@ -16,8 +16,12 @@ site's JSON forms inline. A value they do not all pass is handed to the site's
 :class:`~fhirgen.runtime.invariants.Invariants` (``check_element``/``check``, which builds the
 FHIRPath nodes and reports), after the loop and in the order of the sites (:func:`replay`), so
 the issues are those of :meth:`ImagingRules.reference_checker`, the interpreted walk, which
-stays the reference. A rule without JSON form always takes that exact path: at a site that has
-one, a value the forms pass goes to the group of such rules alone (:func:`without_forms`).
+stays the reference. A rule without JSON form takes that exact path: at a site that has
+one, a value the forms pass goes to the group of such rules alone (:func:`without_forms`),
+unless those rules never read their focus (``%resource.frameOfReferenceUid.exists()``): the
+walk then asks them once of the resource (:func:`resource_passes`). The forms' regular
+expressions are searched by :func:`search_matcher` (the C extension's automaton of the search,
+or the regular expression itself).
 
 A rule is evaluated as a base invariant is (:class:`fhirgen.runtime.invariants.Invariants`: only
 ``true`` passes, ``%resource`` from the walk's resource stack, the issue at the element carrying
@@ -29,16 +33,19 @@ already) fails at the chosen severity, saying why, instead of adding an error of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import fhirpath as fp
 from .dicom import HINTS, with_hint
-from .invariants import Invariant, Invariants
+from .invariants import Invariant, Invariants, _context
 from .issues import IssueList
+from .primitives import Tables, _matcher
 
-__all__ = ["MODES", "ImagingRules", "Rule", "at", "exact_groups", "expect_sites",
-           "package_imaging_rules", "replay", "with_imaging_rules", "without_forms"]
+__all__ = ["MODES", "ImagingRules", "Rule", "Tables", "at", "exact_groups", "expect_sites",
+           "package_imaging_rules", "replay", "resource_passes", "search_matcher",
+           "with_imaging_rules", "without_forms"]
 
 #: What ``--imaging-rules`` takes: a severity for every rule, or ``off``.
 MODES = ("error", "warning", "off")
@@ -204,6 +211,22 @@ def expect_sites(sites: tuple[Site, ...],
                          "written for (regenerate the package)")
 
 
+def search_matcher(dfa: Tables | None, regex: re.Pattern[str]) -> Callable[[str], object]:
+    """The test a generated walk asks of a text for ``regex.search(text) is not None``
+    (FHIRPath's ``matches()``; the walk only asks it of a ``str``): its result is truthy
+    exactly when the search finds a match. *dfa* is the automaton of that search
+    (``fhirgen.regex_dfa.compile_search_dfa`` of the pattern *regex* compiles), or None: with
+    the C extension at hand and tables made with this Python's Unicode database, the test is
+    the extension's ``Matcher`` of it (True or False), as a primitive's fast check is
+    (``fhirgen.runtime.primitives.Primitive``); otherwise it is ``regex.search`` (a match or
+    None)."""
+    matcher = _matcher(dfa)
+    if matcher is None:
+        return regex.search
+    test: Callable[[str], object] = matcher
+    return test
+
+
 #: What a walk's late values are handed to, by the index it notes: (the site's place in the
 #: order of the sites, the element's name or ``None`` for the resource, the group to ask).
 Exact = tuple[int, "str | None", Invariants]
@@ -241,6 +264,35 @@ def replay(late: list[Late], exact: tuple[Exact, ...], out: IssueList) -> None:
             group.check(parent, where, out)
         else:
             group.check_element(parent, name, where, out)
+
+
+def resource_passes(group: Invariants, out: IssueList) -> bool:
+    """Whether every rule of *group* passes on the resource the walk is in, for a group whose
+    functions never read their focus (the generator makes sure: ``fhirgen.imaging``'s
+    ``_focus_free``), so that each gives every value of the resource the verdict it gives here.
+    A generated walk asks it once, where it would otherwise hand each value to *group*: when it
+    is True, :meth:`Invariants.check_element` would have reported nothing for any of them.
+
+    Each function is called as the exact path calls it (``Invariants``: the resource and root
+    nodes of ``out.resources``, which are cached on *out*), the focus aside. False, and the
+    values go to the exact path, whenever that is not certain: no resource on the stack (the
+    exact path then takes the holding object as ``%resource``), a verdict other than True, or
+    any exception (which the exact path meets again). What a passing function leaves in
+    ``fp.DETAILS`` is taken out again: the walk leaves no trace (the exact path's leftovers are
+    cleared before anything reads them)."""
+    resource, root = _context(out, group.table)
+    if resource is None or root is None:
+        return False
+    details = len(fp.DETAILS)
+    try:
+        for invariant in group.checks:
+            if invariant.uses_resolve or invariant.function(resource, resource, root) is not True:
+                return False
+    except Exception:  # noqa: BLE001 - the exact path meets it again, where it would have
+        return False
+    finally:
+        del fp.DETAILS[details:]
+    return True
 
 
 def with_imaging_rules(validators: Mapping[str, Validator], rules: ImagingRules | None,
