@@ -145,6 +145,10 @@ ODD_TREES: list[Any] = [
     {"resourceType": "ImagingSelection", "_status": {"extension": []}, "code": {"id": "a"},
      "unknown": 1, "": 2},
     {"resourceType": "ImagingSelection"},
+    # names that are no plain str: the walk looks each property up, as Python does
+    {"resourceType": "ImagingSelection", "status": "available", "code": {"text": "x", 5: 1}},
+    {"resourceType": "ImagingSelection", type("S", (str,), {})("status"): "available",
+     "code": {"text": "x"}, "instance": [{"uid": "1.2", None: 1}]},
 ]
 
 

@@ -25,6 +25,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 enum { SLOT_CONST = 0, SLOT_NODE, SLOT_PATH, SLOT_OUT, SLOT_VALUE, SLOT_AT, SLOT_COUNT };
 enum { OP_CALL, OP_PRIM, OP_OBJECT, OP_ARRAY, OP_ROOT };
@@ -45,6 +46,7 @@ typedef struct {
     int kind;
     PyObject *name;     /* the JSON name (guard of a call; NULL: always) */
     PyObject *twin;     /* "_name" (or a call's second guard), or NULL */
+    Py_ssize_t name_at, twin_at;  /* their places in the plan's keys, or -1 */
     int optional;
     /* prim */
     int fast;
@@ -69,9 +71,14 @@ typedef struct {
 typedef struct {
     PyObject *pyfunc;
     PyObject *keys;
+    PyObject *key_index;  /* dict: each of keys -> its place (the walk's table of values) */
+    Py_ssize_t nkeys;
     Py_ssize_t nops;
     Op *ops;
 } TypePlan;
+
+/* Objects of a plan with more possible properties than this are read by lookups. */
+#define MAX_KEYS 128
 
 typedef struct {
     PyObject_HEAD
@@ -114,6 +121,7 @@ program_dealloc(Program *self)
             TypePlan *plan = &self->types[t];
             Py_CLEAR(plan->pyfunc);
             Py_CLEAR(plan->keys);
+            Py_CLEAR(plan->key_index);
             if (plan->ops != NULL) {
                 for (Py_ssize_t o = 0; o < plan->nops; o++) {
                     Op *op = &plan->ops[o];
@@ -491,6 +499,31 @@ accel_compile(PyObject *module, PyObject *args)
         }
         plan->pyfunc = Py_NewRef(ITEM(value, 0));
         plan->keys = Py_NewRef(ITEM(value, 1));
+        plan->key_index = PyDict_New();
+        if (plan->key_index == NULL) {
+            goto error;
+        }
+        {
+            PyObject *iterator = PyObject_GetIter(plan->keys), *name;
+            if (iterator == NULL) {
+                goto error;
+            }
+            while ((name = PyIter_Next(iterator)) != NULL) {
+                PyObject *place = PyUnicode_CheckExact(name) ? PyLong_FromSsize_t(plan->nkeys++)
+                                                             : NULL;
+                int added = place == NULL ? 0 : PyDict_SetItem(plan->key_index, name, place);
+                Py_XDECREF(place);
+                Py_DECREF(name);
+                if (added < 0) {
+                    Py_DECREF(iterator);
+                    goto error;
+                }
+            }
+            Py_DECREF(iterator);
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+        }
         PyObject *ops = ITEM(value, 2);
         plan->nops = PyTuple_GET_SIZE(ops);
         plan->ops = PyMem_Calloc(plan->nops ? plan->nops : 1, sizeof(Op));
@@ -500,8 +533,22 @@ accel_compile(PyObject *module, PyObject *args)
             goto error;
         }
         for (Py_ssize_t o = 0; o < plan->nops; o++) {
-            if (compile_op(program, &plan->ops[o], ITEM(ops, o), names, slots) < 0) {
+            Op *op = &plan->ops[o];
+            if (compile_op(program, op, ITEM(ops, o), names, slots) < 0) {
                 goto error;
+            }
+            op->name_at = op->twin_at = -1;
+            PyObject *names_of[2] = {op->name, op->twin};
+            Py_ssize_t *places[2] = {&op->name_at, &op->twin_at};
+            for (int k = 0; k < 2; k++) {
+                PyObject *place = names_of[k] == NULL ? NULL
+                                  : PyDict_GetItemWithError(plan->key_index, names_of[k]);
+                if (place != NULL) {
+                    *places[k] = PyLong_AsSsize_t(place);
+                }
+                else if (PyErr_Occurred()) {
+                    goto error;
+                }
             }
         }
     }
@@ -781,19 +828,31 @@ lookup(PyObject *node, PyObject *name, int *error)
     return v;
 }
 
+/* The value of property *name* (at place *at* of the plan's keys) of *node*: from the walk's
+ * table when it has one, else by lookup. Borrowed, or NULL (absent; -1 set in *error*). */
+static inline PyObject *
+get(PyObject *const *values, Py_ssize_t at, PyObject *node, PyObject *name, int *error)
+{
+    if (values != NULL && at >= 0) {
+        return values[at];
+    }
+    return lookup(node, name, error);
+}
+
 static int
-run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject *out)
+run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject *out,
+       PyObject *const *values)
 {
     int error = 0;
     switch (op->kind) {
     case OP_CALL: {
         if (op->name != NULL) {
-            PyObject *v = lookup(node, op->name, &error);
+            PyObject *v = get(values, op->name_at, node, op->name, &error);
             if (error) {
                 return -1;
             }
             if (v == NULL && op->twin != NULL) {
-                v = lookup(node, op->twin, &error);
+                v = get(values, op->twin_at, node, op->twin, &error);
                 if (error) {
                     return -1;
                 }
@@ -814,7 +873,7 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
         return passed ? 0 : do_call(&op->call, node, path, out, NULL, NULL);
     }
     case OP_PRIM: {
-        PyObject *v = lookup(node, op->name, &error);
+        PyObject *v = get(values, op->name_at, node, op->name, &error);
         if (error) {
             return -1;
         }
@@ -822,14 +881,14 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
             if (op->twin == NULL) {
                 return 0;
             }
-            PyObject *t = lookup(node, op->twin, &error);
+            PyObject *t = get(values, op->twin_at, node, op->twin, &error);
             if (error) {
                 return -1;
             }
             return t == NULL ? 0 : do_call(&op->call, node, path, out, NULL, NULL);
         }
         if (op->twin != NULL) {
-            PyObject *t = lookup(node, op->twin, &error);
+            PyObject *t = get(values, op->twin_at, node, op->twin, &error);
             if (error) {
                 return -1;
             }
@@ -846,7 +905,7 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
         return good ? 0 : do_call(&op->call, node, path, out, NULL, NULL);
     }
     case OP_OBJECT: {
-        PyObject *v = lookup(node, op->name, &error);
+        PyObject *v = get(values, op->name_at, node, op->name, &error);
         if (error) {
             return -1;
         }
@@ -871,7 +930,7 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
         return done;
     }
     case OP_ARRAY: {
-        PyObject *v = lookup(node, op->name, &error);
+        PyObject *v = get(values, op->name_at, node, op->name, &error);
         if (error) {
             return -1;
         }
@@ -924,22 +983,37 @@ run_op(Program *program, const Op *op, PyObject *node, PyObject *path, PyObject 
     return -1;
 }
 
-/* The keys test of a validator's first line: 1 when check_keys must run. */
+/* The keys test of a validator's first line (1 when check_keys must run), filling *values*
+ * (new references, by place in the plan's keys) on the way; *indexed* is cleared when a name
+ * is not an exact str (the ops then look names up, as Python would). */
 static int
-keys_odd(PyObject *keys, PyObject *node)
+read_keys(const TypePlan *plan, PyObject *node, PyObject **values, int *indexed)
 {
-    if (PyDict_GET_SIZE(node) == 0) {
-        return 1;
-    }
+    int odd = PyDict_GET_SIZE(node) == 0;
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     while (PyDict_Next(node, &pos, &key, &value)) {
-        int in = PySet_Contains(keys, key);
-        if (in <= 0) {
-            return in < 0 ? -1 : 1;
+        if (!PyUnicode_CheckExact(key)) {
+            *indexed = 0;
+        }
+        PyObject *place = *indexed ? PyDict_GetItemWithError(plan->key_index, key) : NULL;
+        if (place != NULL) {
+            Py_ssize_t at = PyLong_AsSsize_t(place);
+            Py_XSETREF(values[at], Py_NewRef(value));
+            continue;
+        }
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        if (!odd) {
+            int in = PySet_Contains(plan->keys, key);
+            if (in < 0) {
+                return -1;
+            }
+            odd = !in;
         }
     }
-    return 0;
+    return odd;
 }
 
 static int
@@ -954,18 +1028,30 @@ walk(Program *program, Py_ssize_t index, PyObject *node, PyObject *path, PyObjec
     if (Py_EnterRecursiveCall(" while validating")) {
         return -1;
     }
+    /* each property read once: the helpers the walk calls never change the tree */
+    PyObject *table[MAX_KEYS];
+    int indexed = plan->nkeys <= MAX_KEYS;
+    if (indexed) {
+        memset(table, 0, sizeof(PyObject *) * (size_t)plan->nkeys);
+    }
     int done = 0;
-    int odd = keys_odd(plan->keys, node);
+    int odd = read_keys(plan, node, table, &indexed);
     if (odd < 0) {
         done = -1;
     }
     else if (odd) {
-        PyObject *r = PyObject_CallFunctionObjArgs(program->check_keys, node, plan->keys, path, out, NULL);
+        PyObject *r = PyObject_CallFunctionObjArgs(program->check_keys, node, plan->keys, path, out,
+                                                   NULL);
         Py_XDECREF(r);
         done = r == NULL ? -1 : 0;
     }
     for (Py_ssize_t o = 0; done == 0 && o < plan->nops; o++) {
-        done = run_op(program, &plan->ops[o], node, path, out);
+        done = run_op(program, &plan->ops[o], node, path, out, indexed ? table : NULL);
+    }
+    if (plan->nkeys <= MAX_KEYS) {
+        for (Py_ssize_t k = 0; k < plan->nkeys; k++) {
+            Py_XDECREF(table[k]);
+        }
     }
     Py_LeaveRecursiveCall();
     return done;
