@@ -2062,7 +2062,8 @@ def validate_Narrative(node: dict[str, Any], path: Loc, out: IssueList) -> None:
         else: complex_(node, 'extension', path, out, validate_Extension, 0, None, True)
     v = node.get('status', MISSING)
     if '_status' in node or not ((v.__class__ is str and P_code.fast(v)) and v in VS_NarrativeStatus.codes): primitive(node, 'status', path, out, P_code, 1, 1, False, required=VS_NarrativeStatus)
-    primitive(node, 'div', path, out, P_xhtml, 1, 1, False)
+    v = node.get('div', MISSING)
+    if '_div' in node or not (v.__class__ is str and P_xhtml.fast(v)): primitive(node, 'div', path, out, P_xhtml, 1, 1, False)
     if 'div' in node or '_div' in node: INV_Narrative_div.check_element(node, 'div', path, out)
 
 
@@ -5465,7 +5466,7 @@ PLANS: dict[str, Plan] = {
         ('call', 'id', None, (element_id, (NODE, PATH, OUT, P_string), None)),
         ('array', 'extension', True, 'extension', 'Extension', None, None, (complex_item, (VALUE, AT, OUT, validate_Extension), None), (complex_, (NODE, 'extension', PATH, OUT, validate_Extension, 0, None, True), None)),
         ('prim', 'status', False, True, 'str', P_code, VS_NarrativeStatus.codes, False, 1, 1, (primitive, (NODE, 'status', PATH, OUT, P_code, 1, 1, False), {'required': VS_NarrativeStatus})),
-        ('call', None, None, (primitive, (NODE, 'div', PATH, OUT, P_xhtml, 1, 1, False), None)),
+        ('prim', 'div', False, True, 'str', P_xhtml, None, False, 1, 1, (primitive, (NODE, 'div', PATH, OUT, P_xhtml, 1, 1, False), None)),
         ('call', 'div', '_div', (INV_Narrative_div.check_element, (NODE, 'div', PATH, OUT), None)),
     )),
     'ParameterDefinition': (validate_ParameterDefinition, KEYS_ParameterDefinition, (

@@ -313,3 +313,21 @@ def test_minus_zero_is_no_fhir_integer_but_is_a_decimal() -> None:
     region = head + (b'"instance":[{"uid":"1.2","imageRegion2D":[{"regionType":"point",'
                      b'"coordinate":[-0, 1.5]}]}]}')
     assert [i for i in fast(region) if i[0] == "error"] == []
+
+
+def test_xhtml_fast_check_knows_only_narratives_found_good_lately() -> None:
+    """xhtml's fast check is the exact check's memory of good narratives: a bad one never
+    passes it, a good one only once checked, and the memory is bounded."""
+    from fhirgen.runtime import primitives
+
+    prim = generated.P_xhtml
+    good = '<div xmlns="http://www.w3.org/1999/xhtml">fast check of a new narrative</div>'
+    bad = '<div xmlns="http://www.w3.org/1999/xhtml">unclosed <p></div>'
+    assert not prim.fast(good) and not prim.fast(bad)
+    assert prim.check(good) is None and prim.fast(good)
+    assert prim.check(bad) is not None and not prim.fast(bad)
+    for n in range(primitives._GOOD_XHTML_COUNT + 5):
+        assert prim.check(f'<div xmlns="http://www.w3.org/1999/xhtml">{n}</div>') is None
+    assert len(primitives._GOOD_XHTML) == primitives._GOOD_XHTML_COUNT
+    assert not prim.fast(good)  # the oldest went first
+    assert not prim.fast(["a list"]) and not prim.fast(None)

@@ -208,6 +208,11 @@ def _never(value: Any) -> bool:
     return False
 
 
+def _fast_xhtml(value: Any) -> bool:
+    """A narrative the exact check found good lately (see ``_GOOD_XHTML``)."""
+    return value.__class__ is str and value in _GOOD_XHTML
+
+
 def _fast_boolean(value: Any) -> bool:
     return value is True or value is False
 
@@ -280,6 +285,8 @@ def _fast_check(name: str, kind: str, regex: str | None) -> Callable[[Any], Any]
             return _fast_decimal
         low, high = INTEGER_RANGES.get(name, (INT32_MIN, INT32_MAX))
         return _fast_integer(low, high)
+    if name == "xhtml":
+        return _fast_xhtml
     pattern = fast_pattern(name, kind, regex)
     if pattern is None:
         return _never
@@ -426,9 +433,20 @@ def _xhtml_parser() -> Any:
 _REMEMBERED_XHTML = 64 * 1024
 
 
+#: The good narratives among those remembered (the last :data:`_GOOD_XHTML_COUNT`): the fast
+#: check of xhtml, so a repeated good narrative costs a set lookup, not the exact check's calls.
+_GOOD_XHTML: dict[str, None] = {}
+_GOOD_XHTML_COUNT = 256
+
+
 def _xhtml(prim: Primitive, text: str) -> Message | None:
     if len(text) <= _REMEMBERED_XHTML:
-        return _remembered_xhtml(text)
+        verdict = _remembered_xhtml(text)
+        if verdict is None and text not in _GOOD_XHTML:
+            if len(_GOOD_XHTML) >= _GOOD_XHTML_COUNT:
+                _GOOD_XHTML.pop(next(iter(_GOOD_XHTML)), None)  # the oldest
+            _GOOD_XHTML[text] = None
+        return verdict
     return _xhtml_verdict(text)
 
 
