@@ -901,9 +901,37 @@ def trusted(tree: Any, raw: bytes) -> bool:
     return vouch(tree, raw, None) is True
 
 
+def _compiled_vouch() -> Callable[[Any, bytes, int | None], bool | None] | None:
+    """The extension's vouch (``fhirgen.runtime._accel``: one pass over the text, comparing it
+    with the tree), or None when the extension is not built or switched off."""
+    from .accel import ACCEL
+
+    if ACCEL is None:
+        return None
+    compiled: Callable[[Any, bytes, int | None], bool | None] = ACCEL.vouch
+    return compiled
+
+
+_COMPILED_VOUCH = _compiled_vouch()
+
+
 def vouch(tree: Any, raw: bytes, max_depth: int | None) -> bool | None:
     """The fast tree of *raw* is the exact parse's and nests at most *max_depth* levels (True),
     nests deeper (False: refuse it), or may differ from the exact parse (None: parse exactly).
+
+    The compiled vouch answers first when the extension is built: it compares the text with
+    the tree value by value, and says True only for the exact parse's tree, False only for
+    JSON nested too deep; when it is not sure (a number not written as repr() writes its
+    float, a repeated name, anything unusual) :func:`_python_vouch` decides."""
+    if _COMPILED_VOUCH is not None:
+        verdict = _COMPILED_VOUCH(tree, raw, max_depth)
+        if verdict is not None:
+            return verdict
+    return _python_vouch(tree, raw, max_depth)
+
+
+def _python_vouch(tree: Any, raw: bytes, max_depth: int | None) -> bool | None:
+    """:func:`vouch` in Python (the reference the compiled one is tested against).
 
     The depth of a tree written like its text is read off orjson's indented serialisation: a
     value nested deeper than *max_depth* sits in a container at that level, whose contents
