@@ -828,10 +828,11 @@ class Parsed:
 #   bytes unless a name was repeated (its dropped name and value are missing from the tree); a
 #   quote written as \u0022 in the text is one '"' byte in the tree's text, so it is counted
 #   (a literal backslash before "u0022" only makes the text's side larger: the exact parse);
-# * numbers: a float gives back a JSON number of up to 15 significant digits as written, and
-#   FHIR's decimal regex allows at most 9 exponent digits; text with a number of 16 digits or
-#   more (the point aside, leading zeros counted: rare, and safe) or an exponent of 10 digits
-#   takes the exact parse, as does "-0" (not a FHIR integer). The scan maps what lies outside the strings (DICOM UIDs' long digit runs are
+# * numbers: a float gives back a JSON number of up to 15 significant digits as written when
+#   it is written without an exponent (with one it may be subnormal: 2.22507385850696e-311 is
+#   held as 2.225073858507e-311); text with a number of 16 digits or more (the point aside,
+#   leading zeros counted: rare, and safe) or any exponent takes the exact parse, as does "-0"
+#   (not a FHIR integer). The scan maps what lies outside the strings (DICOM UIDs' long digit runs are
 #   inside them) to number classes (digits, '.', 'e', signs, separators) with one
 #   bytes.translate.
 # Anything orjson refuses (syntax, BOM, NaN, lone surrogates, depth) takes the exact parse too,
@@ -851,15 +852,11 @@ def _scan_table() -> tuple[bytes, bytes]:
 
 
 _NUMBER_SCAN, _NOT_NUMBER = _scan_table()
-#: Number tokens no float holds as written: an exponent of 10 digits.
-_ODD_NUMBERS = (b"e" + b"0" * 10, b"em" + b"0" * 10, b"ep" + b"0" * 10)
 #: The scan again, with 1-9 apart from 0: a negative one-digit integer is looked at again
 #: there, to tell "-0" (not a FHIR integer, and a float cannot tell) from "-2".
 _ZERO_SCAN = bytes(ord("1") if 0x31 <= i <= 0x39 else _NUMBER_SCAN[i] for i in range(256))
 #: 16 digits of one number (its point dropped): more than a float gives back as written.
 _SIGNIFICANT = b"0" * 16
-#: The shortest digit run any number of _ODD_NUMBERS needs: without one, none is there.
-_LONG_RUN = b"0" * 10
 
 
 def _numbers_exact(outside: bytes) -> bool:
@@ -867,10 +864,8 @@ def _numbers_exact(outside: bytes) -> bool:
     (:func:`~.limits.outside_strings`), is held exactly by the float orjson made of it: every
     digit there is a number's, so no run needs telling apart from a UID's."""
     scanned = outside.translate(_NUMBER_SCAN, _NOT_NUMBER)
-    if _LONG_RUN in scanned:
-        for odd in _ODD_NUMBERS:
-            if odd in scanned:
-                return False
+    if b"e" in scanned:
+        return False  # an exponent: a float may not hold it (2.22507385850696e-311 is subnormal)
     # 16 digits, the point aside, are more than a float always gives back as written
     # (1.00000000000000002 is 1.0); an integer that long also takes the exact parse
     if _SIGNIFICANT in scanned.replace(b"d", b""):
@@ -939,7 +934,12 @@ def _python_vouch(tree: Any, raw: bytes, max_depth: int | None) -> bool | None:
     break), so without such a line there is none."""
     if tree.__class__ is not dict:
         return None
-    indented = _orjson.dumps(tree, option=_INDENT)
+    try:
+        indented = _orjson.dumps(tree, option=_INDENT)
+    except (TypeError, ValueError):  # nested past what orjson writes back (255 levels)
+        if max_depth is not None and outside_too_deep(outside_strings(raw), max_depth):
+            return False
+        return None
     if _written_alike(raw, indented):
         if max_depth is None or _indent(max_depth) not in indented:
             return True
