@@ -548,12 +548,12 @@ def _print_in_process(data: list[bytes], figures: dict[str, float | str], notes:
     ours = figures.get("fhirgen validate")
     for name, value in figures.items():
         if isinstance(value, str):
-            print(f"  {name:24} unavailable: {value}")
+            print(f"  {name:30} unavailable: {value}")
             continue
         ratio = ""
         if isinstance(ours, float) and name != "fhirgen validate":
             ratio = f"  fhirgen validate is {ours / value:5.2f}x this"
-        print(f"  {name:24} {value:10.0f} resources/s{ratio}")
+        print(f"  {name:30} {value:10.0f} resources/s{ratio}")
     for name, note in notes.items():
         print(f"  ({name}: {note})")
 
