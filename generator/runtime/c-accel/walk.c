@@ -77,8 +77,10 @@ typedef struct {
     Op *ops;
 } TypePlan;
 
-/* Objects of a plan with more possible properties than this are read by lookups. */
+/* Objects of a plan with more possible properties than this are read by lookups; up to
+ * SMALL_KEYS of them the table is on the C stack. */
 #define MAX_KEYS 128
+#define SMALL_KEYS 24
 
 typedef struct {
     PyObject_HEAD
@@ -1028,9 +1030,20 @@ walk(Program *program, Py_ssize_t index, PyObject *node, PyObject *path, PyObjec
     if (Py_EnterRecursiveCall(" while validating")) {
         return -1;
     }
-    /* each property read once: the helpers the walk calls never change the tree */
-    PyObject *table[MAX_KEYS];
+    /* each property read once: the helpers the walk calls never change the tree. A small
+     * table on the stack (a walk nests as deep as the recursion limit allows: little C stack
+     * per level), a larger one from the heap */
+    PyObject *small[SMALL_KEYS];
+    PyObject **table = small;
     int indexed = plan->nkeys <= MAX_KEYS;
+    if (indexed && plan->nkeys > SMALL_KEYS) {
+        table = PyMem_Malloc(sizeof(PyObject *) * (size_t)plan->nkeys);
+        if (table == NULL) {
+            Py_LeaveRecursiveCall();
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
     if (indexed) {
         memset(table, 0, sizeof(PyObject *) * (size_t)plan->nkeys);
     }
@@ -1051,6 +1064,9 @@ walk(Program *program, Py_ssize_t index, PyObject *node, PyObject *path, PyObjec
     if (plan->nkeys <= MAX_KEYS) {
         for (Py_ssize_t k = 0; k < plan->nkeys; k++) {
             Py_XDECREF(table[k]);
+        }
+        if (table != small) {
+            PyMem_Free(table);
         }
     }
     Py_LeaveRecursiveCall();
