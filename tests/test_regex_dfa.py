@@ -20,6 +20,7 @@ import json
 import pickle
 import re
 import sys
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -541,8 +542,8 @@ def test_matcher_keeps_memory_flat_and_references_balanced() -> None:
     value_refs = [sys.getrefcount(v) for v in values]
     tables_refs = sys.getrefcount(tables)
 
-    def loop() -> None:
-        for _ in range(100_000):
+    def loop(rounds: int = 100_000) -> None:
+        for _ in range(rounds):
             matcher = ACCEL.Matcher(tables)
             for value in values:
                 matcher(value)
@@ -558,7 +559,19 @@ def test_matcher_keeps_memory_flat_and_references_balanced() -> None:
     before = _rss_kib()
     loop()
     gc.collect()
-    assert _rss_kib() - before < 1024
+    # RSS in a long test process also moves with the heap's fragmentation: a generous bound
+    # here, and the exact count of what the matcher allocates (PyMem_*, which tracemalloc sees)
+    assert _rss_kib() - before < 8192
+    tracemalloc.start()
+    try:
+        loop(5_000)
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0]
+        loop(20_000)
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] - traced < 64 * 1024
+    finally:
+        tracemalloc.stop()
     assert [sys.getrefcount(v) for v in values] == value_refs
     assert sys.getrefcount(tables) == tables_refs
 
