@@ -604,6 +604,19 @@ fast_decimal(PyObject *v)
     return 0;
 }
 
+/* The truth of fn(v), as Python's `if fn(v)`: 1, 0, or -1 with an exception. */
+static int
+call_truth(PyObject *fn, PyObject *v)
+{
+    PyObject *r = PyObject_CallOneArg(fn, v);
+    if (r == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
 /* The scalar fast test of *op* on *v*: 1, 0, or -1 with an exception. */
 static int
 fast_scalar(const Op *op, PyObject *v)
@@ -634,13 +647,7 @@ fast_scalar(const Op *op, PyObject *v)
         if (op->fast_matcher) {
             return fg_matcher_accepts(op->fast_fn, v);
         }
-        PyObject *r = PyObject_CallOneArg(op->fast_fn, v);
-        if (r == NULL) {
-            return -1;
-        }
-        int truth = PyObject_IsTrue(r);
-        Py_DECREF(r);
-        return truth;
+        return call_truth(op->fast_fn, v);
     }
 }
 
@@ -669,14 +676,8 @@ fast_list(const Op *op, PyObject *v)
         }
     }
     return 1;
-python:;
-    PyObject *r = PyObject_CallOneArg(op->fast_all, v);
-    if (r == NULL) {
-        return -1;
-    }
-    int truth = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return truth;
+python:
+    return call_truth(op->fast_all, v);
 }
 
 /* The inlined test of a prim op on the present value *v* (NULL: absent): 1 good, 0 not. */
