@@ -31,6 +31,7 @@ from fhirgen.runtime import validate
 from fhirgen.runtime.accel import ACCEL
 from fhirgen.runtime.limits import json_depth, too_deep
 from fhirgen.runtime.validate import _python_vouch, parse_json
+from tests.test_limits_depth import _depth
 
 if ACCEL is None:
     pytest.skip("the extension fhirgen.runtime._accel is not built (or is switched off)",
@@ -42,12 +43,6 @@ compiled = ACCEL.vouch
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
 
 
 def _same(fast: Any, exact: Any) -> bool:
